@@ -1,0 +1,102 @@
+//! The command line, as clap types only. Values stay raw strings here; `settings` validates them
+//! together with the `PP_*` environment so both get the same checks and messages.
+// Doc comments here are the --help text, which is read as plain text, not Markdown.
+#![allow(clippy::doc_markdown)]
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A secure, compose-aware container auto-updater for Docker hosts.
+///
+/// Each run makes one pass: find the containers in scope, ask their registries for the tag's
+/// current digest, let a new digest soak (24h by default), pull exactly that digest, recreate the
+/// container with all its configuration, wait for it to be healthy, and roll back what fails.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pullpilot",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what `apply` would do now, and why, for every container in scope. Changes nothing.
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Only these compose services or container names.
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Print one JSON document on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Settings shared by every command. Each overrides the `PP_*` variable named in its help.
+#[derive(Debug, Default, Args)]
+pub struct GlobalArgs {
+    /// Which containers to manage: `project`, `project:<name>` or `all` [env: PP_SCOPE]
+    #[arg(long, global = true, value_name = "SCOPE")]
+    pub scope: Option<String>,
+    /// The compose project directory for scope `project` (default: the working directory)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+    /// How long a new digest must stay current before rollout; bare numbers are seconds [env: PP_SOAK]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub soak: Option<String>,
+    /// How long the health gate waits for `healthy` [env: PP_HEALTH_TIMEOUT]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+    /// How long a container without a healthcheck must keep running [env: PP_HEALTH_STABLE]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub health_stable: Option<String>,
+    /// Remove the old image after a successful update [env: PP_CLEANUP]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub cleanup: Option<String>,
+    /// Check pullpilot's own container too (notify only, never recreated) [env: PP_SELF_UPDATE]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub self_update: Option<String>,
+    /// Where state, the lock and the webhook identity live [env: PP_DATA_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Notification URLs, space-separated [env: PP_NOTIFY_URL]
+    #[arg(long, global = true, value_name = "URLS")]
+    pub notify_url: Option<String>,
+    /// Plan and log only; change nothing [env: PP_DRY_RUN]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub dry_run: Option<String>,
+    /// error, warn, info, debug or trace [env: PP_LOG_LEVEL]
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log JSON lines instead of text [env: PP_LOG_JSON]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub log_json: Option<String>,
+    /// IANA time zone for times in messages, e.g. Europe/Berlin [env: PP_TIMEZONE]
+    #[arg(long, global = true, value_name = "ZONE")]
+    pub timezone: Option<String>,
+    /// Random delay before a scheduled pass [env: PP_JITTER]
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub jitter: Option<String>,
+    /// Honour Watchtower's enable and monitor-only labels [env: PP_COMPAT_WATCHTOWER]
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub compat_watchtower: Option<String>,
+    /// Registries reached over plain HTTP besides loopback, comma-separated host[:port] [env: PP_INSECURE_REGISTRIES]
+    #[arg(long, global = true, value_name = "HOSTS")]
+    pub insecure_registries: Option<String>,
+    /// Write a node_exporter textfile here after each pass [env: PP_METRICS_FILE]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// Wait for another run's lock instead of exiting with status 75
+    #[arg(long, global = true)]
+    pub wait: bool,
+}

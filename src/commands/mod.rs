@@ -1,0 +1,46 @@
+//! One file per subcommand, each wiring settings, Docker, registry and state for its job.
+//! `dispatch` parses the command line and runs the chosen command.
+
+mod plan;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+
+use anyhow::Result;
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::{Failure, FailureKind, Outcome};
+use crate::settings::Settings;
+
+/// What every command gets: validated settings and the environment they came from.
+pub struct Invocation {
+    pub settings: Settings,
+    pub env: BTreeMap<String, String>,
+}
+
+/// Parses `args`, validates settings against the process environment and runs the command.
+pub fn dispatch<I: IntoIterator<Item = OsString>>(args: I) -> Result<Outcome> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Ok(Outcome::Ok)
+                }
+                _ => Err(Failure::new(FailureKind::Usage, "").into()),
+            };
+        }
+    };
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let (settings, warnings) = Settings::resolve(&cli.global, &env)?;
+    crate::logging::init(settings.log_level, settings.log_json);
+    for warning in warnings {
+        log::warn!("{warning}");
+    }
+    let invocation = Invocation { settings, env };
+    match cli.command {
+        Command::Plan(args) => plan::run(&invocation, &args),
+    }
+}

@@ -1,0 +1,168 @@
+//! Containers in scope → observed facts for the decision.
+//!
+//! Lists the scope's containers (stopped ones too), skips compose one-offs, reads labels and the
+//! image reference, and builds the local digest set: `RepoDigests` of the same repository, plus
+//! the image ID on the containerd image store (where the ID is the pulled index digest).
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+
+use crate::decide::Observed;
+use crate::docker::Docker;
+use crate::error::Failure;
+use crate::labels;
+use crate::reference::{Digest, ImageRef, repo_digest_for};
+use crate::scope::Scope;
+use crate::state::schema::container_key;
+
+/// One container in scope, with everything later steps need.
+#[derive(Clone, Debug)]
+pub struct Discovered {
+    pub id: String,
+    pub name: String,
+    pub project: Option<String>,
+    pub service: Option<String>,
+    pub running: bool,
+    pub image_id: String,
+    pub observed: Observed,
+    pub depends_on: Vec<String>,
+}
+
+impl Discovered {
+    /// The compose service, else the container name.
+    pub fn display_name(&self) -> &str {
+        self.service.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// Every container in scope except compose one-offs, sorted by order label, then name.
+pub fn discover(
+    docker: &Docker,
+    scope: &Scope,
+    watchtower_compat: bool,
+) -> Result<Vec<Discovered>> {
+    let containerd_store = docker.engine_info()?.containerd_image_store;
+    let mut found = Vec::new();
+    for summary in docker.list_containers(scope.project.as_deref())? {
+        if labels::is_compose_oneoff(&summary.labels) {
+            continue;
+        }
+        let facts = match docker.inspect_container(&summary.id) {
+            Ok(facts) => facts,
+            Err(e) => {
+                log::warn!(
+                    "Skipping container {}: it could not be inspected ({e}).",
+                    summary.name
+                );
+                continue;
+            }
+        };
+        let local_digests = local_digests(
+            docker,
+            &facts.config_image,
+            &facts.image_id,
+            containerd_store,
+        )?;
+        let project = facts.labels.get(labels::COMPOSE_PROJECT).cloned();
+        let service = facts.labels.get(labels::COMPOSE_SERVICE).cloned();
+        let observed = Observed {
+            key: container_key(project.as_deref(), service.as_deref(), &facts.name),
+            name: facts.name.clone(),
+            config_image: facts.config_image.clone(),
+            local_digests,
+            labels: labels::parse(&facts.labels, watchtower_compat),
+            is_self: scope.own_container.as_deref() == Some(facts.id.as_str()),
+        };
+        found.push(Discovered {
+            depends_on: labels::compose_depends_on(&facts.labels),
+            id: facts.id,
+            name: facts.name,
+            project,
+            service,
+            running: facts.running,
+            image_id: facts.image_id,
+            observed,
+        });
+    }
+    found.sort_by(|a, b| {
+        (a.observed.labels.policy.order, &a.name).cmp(&(b.observed.labels.policy.order, &b.name))
+    });
+    Ok(found)
+}
+
+fn local_digests(
+    docker: &Docker,
+    config_image: &str,
+    image_id: &str,
+    containerd_store: bool,
+) -> Result<Vec<Digest>> {
+    let Ok(reference) = ImageRef::parse(config_image) else {
+        return Ok(Vec::new());
+    };
+    let Some(image) = docker.inspect_image(image_id)? else {
+        return Ok(Vec::new());
+    };
+    let mut digests: Vec<Digest> = image
+        .repo_digests
+        .iter()
+        .filter_map(|entry| repo_digest_for(entry, &reference))
+        .collect();
+    if containerd_store
+        && let Ok(id) = Digest::parse(image_id)
+        && !digests.contains(&id)
+    {
+        digests.push(id);
+    }
+    Ok(digests)
+}
+
+/// Keeps the containers named by `wanted` (compose service or container names). An unknown or
+/// ambiguous name is a usage error that lists what exists.
+pub fn select(all: Vec<Discovered>, wanted: &[String]) -> Result<Vec<Discovered>> {
+    if wanted.is_empty() {
+        return Ok(all);
+    }
+    let mut keep = vec![false; all.len()];
+    for name in wanted {
+        let by_container: Vec<usize> = (0..all.len()).filter(|&i| all[i].name == *name).collect();
+        let by_service: Vec<usize> = (0..all.len())
+            .filter(|&i| all[i].service.as_deref() == Some(name.as_str()))
+            .collect();
+        let matches = if by_container.is_empty() {
+            by_service
+        } else {
+            by_container
+        };
+        let projects: BTreeSet<Option<&str>> =
+            matches.iter().map(|&i| all[i].project.as_deref()).collect();
+        if matches.is_empty() {
+            let mut known: Vec<&str> = all.iter().map(Discovered::display_name).collect();
+            known.sort_unstable();
+            known.dedup();
+            return Err(Failure::usage(format!(
+                "no service or container named {name:?} in scope; known here: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+        if projects.len() > 1 {
+            let names: Vec<&str> = matches.iter().map(|&i| all[i].name.as_str()).collect();
+            return Err(Failure::usage(format!(
+                "{name:?} is ambiguous: it matches {}; name the container instead",
+                names.join(", ")
+            )));
+        }
+        for i in matches {
+            keep[i] = true;
+        }
+    }
+    Ok(all
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(d, k)| k.then_some(d))
+        .collect())
+}

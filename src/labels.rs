@@ -1,0 +1,306 @@
+//! Container labels → per-container policy. Pure.
+//!
+//! Every label key pullpilot reads is a constant here, so the README and man page tables can be
+//! checked against this list. An invalid value is reported, never replaced by a default: the
+//! decision turns it into the "invalid label" state, which is shown and never updated.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::values::{BOOL_FORM, DURATION_FORM, parse_bool, parse_duration};
+
+pub const ENABLE: &str = "io.pullpilot.enable";
+pub const EXCLUDE: &str = "io.pullpilot.exclude";
+pub const MONITOR_ONLY: &str = "io.pullpilot.monitor-only";
+pub const SOAK: &str = "io.pullpilot.soak";
+pub const HEALTH_TIMEOUT: &str = "io.pullpilot.health-timeout";
+pub const HEALTH_STABLE: &str = "io.pullpilot.health-stable";
+pub const STOP_TIMEOUT: &str = "io.pullpilot.stop-timeout";
+pub const ORDER: &str = "io.pullpilot.order";
+pub const REMOVE_ANONYMOUS_VOLUMES: &str = "io.pullpilot.remove-anonymous-volumes";
+pub const SELF: &str = "io.pullpilot.self";
+
+/// Every `io.pullpilot.*` label, with what it does (for docs and the typo guard).
+pub const ALL: &[(&str, &str)] = &[
+    (ENABLE, "false excludes the container"),
+    (EXCLUDE, "true excludes the container, whatever else is set"),
+    (MONITOR_ONLY, "true: detect and notify, never update"),
+    (
+        SOAK,
+        "soak window for this container; 0 = update as soon as a new digest is seen",
+    ),
+    (
+        HEALTH_TIMEOUT,
+        "how long the health gate waits for `healthy`",
+    ),
+    (
+        HEALTH_STABLE,
+        "how long a container without a healthcheck must keep running",
+    ),
+    (
+        STOP_TIMEOUT,
+        "grace period when stopping the old container (whole seconds)",
+    ),
+    (ORDER, "integer; lower numbers are updated first"),
+    (
+        REMOVE_ANONYMOUS_VOLUMES,
+        "true: delete the old container's anonymous volumes after an update",
+    ),
+    (
+        SELF,
+        "marks pullpilot's own container (never recreated, notify only)",
+    ),
+];
+
+pub const WATCHTOWER_ENABLE: &str = "com.centurylinklabs.watchtower.enable";
+pub const WATCHTOWER_MONITOR_ONLY: &str = "com.centurylinklabs.watchtower.monitor-only";
+
+pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+pub const COMPOSE_ONEOFF: &str = "com.docker.compose.oneoff";
+pub const COMPOSE_DEPENDS_ON: &str = "com.docker.compose.depends_on";
+pub const COMPOSE_WORKING_DIR: &str = "com.docker.compose.project.working_dir";
+pub const COMPOSE_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+pub const COMPOSE_IMAGE: &str = "com.docker.compose.image";
+
+/// What the labels ask for. Unset values are `None` and take the global setting.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub enable: Option<bool>,
+    pub exclude: bool,
+    pub monitor_only: bool,
+    pub soak: Option<Duration>,
+    pub health_timeout: Option<Duration>,
+    pub health_stable: Option<Duration>,
+    pub stop_timeout: Option<Duration>,
+    pub order: i64,
+    pub remove_anonymous_volumes: bool,
+    pub is_self: bool,
+}
+
+impl Policy {
+    /// Excluded by `exclude=true` or `enable=false`.
+    pub fn excluded(&self) -> bool {
+        self.exclude || self.enable == Some(false)
+    }
+}
+
+/// One label whose value could not be used.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LabelError {
+    pub label: String,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl fmt::Display for LabelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "label {}={:?} is not valid: expected {}",
+            self.label, self.value, self.expected
+        )
+    }
+}
+
+/// Labels read, with every invalid value collected rather than defaulted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Parsed {
+    pub policy: Policy,
+    pub errors: Vec<LabelError>,
+}
+
+/// Reads pullpilot's labels (and Watchtower's when `watchtower_compat`).
+pub fn parse(labels: &BTreeMap<String, String>, watchtower_compat: bool) -> Parsed {
+    let mut errors = Vec::new();
+    let mut get_bool = |key: &str| -> Option<bool> {
+        let value = labels.get(key)?;
+        let parsed = parse_bool(value);
+        if parsed.is_none() {
+            errors.push(LabelError {
+                label: key.into(),
+                value: value.clone(),
+                expected: BOOL_FORM,
+            });
+        }
+        parsed
+    };
+    let mut policy = Policy {
+        enable: get_bool(ENABLE),
+        exclude: get_bool(EXCLUDE).unwrap_or(false),
+        monitor_only: get_bool(MONITOR_ONLY).unwrap_or(false),
+        remove_anonymous_volumes: get_bool(REMOVE_ANONYMOUS_VOLUMES).unwrap_or(false),
+        is_self: get_bool(SELF).unwrap_or(false),
+        ..Policy::default()
+    };
+    if watchtower_compat {
+        let wt_enable = get_bool(WATCHTOWER_ENABLE);
+        if policy.enable.is_none() {
+            policy.enable = wt_enable;
+        }
+        policy.monitor_only |= get_bool(WATCHTOWER_MONITOR_ONLY).unwrap_or(false);
+    }
+
+    let mut get_duration = |key: &str, minimum: Duration, expected: &'static str| {
+        let value = labels.get(key)?;
+        match parse_duration(value) {
+            Some(d) if d >= minimum => Some(d),
+            _ => {
+                errors.push(LabelError {
+                    label: key.into(),
+                    value: value.clone(),
+                    expected,
+                });
+                None
+            }
+        }
+    };
+    policy.soak = get_duration(SOAK, Duration::ZERO, DURATION_FORM);
+    policy.health_timeout = get_duration(
+        HEALTH_TIMEOUT,
+        Duration::from_secs(1),
+        "a duration of at least 1s, such as 90s or 5m",
+    );
+    policy.health_stable = get_duration(HEALTH_STABLE, Duration::ZERO, DURATION_FORM);
+    policy.stop_timeout = get_duration(STOP_TIMEOUT, Duration::ZERO, DURATION_FORM);
+
+    if let Some(value) = labels.get(ORDER) {
+        match value.trim().parse::<i64>() {
+            Ok(order) => policy.order = order,
+            Err(_) => errors.push(LabelError {
+                label: ORDER.into(),
+                value: value.clone(),
+                expected: "a whole number such as 0, 10 or -5",
+            }),
+        }
+    }
+    Parsed { policy, errors }
+}
+
+/// Compose one-off containers (`docker compose run`) are never managed.
+pub fn is_compose_oneoff(labels: &BTreeMap<String, String>) -> bool {
+    labels
+        .get(COMPOSE_ONEOFF)
+        .and_then(|v| parse_bool(v))
+        .unwrap_or(false)
+}
+
+/// The services named in compose's `depends_on` label (`db:service_started:false,cache:…`).
+pub fn compose_depends_on(labels: &BTreeMap<String, String>) -> Vec<String> {
+    labels
+        .get(COMPOSE_DEPENDS_ON)
+        .map(|v| {
+            v.split(',')
+                .filter_map(|entry| entry.split(':').next())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn no_labels_is_the_default_policy() {
+        let parsed = parse(&BTreeMap::new(), false);
+        assert_eq!(parsed.policy, Policy::default());
+        assert!(parsed.errors.is_empty());
+        assert!(!parsed.policy.excluded());
+    }
+
+    #[test]
+    fn reads_every_label() {
+        let parsed = parse(
+            &labels(&[
+                (ENABLE, "true"),
+                (MONITOR_ONLY, "yes"),
+                (SOAK, "0"),
+                (HEALTH_TIMEOUT, "2m"),
+                (HEALTH_STABLE, "5s"),
+                (STOP_TIMEOUT, "30"),
+                (ORDER, " -3 "),
+                (REMOVE_ANONYMOUS_VOLUMES, "1"),
+                (SELF, "on"),
+            ]),
+            false,
+        );
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        let p = parsed.policy;
+        assert_eq!(p.enable, Some(true));
+        assert!(p.monitor_only && p.remove_anonymous_volumes && p.is_self && !p.exclude);
+        assert_eq!(p.soak, Some(Duration::ZERO));
+        assert_eq!(p.health_timeout, Some(Duration::from_secs(120)));
+        assert_eq!(p.health_stable, Some(Duration::from_secs(5)));
+        assert_eq!(p.stop_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(p.order, -3);
+    }
+
+    #[test]
+    fn enable_false_and_exclude_true_exclude() {
+        assert!(
+            parse(&labels(&[(ENABLE, "false")]), false)
+                .policy
+                .excluded()
+        );
+        assert!(
+            parse(&labels(&[(EXCLUDE, "true"), (ENABLE, "true")]), false)
+                .policy
+                .excluded()
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_reported_not_defaulted() {
+        let parsed = parse(
+            &labels(&[
+                (ENABLE, ""),
+                (SOAK, "-1h"),
+                (HEALTH_TIMEOUT, "0"),
+                (ORDER, "first"),
+                (MONITOR_ONLY, "maybe"),
+            ]),
+            false,
+        );
+        let bad: Vec<&str> = parsed.errors.iter().map(|e| e.label.as_str()).collect();
+        assert_eq!(bad, [ENABLE, MONITOR_ONLY, SOAK, HEALTH_TIMEOUT, ORDER]);
+        let message = parsed.errors[1].to_string();
+        assert!(message.contains("io.pullpilot.monitor-only") && message.contains("\"maybe\""));
+        assert!(message.contains("true or false"), "{message}");
+    }
+
+    #[test]
+    fn watchtower_labels_only_with_compat_and_ours_win() {
+        let wt = labels(&[
+            (WATCHTOWER_ENABLE, "false"),
+            (WATCHTOWER_MONITOR_ONLY, "true"),
+        ]);
+        assert!(!parse(&wt, false).policy.excluded());
+        let compat = parse(&wt, true).policy;
+        assert!(compat.excluded() && compat.monitor_only);
+        let ours = labels(&[(ENABLE, "true"), (WATCHTOWER_ENABLE, "false")]);
+        assert!(!parse(&ours, true).policy.excluded());
+    }
+
+    #[test]
+    fn compose_helpers() {
+        assert!(is_compose_oneoff(&labels(&[(COMPOSE_ONEOFF, "True")])));
+        assert!(!is_compose_oneoff(&labels(&[(COMPOSE_ONEOFF, "False")])));
+        let deps = labels(&[(
+            COMPOSE_DEPENDS_ON,
+            "db:service_healthy:false,cache:service_started:true",
+        )]);
+        assert_eq!(compose_depends_on(&deps), ["db", "cache"]);
+    }
+}

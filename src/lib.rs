@@ -1,0 +1,31 @@
+//! pullpilot: a compose-aware container auto-updater for Docker hosts.
+//!
+//! One pass is a pipeline: settings → scope → containers → labels and image references →
+//! registry digests → [`decide`] (pure) → plan → (apply) → state. `run` is the entry point the
+//! binary calls; it is the only place that turns an outcome into an exit code.
+
+pub mod cli;
+pub mod commands;
+pub mod decide;
+pub mod discover;
+pub mod docker;
+pub mod error;
+pub mod evaluate;
+pub mod labels;
+pub mod logging;
+pub mod output;
+pub mod reference;
+pub mod registry;
+pub mod scope;
+pub mod settings;
+pub mod state;
+pub mod values;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// Runs one invocation of the command line and returns the exit status documented in the
+/// manual (0 ok, 1 a container failed, 2 usage/configuration, 3 Docker unreachable, 75 locked).
+pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
+    error::exit_code(commands::dispatch(args))
+}

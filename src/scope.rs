@@ -1,0 +1,321 @@
+//! Which containers a run may touch.
+//!
+//! `project` scope means pullpilot's own compose project: inside a container, the project of
+//! that container; on a host, the compose project of the working directory (or
+//! `--project-directory`), named the way compose names it. No project found is an error, never
+//! "the whole host".
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::docker::Docker;
+use crate::error::Failure;
+use crate::labels;
+use crate::settings::{ScopeSetting, Settings};
+
+/// The resolved scope of one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    /// The compose project to manage; `None` means every container on the host.
+    pub project: Option<String>,
+    /// pullpilot's own container, when it runs in one.
+    pub own_container: Option<String>,
+}
+
+impl Scope {
+    /// `project:<name>` or `all`, as shown to people.
+    pub fn label(&self) -> String {
+        self.project
+            .as_ref()
+            .map_or_else(|| "all".to_string(), |p| format!("project:{p}"))
+    }
+}
+
+/// Compose's default file names, in its order of preference.
+const COMPOSE_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
+
+/// Resolves the scope for this run.
+pub fn resolve(
+    settings: &Settings,
+    docker: &Docker,
+    env: &BTreeMap<String, String>,
+) -> Result<Scope> {
+    let own_container = own_container_id(docker);
+    let project = match &settings.scope {
+        ScopeSetting::All => None,
+        ScopeSetting::Project(name) => Some(name.clone()),
+        ScopeSetting::OwnProject => Some(if let Some(id) = &own_container {
+            project_of_container(docker, id)?
+        } else {
+            let dir = match &settings.project_directory {
+                Some(dir) => dir.clone(),
+                None => std::env::current_dir().context("reading the working directory")?,
+            };
+            compose_project_name(&dir, env)?
+        }),
+    };
+    Ok(Scope {
+        project,
+        own_container,
+    })
+}
+
+fn project_of_container(docker: &Docker, id: &str) -> Result<String> {
+    let facts = docker.inspect_container(id)?;
+    facts
+        .labels
+        .get(labels::COMPOSE_PROJECT)
+        .cloned()
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "pullpilot runs in container {} which is not part of a compose project, so scope \
+             `project` has nothing to manage; set PP_SCOPE=project:<name> or PP_SCOPE=all",
+                facts.name
+            ))
+        })
+}
+
+/// pullpilot's own container ID when it runs inside a Docker container.
+///
+/// Read from `/proc/self/mountinfo` (Docker bind-mounts `/etc/hostname` from
+/// `…/containers/<id>/hostname`), then confirmed by asking Docker. A hostname prefix match is
+/// never used: a custom hostname like `db` would match unrelated IDs.
+fn own_container_id(docker: &Docker) -> Option<String> {
+    if !Path::new("/.dockerenv").exists() {
+        return None;
+    }
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let id = container_id_from_mountinfo(&mountinfo)?;
+    docker.inspect_container(&id).ok().map(|facts| facts.id)
+}
+
+fn container_id_from_mountinfo(mountinfo: &str) -> Option<String> {
+    mountinfo.lines().find_map(|line| {
+        let root = line.split_whitespace().nth(3)?;
+        let (_, rest) = root.split_once("/containers/")?;
+        let id = rest.split('/').next()?;
+        (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
+    })
+}
+
+/// The compose project name for `dir`, as `docker compose` would name it there:
+/// `COMPOSE_PROJECT_NAME` (environment, then the project's `.env`), else the compose file's
+/// top-level `name:`, else the normalised name of the directory holding the compose file.
+pub fn compose_project_name(dir: &Path, env: &BTreeMap<String, String>) -> Result<String> {
+    if let Some(name) = env.get("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()) {
+        return validated(name, "COMPOSE_PROJECT_NAME");
+    }
+    let Some(file) = find_compose_file(dir, env) else {
+        return Err(Failure::usage(format!(
+            "no compose project found: neither {} nor any parent directory has a compose file \
+             (compose.yaml, docker-compose.yml, …). Run pullpilot from your project's directory, \
+             pass --project-directory DIR, or set PP_SCOPE=project:<name> or PP_SCOPE=all",
+            dir.display()
+        )));
+    };
+    let project_dir = file
+        .parent()
+        .map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
+    if let Some(name) = dotenv_value(&project_dir.join(".env"), "COMPOSE_PROJECT_NAME") {
+        return validated(
+            &name,
+            &format!(
+                "COMPOSE_PROJECT_NAME in {}",
+                project_dir.join(".env").display()
+            ),
+        );
+    }
+    if let Some(name) = top_level_name(&file)? {
+        return validated(&name, &format!("`name:` in {}", file.display()));
+    }
+    let base = project_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = normalise_project_name(&base);
+    if name.is_empty() {
+        return Err(Failure::usage(format!(
+            "the directory name of {} gives no valid compose project name; set `name:` in {} or \
+             PP_SCOPE=project:<name>",
+            project_dir.display(),
+            file.display()
+        )));
+    }
+    Ok(name)
+}
+
+fn find_compose_file(dir: &Path, env: &BTreeMap<String, String>) -> Option<PathBuf> {
+    if let Some(files) = env.get("COMPOSE_FILE").filter(|f| !f.is_empty()) {
+        let separator = env
+            .get("COMPOSE_PATH_SEPARATOR")
+            .map_or(":", String::as_str);
+        let first = files.split(separator).next().unwrap_or(files);
+        let path = dir.join(first);
+        return path.is_file().then_some(path);
+    }
+    dir.ancestors().find_map(|d| {
+        COMPOSE_FILES
+            .iter()
+            .map(|f| d.join(f))
+            .find(|p| p.is_file())
+    })
+}
+
+fn top_level_name(file: &Path) -> Result<Option<String>> {
+    let text = fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
+        Failure::usage(format!(
+            "the compose file {} is not valid YAML ({e}); fix it, or set PP_SCOPE=project:<name>",
+            file.display()
+        ))
+    })?;
+    match doc.get("name") {
+        None | Some(serde_yaml::Value::Null) => Ok(None),
+        Some(serde_yaml::Value::String(name)) if name.contains('$') => {
+            Err(Failure::usage(format!(
+                "the project name in {} uses a variable ({name}); pullpilot does not interpolate it. \
+             Set PP_SCOPE=project:<name> to the name `docker compose ls` shows",
+                file.display()
+            )))
+        }
+        Some(serde_yaml::Value::String(name)) => Ok(Some(name.clone())),
+        Some(_) => Err(Failure::usage(format!(
+            "`name:` in {} must be a string",
+            file.display()
+        ))),
+    }
+}
+
+fn dotenv_value(path: &Path, key: &str) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|line| {
+            let line = line.trim().strip_prefix("export ").unwrap_or(line.trim());
+            let (k, v) = line.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+        })
+        .filter(|v| !v.is_empty())
+}
+
+fn validated(name: &str, source: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(Failure::usage(format!(
+            "{source} = {name:?} is not a valid compose project name (lowercase letters, digits, \
+             `-` and `_`, starting with a letter or digit)"
+        )))
+    }
+}
+
+/// Compose's rule: lowercase, keep `[a-z0-9_-]`, drop leading `_` and `-`.
+pub fn normalise_project_name(name: &str) -> String {
+    let kept: String = name
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
+        .collect();
+    kept.trim_start_matches(['_', '-']).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pp-scope-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn normalises_directory_names_like_compose() {
+        assert_eq!(normalise_project_name("My App.v2"), "myappv2");
+        assert_eq!(normalise_project_name("__x-Y"), "x-y");
+        assert_eq!(normalise_project_name("ünï"), "n");
+    }
+
+    #[test]
+    fn name_precedence_env_then_dotenv_then_name_then_directory() {
+        let root = temp("precedence");
+        let dir = root.join("Shop_Front");
+        fs::create_dir_all(dir.join("sub")).unwrap();
+        fs::write(dir.join("compose.yaml"), "services: {}\n").unwrap();
+        let none = BTreeMap::new();
+        assert_eq!(compose_project_name(&dir, &none).unwrap(), "shop_front");
+        assert_eq!(
+            compose_project_name(&dir.join("sub"), &none).unwrap(),
+            "shop_front",
+            "parents are searched"
+        );
+        fs::write(dir.join("compose.yaml"), "name: storefront\nservices: {}\n").unwrap();
+        assert_eq!(compose_project_name(&dir, &none).unwrap(), "storefront");
+        fs::write(dir.join(".env"), "# x\nCOMPOSE_PROJECT_NAME=fromdotenv\n").unwrap();
+        assert_eq!(compose_project_name(&dir, &none).unwrap(), "fromdotenv");
+        let env: BTreeMap<String, String> =
+            [("COMPOSE_PROJECT_NAME".to_string(), "fromenv".to_string())].into();
+        assert_eq!(compose_project_name(&dir, &env).unwrap(), "fromenv");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn no_compose_file_is_a_usage_error() {
+        let dir = temp("none");
+        let err = compose_project_name(&dir, &BTreeMap::new()).unwrap_err();
+        assert_eq!(
+            crate::error::kind_of(&err),
+            Some(crate::error::FailureKind::Usage)
+        );
+        assert!(
+            err.to_string().contains("no compose project found"),
+            "{err}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn broken_yaml_and_interpolated_names_are_clear_errors() {
+        let dir = temp("broken");
+        fs::write(dir.join("docker-compose.yml"), "name: [unclosed\n").unwrap();
+        let err = compose_project_name(&dir, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not valid YAML"), "{err}");
+        fs::write(dir.join("docker-compose.yml"), "name: ${STACK}\n").unwrap();
+        let err = compose_project_name(&dir, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("variable"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn finds_own_container_id_in_mountinfo() {
+        let id = "a".repeat(64);
+        let line = format!(
+            "1234 99 254:1 /var/lib/docker/containers/{id}/hostname /etc/hostname rw - ext4 /dev/vda rw"
+        );
+        assert_eq!(
+            container_id_from_mountinfo(&format!("junk\n{line}\n")),
+            Some(id)
+        );
+        assert_eq!(
+            container_id_from_mountinfo("1 2 3 / / rw - ext4 x rw"),
+            None
+        );
+    }
+}

@@ -1,0 +1,510 @@
+//! `PP_*` variables and command-line flags → validated [`Settings`].
+//!
+//! A flag overrides its variable; an unset or empty variable takes the default. Every invalid
+//! value is an error that names the flag or variable, the value and the accepted form — never a
+//! silent default. Unknown `PP_*` names are warned about (a typo guard). Pure: the environment
+//! is passed in.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::cli::GlobalArgs;
+use crate::error::Failure;
+use crate::values::{BOOL_FORM, DURATION_FORM, parse_bool, parse_duration};
+
+/// Every variable pullpilot reads, with its default and meaning (for docs and the typo guard).
+pub const VARIABLES: &[(&str, &str, &str)] = &[
+    (
+        "PP_SCOPE",
+        "project",
+        "which containers: `project`, `project:<name>` or `all`",
+    ),
+    (
+        "PP_SOAK",
+        "24h",
+        "how long a new digest must stay current before rollout",
+    ),
+    (
+        "PP_HEALTH_TIMEOUT",
+        "90s",
+        "how long the health gate waits for `healthy`",
+    ),
+    (
+        "PP_HEALTH_STABLE",
+        "10s",
+        "how long a container without a healthcheck must keep running",
+    ),
+    (
+        "PP_CLEANUP",
+        "false",
+        "remove the old image after a successful update",
+    ),
+    (
+        "PP_SELF_UPDATE",
+        "false",
+        "check pullpilot's own container (notify only)",
+    ),
+    (
+        "PP_DATA_DIR",
+        "/var/lib/pullpilot",
+        "state, lock and webhook identity",
+    ),
+    ("PP_NOTIFY_URL", "", "notification URLs, space-separated"),
+    ("PP_DRY_RUN", "false", "plan and log only"),
+    ("PP_LOG_LEVEL", "info", "error, warn, info, debug or trace"),
+    ("PP_LOG_JSON", "false", "log JSON lines"),
+    ("PP_TIMEZONE", "UTC", "IANA time zone for times in messages"),
+    ("PP_JITTER", "0", "random delay before a scheduled pass"),
+    (
+        "PP_COMPAT_WATCHTOWER",
+        "false",
+        "honour Watchtower's enable and monitor-only labels",
+    ),
+    ("PP_WEBHOOK", "false", "listen: connect to the relay"),
+    ("PP_WEBHOOK_URL", "", "listen: the relay's base URL"),
+    (
+        "PP_SCHEDULE",
+        "0 3 * * *",
+        "listen: the schedule floor (cron)",
+    ),
+    (
+        "PP_INSECURE_REGISTRIES",
+        "",
+        "registries reached over plain HTTP besides loopback",
+    ),
+    (
+        "PP_METRICS_FILE",
+        "",
+        "node_exporter textfile written after each pass",
+    ),
+];
+
+/// Which containers a run manages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScopeSetting {
+    /// The tool's own compose project (inside a container) or the working directory's.
+    OwnProject,
+    Project(String),
+    All,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub scope: ScopeSetting,
+    pub project_directory: Option<PathBuf>,
+    pub soak: Duration,
+    pub health_timeout: Duration,
+    pub health_stable: Duration,
+    pub cleanup: bool,
+    pub self_update: bool,
+    pub data_dir: PathBuf,
+    pub notify_urls: Vec<String>,
+    pub dry_run: bool,
+    pub log_level: log::LevelFilter,
+    pub log_json: bool,
+    pub timezone: String,
+    pub jitter: Duration,
+    pub compat_watchtower: bool,
+    pub webhook: bool,
+    pub webhook_url: Option<String>,
+    pub schedule: String,
+    pub insecure_registries: Vec<String>,
+    pub metrics_file: Option<PathBuf>,
+    pub wait: bool,
+    /// `DOCKER_HOST`, if set.
+    pub docker_host: Option<String>,
+    /// `DOCKER_CONFIG`, if set: the directory holding `config.json`.
+    pub docker_config: Option<PathBuf>,
+}
+
+/// Reads one setting from its flag, else its variable, else nothing.
+struct Source<'a> {
+    args: &'a GlobalArgs,
+    env: &'a BTreeMap<String, String>,
+}
+
+impl Source<'_> {
+    /// (value, how to name it in an error)
+    fn raw(&self, flag: Option<&String>, var: &str) -> Option<(String, String)> {
+        if let Some(value) = flag {
+            let name = format!(
+                "--{}",
+                var.trim_start_matches("PP_")
+                    .to_lowercase()
+                    .replace('_', "-")
+            );
+            return Some((value.clone(), name));
+        }
+        self.env
+            .get(var)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (v.clone(), var.to_string()))
+    }
+
+    fn bool(&self, flag: Option<&String>, var: &str, default: bool) -> Result<bool> {
+        match self.raw(flag, var) {
+            None => Ok(default),
+            Some((value, name)) => {
+                parse_bool(&value).ok_or_else(|| invalid(&name, &value, BOOL_FORM))
+            }
+        }
+    }
+
+    fn duration(&self, flag: Option<&String>, var: &str, default: Duration) -> Result<Duration> {
+        self.duration_at_least(flag, var, default, Duration::ZERO, DURATION_FORM)
+    }
+
+    fn duration_at_least(
+        &self,
+        flag: Option<&String>,
+        var: &str,
+        default: Duration,
+        minimum: Duration,
+        form: &str,
+    ) -> Result<Duration> {
+        match self.raw(flag, var) {
+            None => Ok(default),
+            Some((value, name)) => parse_duration(&value)
+                .filter(|d| *d >= minimum)
+                .ok_or_else(|| invalid(&name, &value, form)),
+        }
+    }
+}
+
+fn invalid(name: &str, value: &str, form: &str) -> anyhow::Error {
+    let shown = if name.starts_with("--") {
+        format!("{name} {value:?}")
+    } else {
+        format!("{name}={value:?}")
+    };
+    Failure::usage(format!("{shown} is not valid: expected {form}"))
+}
+
+impl Settings {
+    /// Validates flags and environment. Returns the settings and warnings to log.
+    pub fn resolve(
+        args: &GlobalArgs,
+        env: &BTreeMap<String, String>,
+    ) -> Result<(Settings, Vec<String>)> {
+        let src = Source { args, env };
+        let a = src.args;
+        let warnings = unknown_variables(env);
+
+        let scope = match src.raw(a.scope.as_ref(), "PP_SCOPE") {
+            None => ScopeSetting::OwnProject,
+            Some((value, name)) => parse_scope(&value).ok_or_else(|| {
+                invalid(
+                    &name,
+                    &value,
+                    "`project`, `project:<name>` (a compose project name) or `all`",
+                )
+            })?,
+        };
+        let log_level = match src.raw(a.log_level.as_ref(), "PP_LOG_LEVEL") {
+            None => log::LevelFilter::Info,
+            Some((value, name)) => value
+                .trim()
+                .parse::<log::LevelFilter>()
+                .ok()
+                .filter(|l| *l != log::LevelFilter::Off)
+                .ok_or_else(|| invalid(&name, &value, "error, warn, info, debug or trace"))?,
+        };
+        let timezone = match src.raw(a.timezone.as_ref(), "PP_TIMEZONE") {
+            None => "UTC".to_string(),
+            Some((value, name)) => validate_timezone(&value).ok_or_else(|| {
+                invalid(
+                    &name,
+                    &value,
+                    "an IANA time zone such as UTC or Europe/Berlin",
+                )
+            })?,
+        };
+        let insecure_registries =
+            match src.raw(a.insecure_registries.as_ref(), "PP_INSECURE_REGISTRIES") {
+                None => Vec::new(),
+                Some((value, name)) => parse_host_list(&value).ok_or_else(|| {
+                    invalid(
+                        &name,
+                        &value,
+                        "comma-separated registry hosts such as registry.lan:5000",
+                    )
+                })?,
+            };
+        let webhook_url = match src.raw(None, "PP_WEBHOOK_URL") {
+            None => None,
+            Some((value, _)) if value.starts_with("https://") || value.starts_with("http://") => {
+                Some(value.trim_end_matches('/').to_string())
+            }
+            Some((value, name)) => {
+                return Err(invalid(&name, &value, "an http:// or https:// URL"));
+            }
+        };
+        let non_empty = |flag: Option<&PathBuf>, var: &str| -> Option<PathBuf> {
+            flag.cloned().or_else(|| {
+                env.get(var)
+                    .filter(|v| !v.trim().is_empty())
+                    .map(PathBuf::from)
+            })
+        };
+
+        let settings = Settings {
+            scope,
+            project_directory: a.project_directory.clone(),
+            soak: src.duration(a.soak.as_ref(), "PP_SOAK", Duration::from_secs(24 * 3600))?,
+            health_timeout: src.duration_at_least(
+                a.health_timeout.as_ref(),
+                "PP_HEALTH_TIMEOUT",
+                Duration::from_secs(90),
+                Duration::from_secs(1),
+                "a duration of at least 1s, such as 90s or 5m",
+            )?,
+            health_stable: src.duration(
+                a.health_stable.as_ref(),
+                "PP_HEALTH_STABLE",
+                Duration::from_secs(10),
+            )?,
+            cleanup: src.bool(a.cleanup.as_ref(), "PP_CLEANUP", false)?,
+            self_update: src.bool(a.self_update.as_ref(), "PP_SELF_UPDATE", false)?,
+            data_dir: non_empty(a.data_dir.as_ref(), "PP_DATA_DIR")
+                .unwrap_or_else(|| PathBuf::from("/var/lib/pullpilot")),
+            notify_urls: src
+                .raw(a.notify_url.as_ref(), "PP_NOTIFY_URL")
+                .map(|(v, _)| v.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+            dry_run: src.bool(a.dry_run.as_ref(), "PP_DRY_RUN", false)?,
+            log_level,
+            log_json: src.bool(a.log_json.as_ref(), "PP_LOG_JSON", false)?,
+            timezone,
+            jitter: src.duration(a.jitter.as_ref(), "PP_JITTER", Duration::ZERO)?,
+            compat_watchtower: src.bool(
+                a.compat_watchtower.as_ref(),
+                "PP_COMPAT_WATCHTOWER",
+                false,
+            )?,
+            webhook: src.bool(None, "PP_WEBHOOK", false)?,
+            webhook_url,
+            schedule: src
+                .raw(None, "PP_SCHEDULE")
+                .map_or_else(|| "0 3 * * *".to_string(), |(v, _)| v),
+            insecure_registries,
+            metrics_file: non_empty(a.metrics_file.as_ref(), "PP_METRICS_FILE"),
+            wait: a.wait,
+            docker_host: env.get("DOCKER_HOST").filter(|v| !v.is_empty()).cloned(),
+            docker_config: env
+                .get("DOCKER_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        };
+        Ok((settings, warnings))
+    }
+}
+
+fn parse_scope(value: &str) -> Option<ScopeSetting> {
+    match value {
+        "project" => Some(ScopeSetting::OwnProject),
+        "all" => Some(ScopeSetting::All),
+        _ => {
+            let name = value.strip_prefix("project:")?;
+            let valid = !name.is_empty()
+                && name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                })
+                && name.as_bytes()[0].is_ascii_alphanumeric();
+            valid.then(|| ScopeSetting::Project(name.to_string()))
+        }
+    }
+}
+
+fn parse_host_list(value: &str) -> Option<Vec<String>> {
+    let hosts: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect();
+    let ok =
+        |h: &String| !h.contains('/') && !h.contains("://") && !h.contains(char::is_whitespace);
+    hosts.iter().all(ok).then_some(hosts)
+}
+
+/// A zone is valid if the system's zone database has it (`UTC` always is).
+fn validate_timezone(value: &str) -> Option<String> {
+    let value = value.trim();
+    if value == "UTC" {
+        return Some(value.to_string());
+    }
+    let safe = !value.is_empty() && !value.contains("..") && !value.starts_with('/');
+    let exists = std::path::Path::new("/usr/share/zoneinfo")
+        .join(value)
+        .is_file();
+    (safe && exists).then(|| value.to_string())
+}
+
+fn unknown_variables(env: &BTreeMap<String, String>) -> Vec<String> {
+    env.keys()
+        .filter(|k| k.starts_with("PP_") && !VARIABLES.iter().any(|(name, _, _)| name == k))
+        .map(|k| {
+            let closest = VARIABLES
+                .iter()
+                .min_by_key(|(name, _, _)| edit_distance(name, k))
+                .map_or("", |(name, _, _)| name);
+            format!("{k} is not a pullpilot setting and is ignored; did you mean {closest}?")
+        })
+        .collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{FailureKind, kind_of};
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    fn resolve(args: &GlobalArgs, pairs: &[(&str, &str)]) -> Result<Settings> {
+        Settings::resolve(args, &env(pairs)).map(|(s, _)| s)
+    }
+
+    #[test]
+    fn defaults() {
+        let s = resolve(&GlobalArgs::default(), &[]).unwrap();
+        assert_eq!(s.scope, ScopeSetting::OwnProject);
+        assert_eq!(s.soak, Duration::from_secs(86_400));
+        assert_eq!(s.health_timeout, Duration::from_secs(90));
+        assert_eq!(s.health_stable, Duration::from_secs(10));
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/pullpilot"));
+        assert!(!s.cleanup && !s.dry_run && !s.self_update);
+        assert_eq!(s.log_level, log::LevelFilter::Info);
+    }
+
+    #[test]
+    fn env_is_read_and_flags_override_it() {
+        let s = resolve(
+            &GlobalArgs::default(),
+            &[
+                ("PP_SOAK", "600"),
+                ("PP_SCOPE", "project:shop"),
+                ("PP_CLEANUP", "yes"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.soak, Duration::from_secs(600));
+        assert_eq!(s.scope, ScopeSetting::Project("shop".into()));
+        assert!(s.cleanup);
+        let args = GlobalArgs {
+            soak: Some("0".into()),
+            scope: Some("all".into()),
+            ..GlobalArgs::default()
+        };
+        let s = resolve(&args, &[("PP_SOAK", "600"), ("PP_SCOPE", "project:shop")]).unwrap();
+        assert_eq!(s.soak, Duration::ZERO);
+        assert_eq!(s.scope, ScopeSetting::All);
+    }
+
+    #[test]
+    fn empty_variable_means_default() {
+        let s = resolve(
+            &GlobalArgs::default(),
+            &[("PP_SOAK", ""), ("PP_SCOPE", " ")],
+        )
+        .unwrap();
+        assert_eq!(s.soak, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable_value_and_form() {
+        let cases = [
+            (
+                "PP_SOAK",
+                "soon",
+                "PP_SOAK=\"soon\" is not valid: expected a duration",
+            ),
+            ("PP_SOAK", "-5", "PP_SOAK=\"-5\""),
+            (
+                "PP_SCOPE",
+                "Project",
+                "PP_SCOPE=\"Project\" is not valid: expected `project`",
+            ),
+            ("PP_SCOPE", "project:", "PP_SCOPE=\"project:\""),
+            (
+                "PP_CLEANUP",
+                "sure",
+                "PP_CLEANUP=\"sure\" is not valid: expected true or false",
+            ),
+            (
+                "PP_HEALTH_TIMEOUT",
+                "0",
+                "PP_HEALTH_TIMEOUT=\"0\" is not valid: expected a duration of at least 1s",
+            ),
+            ("PP_LOG_LEVEL", "verbose", "PP_LOG_LEVEL=\"verbose\""),
+            (
+                "PP_TIMEZONE",
+                "Mars/Olympus",
+                "PP_TIMEZONE=\"Mars/Olympus\"",
+            ),
+            (
+                "PP_INSECURE_REGISTRIES",
+                "http://reg:5000",
+                "PP_INSECURE_REGISTRIES",
+            ),
+            ("PP_WEBHOOK_URL", "relay.example", "PP_WEBHOOK_URL"),
+        ];
+        for (var, value, expected) in cases {
+            let err = resolve(&GlobalArgs::default(), &[(var, value)]).unwrap_err();
+            assert!(err.to_string().contains(expected), "{var}={value}: {err}");
+            assert_eq!(kind_of(&err), Some(FailureKind::Usage), "{var}");
+        }
+        let args = GlobalArgs {
+            soak: Some("x".into()),
+            ..GlobalArgs::default()
+        };
+        let err = resolve(&args, &[]).unwrap_err().to_string();
+        assert!(err.starts_with("--soak \"x\" is not valid"), "{err}");
+    }
+
+    #[test]
+    fn unknown_pp_variables_are_warned_about_with_a_suggestion() {
+        let (_, warnings) = Settings::resolve(
+            &GlobalArgs::default(),
+            &env(&[("PP_SOKA", "1h"), ("PATH", "/bin")]),
+        )
+        .unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("PP_SOKA") && warnings[0].contains("PP_SOAK"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn insecure_registries_list() {
+        let s = resolve(
+            &GlobalArgs::default(),
+            &[("PP_INSECURE_REGISTRIES", "reg.lan:5000, other.lan")],
+        )
+        .unwrap();
+        assert_eq!(s.insecure_registries, ["reg.lan:5000", "other.lan"]);
+    }
+}

@@ -1,0 +1,156 @@
+//! The state file format (`state.json`), version 1. Pure data; no I/O.
+//!
+//! Containers are keyed by [`container_key`]: `<project>/<service>` for compose services (stable
+//! across recreations), `container/<name>` otherwise. Blocked digests are keyed by repository
+//! (`registry/path`), because a digest that failed the health gate is bad for every container of
+//! that repository.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::reference::Digest;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub version: u32,
+    #[serde(default)]
+    pub containers: BTreeMap<String, ContainerState>,
+    /// repository name → digest → why it is blocked.
+    #[serde(default)]
+    pub blocked: BTreeMap<String, BTreeMap<Digest, Blocked>>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            version: SCHEMA_VERSION,
+            containers: BTreeMap::new(),
+            blocked: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerState {
+    /// The digest waiting out its soak window, and when it was first seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<Candidate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<Pin>,
+    /// Updates applied or rolled back, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
+    /// Digests already announced (soak entered / update available), so each is sent once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notified: Vec<Digest>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Candidate {
+    pub digest: Digest,
+    #[serde(with = "rfc3339")]
+    pub first_seen: SystemTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pin {
+    pub digest: Digest,
+    #[serde(with = "rfc3339")]
+    pub since: SystemTime,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blocked {
+    #[serde(with = "rfc3339")]
+    pub at: SystemTime,
+    pub reason: String,
+    /// The container whose update failed with this digest.
+    pub container: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryEntry {
+    #[serde(with = "rfc3339")]
+    pub at: SystemTime,
+    pub digest: Digest,
+    pub image_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_digest: Option<Digest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_image_id: Option<String>,
+    /// `updated`, `rolled-back`, `manual-rollback`.
+    pub outcome: String,
+}
+
+/// The stable key of a container in state.
+pub fn container_key(project: Option<&str>, service: Option<&str>, name: &str) -> String {
+    match (project, service) {
+        (Some(project), Some(service)) => format!("{project}/{service}"),
+        _ => format!("container/{name}"),
+    }
+}
+
+/// RFC 3339 timestamps (UTC, seconds) via humantime.
+mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn round_trips_and_rejects_unknown_fields() {
+        let d = Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
+        let mut state = State::default();
+        state.containers.insert(
+            "shop/web".into(),
+            ContainerState {
+                candidate: Some(Candidate {
+                    digest: d.clone(),
+                    first_seen: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+                }),
+                ..ContainerState::default()
+            },
+        );
+        let text = serde_json::to_string_pretty(&state).unwrap();
+        assert!(text.contains("2023-11-14T22:13:20Z"), "{text}");
+        let back: State = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, state);
+        let typo = text.replace("\"candidate\"", "\"candidat\"");
+        assert!(serde_json::from_str::<State>(&typo).is_err());
+    }
+
+    #[test]
+    fn keys_compose_services_by_project_and_service() {
+        assert_eq!(
+            container_key(Some("shop"), Some("web"), "shop-web-1"),
+            "shop/web"
+        );
+        assert_eq!(container_key(None, None, "adhoc"), "container/adhoc");
+    }
+}

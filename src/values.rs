@@ -1,0 +1,93 @@
+//! Parsing of the small value languages shared by `PP_*` variables and container labels:
+//! booleans and durations. Pure; every error names the accepted form.
+
+use std::time::Duration;
+
+/// Accepted spellings, for messages.
+pub const BOOL_FORM: &str = "true or false (also yes/no, on/off, 1/0)";
+pub const DURATION_FORM: &str =
+    "a duration such as 90s, 10m, 24h, 1h30m or 2d, or a whole number of seconds";
+
+/// `true/false/yes/no/on/off/1/0/y/n`, case-insensitive, surrounding space ignored.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "y" => Some(true),
+        "0" | "false" | "no" | "off" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// A non-negative duration: humantime syntax (`90s`, `1h30m`, `2d`) or bare seconds (`300`).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text.is_empty() || text.starts_with('-') {
+        return None;
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse::<u64>().ok().map(Duration::from_secs);
+    }
+    humantime::parse_duration(text).ok()
+}
+
+/// A duration for people: `23h 59m`, `45s`, `0s`, rounded down to the second.
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        return "0s".to_string();
+    }
+    humantime::format_duration(Duration::from_secs(if secs >= 3600 {
+        secs - secs % 60
+    } else {
+        secs
+    }))
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bools() {
+        for t in ["true", " TRUE ", "yes", "on", "1", "y"] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["false", "No", "off", "0", "n"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        for bad in ["", "enabled", "tru", "2"] {
+            assert_eq!(parse_bool(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let cases = [
+            ("0", 0),
+            ("90", 90),
+            ("90s", 90),
+            ("10m", 600),
+            ("1h30m", 5400),
+            ("24h", 86400),
+            ("2d", 172_800),
+            (" 5s ", 5),
+        ];
+        for (text, secs) in cases {
+            assert_eq!(
+                parse_duration(text),
+                Some(Duration::from_secs(secs)),
+                "{text}"
+            );
+        }
+        for bad in ["", "-5", "-5s", "soon", "5x", "1.5"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn formats_for_people() {
+        assert_eq!(format_duration(Duration::from_secs(0)), "0s");
+        assert_eq!(format_duration(Duration::from_secs(45)), "45s");
+        assert_eq!(format_duration(Duration::from_secs(86_399)), "23h 59m");
+    }
+}
