@@ -4,5 +4,7 @@
 pub mod schema;
 pub mod store;
 
-pub use schema::{Blocked, Candidate, ContainerState, HistoryEntry, Pin, State};
+pub use schema::{
+    Blocked, Candidate, ContainerState, HistoryEntry, JournalEntry, Phase, Pin, State,
+};
 pub use store::{Loaded, load, load_read_only, save};

@@ -23,6 +23,10 @@ pub struct State {
     /// repository name → digest → why it is blocked.
     #[serde(default)]
     pub blocked: BTreeMap<String, BTreeMap<Digest, Blocked>>,
+    /// Updates in flight: written before a container is touched, removed when it is finished
+    /// or undone. Whatever is here at the start of a run is healed first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal: Vec<JournalEntry>,
 }
 
 impl Default for State {
@@ -31,6 +35,7 @@ impl Default for State {
             version: SCHEMA_VERSION,
             containers: BTreeMap::new(),
             blocked: BTreeMap::new(),
+            journal: Vec::new(),
         }
     }
 }
@@ -92,6 +97,54 @@ pub struct HistoryEntry {
     pub previous_image_id: Option<String>,
     /// `updated`, `rolled-back`, `manual-rollback`.
     pub outcome: String,
+}
+
+/// How far an in-flight update got. Each step is recorded before the next one starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Nothing touched yet beyond pulling the new image.
+    Intent,
+    /// The replacement exists under `temp_name`.
+    Created,
+    /// The old container was stopped.
+    OldStopped,
+    /// The old container carries `old_name_aside`.
+    OldRenamed,
+    /// The replacement carries the original name.
+    NewRenamed,
+    /// The replacement was started; the health gate has not passed yet.
+    Started,
+    /// The health gate passed; only cleanup remains.
+    Passed,
+}
+
+/// One in-flight update, enough to finish or undo it after a crash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalEntry {
+    pub key: String,
+    /// The container's name before the update (and after it).
+    pub name: String,
+    pub old_id: String,
+    pub old_image_id: String,
+    pub new_image_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_id: Option<String>,
+    /// Name of the replacement until the swap.
+    pub temp_name: String,
+    /// Name of the old container after the swap, until it is removed.
+    pub old_name_aside: String,
+    /// Repository name (`registry/path`) and tag the container follows.
+    pub repository: String,
+    pub tag: String,
+    pub digest: Digest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_digest: Option<Digest>,
+    pub was_running: bool,
+    pub phase: Phase,
+    #[serde(with = "rfc3339")]
+    pub started_at: SystemTime,
 }
 
 /// The stable key of a container in state.
