@@ -11,6 +11,7 @@ pub mod discover;
 pub mod docker;
 pub mod error;
 pub mod evaluate;
+pub mod fault;
 pub mod gate;
 pub mod heal;
 pub mod labels;

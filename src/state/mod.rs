@@ -1,6 +1,7 @@
 //! What pullpilot remembers between runs: soak candidates, pins, blocked digests, history and
 //! the journal of in-flight updates. `schema` is the file format; `store` loads and saves it.
 
+pub mod record;
 pub mod schema;
 pub mod store;
 

@@ -1,0 +1,786 @@
+//! [`RegistryClient`]: checks tags against registries. Owns the per-host state (one `/v2/` ping
+//! per host, credentials, the "credentials refused" latch), the token flow, the manifest `HEAD`
+//! with its `GET` fallback, and the parallel fan-out with a per-host cap. HTTP details live in
+//! `transport`, parsing in `auth`, secrets in `credentials`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use sha2::Digest as _;
+
+use super::auth::{
+    HostAuth, TokenCache, TokenKey, parse_token_response, pull_scope, select_auth_from_headers,
+};
+use super::credentials::{Credential, CredentialStore, Resolved, server_address};
+use super::error::CheckError;
+use super::transport::{Failure, Gate, Method, Request, Response, Transport, encode, with_query};
+use super::{
+    RateLimit, RegistryOptions, RemoteDigest, RepoTag, allows_plain_http, api_host, sha256_digest,
+};
+
+/// Every manifest type pullpilot understands, in one header: without the index and list types
+/// a registry may answer with a platform child's digest, without the OCI types with a 404.
+pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+
+/// Scopes in one token request: keeps the URL well under common 8 KiB header limits.
+const MAX_SCOPES_PER_TOKEN: usize = 64;
+
+/// Checks tags against registries. One per process (or per pass): it caches pings, helper
+/// results and tokens, and holds one HTTP agent.
+pub struct RegistryClient {
+    transport: Transport,
+    credentials: CredentialStore,
+    tokens: TokenCache,
+    hosts: Mutex<HashMap<String, Arc<HostState>>>,
+    per_host: usize,
+    insecure_hosts: Vec<String>,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut hosts: Vec<&String> = hosts.keys().collect();
+        hosts.sort();
+        f.debug_struct("RegistryClient")
+            .field("config", &self.credentials.config_path())
+            .field("per_host", &self.per_host)
+            .field("insecure_hosts", &self.insecure_hosts)
+            .field("hosts", &hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+struct HostState {
+    host: String,
+    /// `https://host` or `http://host`.
+    base: String,
+    gate: Gate,
+    /// Learnt from the one `/v2/` ping, or from a later 401.
+    auth: Mutex<Option<HostAuth>>,
+    /// Set once the credentials were refused: no further attempt with them.
+    refused: AtomicBool,
+}
+
+impl HostState {
+    fn auth(&self) -> HostAuth {
+        let auth = self.auth.lock().unwrap_or_else(PoisonError::into_inner);
+        auth.clone().unwrap_or(HostAuth::Anonymous)
+    }
+}
+
+/// Why a check failed, before it is attached to a tag.
+enum Problem {
+    Transport(Failure),
+    /// Refused credentials (their origin) or missing ones (`None`).
+    Unauthorized(Option<String>),
+    Denied(Option<String>),
+    NotFound,
+    Bad(String),
+    Credentials(String),
+}
+
+/// What to send for one repository, and what a 401 would then mean.
+#[derive(Clone)]
+struct Authz {
+    header: Option<String>,
+    /// Where the credentials used came from; `None` when anonymous.
+    sent: Option<String>,
+    /// A shared or cached token: a 401 may be cured by a fresh single-repository token.
+    renewable: bool,
+}
+
+impl Authz {
+    const ANONYMOUS: Self = Self {
+        header: None,
+        sent: None,
+        renewable: false,
+    };
+}
+
+/// The state shared by the checks of one host within one call.
+struct Session<'a> {
+    host: &'a HostState,
+    credential: Option<Resolved>,
+    /// Repositories whose token this call fetched for them alone: a 401 with it is final.
+    fresh_single: BTreeSet<String>,
+}
+
+impl RegistryClient {
+    /// Builds the client and reads Docker's `config.json`; a malformed one is an error naming it.
+    pub fn new(opts: RegistryOptions) -> anyhow::Result<Self> {
+        let credentials = CredentialStore::load(
+            opts.docker_config_dir.as_deref(),
+            opts.credential_helper_dir.clone(),
+        )?;
+        Ok(Self {
+            transport: Transport::new(&opts),
+            credentials,
+            tokens: TokenCache::default(),
+            hosts: Mutex::new(HashMap::new()),
+            per_host: opts.per_host_concurrency.max(1),
+            insecure_hosts: opts.insecure_hosts,
+        })
+    }
+
+    /// Checks every unique tag once, in parallel with at most `per_host_concurrency` requests
+    /// per registry host, and returns one result per unique input. Docker Hub aliases of the
+    /// same tag share one request.
+    pub fn check_all(
+        &self,
+        items: &[RepoTag],
+    ) -> BTreeMap<RepoTag, Result<RemoteDigest, CheckError>> {
+        let mut aliases: BTreeMap<RepoTag, BTreeSet<&RepoTag>> = BTreeMap::new();
+        for item in items {
+            let canonical = RepoTag {
+                host: api_host(&item.host),
+                ..item.clone()
+            };
+            aliases.entry(canonical).or_default().insert(item);
+        }
+        let mut by_host: BTreeMap<&str, Vec<&RepoTag>> = BTreeMap::new();
+        for canonical in aliases.keys() {
+            by_host
+                .entry(canonical.host.as_str())
+                .or_default()
+                .push(canonical);
+        }
+        let results = Mutex::new(BTreeMap::new());
+        std::thread::scope(|scope| {
+            for (host, tags) in &by_host {
+                let results = &results;
+                scope.spawn(move || {
+                    let checked = self.check_host(host, tags);
+                    results
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend(checked);
+                });
+            }
+        });
+        let mut results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let mut out = BTreeMap::new();
+        for (canonical, originals) in aliases {
+            let result = results
+                .remove(&canonical)
+                .expect("every canonical tag was checked");
+            for original in originals {
+                let result = result.clone().map_err(|e| e.for_item(original));
+                out.insert(original.clone(), result);
+            }
+        }
+        out
+    }
+
+    /// Checks one tag.
+    pub fn check(&self, item: &RepoTag) -> Result<RemoteDigest, CheckError> {
+        let mut results = self.check_all(std::slice::from_ref(item));
+        results
+            .remove(item)
+            .expect("check_all answers for every input")
+    }
+
+    /// The Engine's `X-Registry-Auth` value for pulling from `host`: URL-safe base64 (padded) of
+    /// `{"username","password","serveraddress"}` or `{"identitytoken","serveraddress"}`;
+    /// `None` when there are no credentials.
+    pub fn engine_auth(&self, host: &str) -> Result<Option<String>, CheckError> {
+        let resolved = self
+            .credentials
+            .lookup(host)
+            .map_err(|detail| CheckError::Credentials {
+                host: host.to_owned(),
+                detail,
+            })?;
+        Ok(resolved.map(|resolved| {
+            let mut fields = resolved.credential.engine_fields();
+            fields.insert("serveraddress".into(), server_address(host).into());
+            let json = serde_json::Value::Object(fields).to_string();
+            base64::engine::general_purpose::URL_SAFE.encode(json)
+        }))
+    }
+
+    fn host_state(&self, host: &str) -> Arc<HostState> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = hosts.entry(host.to_owned()).or_insert_with(|| {
+            let scheme = if allows_plain_http(host, &self.insecure_hosts) {
+                "http"
+            } else {
+                "https"
+            };
+            Arc::new(HostState {
+                host: host.to_owned(),
+                base: format!("{scheme}://{host}"),
+                gate: Gate::new(self.per_host),
+                auth: Mutex::new(None),
+                refused: AtomicBool::new(false),
+            })
+        });
+        Arc::clone(state)
+    }
+
+    /// Checks the tags of one host with up to `per_host` workers.
+    fn check_host(
+        &self,
+        host: &str,
+        tags: &[&RepoTag],
+    ) -> Vec<(RepoTag, Result<RemoteDigest, CheckError>)> {
+        let state = self.host_state(host);
+        let session = match self.open_session(&state, tags) {
+            Ok(session) => session,
+            Err(problem) => {
+                return tags
+                    .iter()
+                    .map(|tag| ((*tag).clone(), Err(self.to_error(&problem, tag))))
+                    .collect();
+            }
+        };
+        let next = AtomicUsize::new(0);
+        let out = Mutex::new(Vec::with_capacity(tags.len()));
+        let work = || {
+            loop {
+                let Some(tag) = tags.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return;
+                };
+                let result = self.check_tag(&session, tag);
+                match &result {
+                    Ok(remote) => log::debug!("{tag}: {}", remote.digest),
+                    Err(e) => log::debug!("{tag}: {} ({})", e.kind(), e),
+                }
+                out.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(((*tag).clone(), result));
+            }
+        };
+        let workers = self.per_host.min(tags.len());
+        if workers <= 1 {
+            work();
+        } else {
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(work);
+                }
+            });
+        }
+        out.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Credentials, the ping, and one token request covering every repository of this call
+    /// that has no valid token yet.
+    fn open_session<'a>(
+        &self,
+        host: &'a HostState,
+        tags: &[&RepoTag],
+    ) -> Result<Session<'a>, Problem> {
+        let credential = self.credential_for(host)?;
+        let auth = self.discover(host)?;
+        let mut session = Session {
+            host,
+            credential,
+            fresh_single: BTreeSet::new(),
+        };
+        let HostAuth::Bearer { realm, service } = auth else {
+            return Ok(session);
+        };
+        if matches!(
+            session.credential_kind(),
+            Some(Credential::RegistryToken(_))
+        ) || host.refused.load(Ordering::SeqCst)
+        {
+            return Ok(session);
+        }
+        let key = Self::token_key(&realm, service.as_deref(), session.credential.as_ref());
+        let now = Instant::now();
+        let missing: BTreeSet<String> = tags
+            .iter()
+            .map(|t| t.repository.clone())
+            .filter(|repo| self.tokens.get(&key, repo, now).is_none())
+            .collect();
+        let missing: Vec<String> = missing.into_iter().collect();
+        for chunk in missing.chunks(MAX_SCOPES_PER_TOKEN) {
+            let repos: BTreeSet<String> = chunk.iter().cloned().collect();
+            match self.fetch_token(&session, &realm, service.as_deref(), &repos) {
+                Ok(_) if repos.len() == 1 => session.fresh_single.extend(repos),
+                Ok(_) => {}
+                // Some token services take only one scope: the checks fetch one token each.
+                Err(Problem::Bad(why)) if repos.len() > 1 => {
+                    log::debug!(
+                        "{}: a token for {} repositories failed ({why})",
+                        host.host,
+                        repos.len()
+                    );
+                }
+                Err(problem) => return Err(problem),
+            }
+        }
+        Ok(session)
+    }
+
+    fn credential_for(&self, host: &HostState) -> Result<Option<Resolved>, Problem> {
+        // Helper results are cached by the store; file entries are a map lookup.
+        self.credentials
+            .lookup(&host.host)
+            .map_err(Problem::Credentials)
+    }
+
+    /// The one `GET /v2/` per host: 401 → its challenge; anything else → anonymous.
+    fn discover(&self, host: &HostState) -> Result<HostAuth, Problem> {
+        let mut auth = host.auth.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = auth.as_ref() {
+            return Ok(known.clone());
+        }
+        let req = Request {
+            method: Method::Get,
+            url: format!("{}/v2/", host.base),
+            accept: None,
+            authorization: None,
+            form: None,
+        };
+        let resp = self
+            .transport
+            .send(&host.gate, &req)
+            .map_err(Problem::Transport)?;
+        let found = if resp.status == 401 {
+            select_auth_from_headers(resp.header_all("www-authenticate"))
+        } else {
+            HostAuth::Anonymous
+        };
+        log::debug!("{}: auth {}", host.host, describe(&found));
+        *auth = Some(found.clone());
+        Ok(found)
+    }
+
+    fn check_tag(&self, session: &Session<'_>, tag: &RepoTag) -> Result<RemoteDigest, CheckError> {
+        self.head_manifest(session, tag)
+            .map_err(|problem| self.to_error(&problem, tag))
+    }
+
+    fn head_manifest(&self, session: &Session<'_>, tag: &RepoTag) -> Result<RemoteDigest, Problem> {
+        let host = session.host;
+        let url = format!("{}/v2/{}/manifests/{}", host.base, tag.repository, tag.tag);
+        let mut authz = self.authorize(session, &tag.repository, false)?;
+        let mut renewed = false;
+        loop {
+            let req = Request {
+                method: Method::Head,
+                url: url.clone(),
+                accept: Some(MANIFEST_ACCEPT),
+                authorization: authz.header.as_deref(),
+                form: None,
+            };
+            let resp = self
+                .transport
+                .send(&host.gate, &req)
+                .map_err(Problem::Transport)?;
+            match resp.status {
+                200..=299 => return self.remote_digest(session, &url, &authz, &resp),
+                401 => {
+                    let retry = if renewed {
+                        None
+                    } else {
+                        self.after_401(session, tag, &authz, &resp)?
+                    };
+                    let Some(next) = retry else {
+                        if authz.sent.is_some() && host.auth() == HostAuth::Basic {
+                            host.refused.store(true, Ordering::SeqCst);
+                        }
+                        return Err(Problem::Unauthorized(authz.sent));
+                    };
+                    authz = next;
+                    renewed = true;
+                }
+                403 => return Err(Problem::Denied(authz.sent)),
+                404 => return Err(Problem::NotFound),
+                status => {
+                    return Err(Problem::Bad(format!(
+                        "HTTP {status} to the manifest request"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// After a 401: adopt a challenge the ping did not show, or renew a shared token once.
+    fn after_401(
+        &self,
+        session: &Session<'_>,
+        tag: &RepoTag,
+        authz: &Authz,
+        resp: &Response,
+    ) -> Result<Option<Authz>, Problem> {
+        let offered = select_auth_from_headers(resp.header_all("www-authenticate"));
+        let host = session.host;
+        let next = if offered != HostAuth::Anonymous && offered != host.auth() {
+            log::debug!(
+                "{}: a manifest 401 asks for {}",
+                host.host,
+                describe(&offered)
+            );
+            *host.auth.lock().unwrap_or_else(PoisonError::into_inner) = Some(offered);
+            self.authorize(session, &tag.repository, true)?
+        } else if authz.renewable {
+            self.authorize(session, &tag.repository, true)?
+        } else {
+            return Ok(None);
+        };
+        // Sending the same thing again cannot change the answer.
+        Ok((next.header.is_some() && next.header != authz.header).then_some(next))
+    }
+
+    /// The `Authorization` for one repository on this host; `fresh` skips the token cache.
+    fn authorize(
+        &self,
+        session: &Session<'_>,
+        repository: &str,
+        fresh: bool,
+    ) -> Result<Authz, Problem> {
+        let host = session.host;
+        let origin = session.credential.as_ref().map(|r| r.origin.to_string());
+        if origin.is_some() && host.refused.load(Ordering::SeqCst) {
+            return Err(Problem::Unauthorized(origin));
+        }
+        if let Some(Credential::RegistryToken(token)) = session.credential_kind() {
+            return Ok(Authz {
+                header: Some(format!("Bearer {token}")),
+                sent: origin,
+                renewable: false,
+            });
+        }
+        match host.auth() {
+            HostAuth::Anonymous => Ok(Authz::ANONYMOUS),
+            HostAuth::Basic => Ok(session
+                .credential_kind()
+                .and_then(Credential::basic_header)
+                .map_or(Authz::ANONYMOUS, |header| Authz {
+                    header: Some(header),
+                    sent: origin,
+                    renewable: false,
+                })),
+            HostAuth::Bearer { realm, service } => {
+                let key = Self::token_key(&realm, service.as_deref(), session.credential.as_ref());
+                if !fresh && let Some(token) = self.tokens.get(&key, repository, Instant::now()) {
+                    return Ok(Authz {
+                        header: Some(format!("Bearer {token}")),
+                        sent: origin,
+                        renewable: !session.fresh_single.contains(repository),
+                    });
+                }
+                let repos = BTreeSet::from([repository.to_owned()]);
+                let token = self.fetch_token(session, &realm, service.as_deref(), &repos)?;
+                Ok(Authz {
+                    header: Some(format!("Bearer {token}")),
+                    sent: origin,
+                    renewable: false,
+                })
+            }
+        }
+    }
+
+    fn token_key(realm: &str, service: Option<&str>, credential: Option<&Resolved>) -> TokenKey {
+        TokenKey {
+            realm: realm.to_owned(),
+            service: service.map(str::to_owned),
+            identity: credential
+                .map_or_else(|| "anonymous".to_owned(), |r| r.credential.identity()),
+        }
+    }
+
+    /// One token request for `repos` (all scopes at once); caches and returns the token.
+    fn fetch_token(
+        &self,
+        session: &Session<'_>,
+        realm: &str,
+        service: Option<&str>,
+        repos: &BTreeSet<String>,
+    ) -> Result<String, Problem> {
+        let host = session.host;
+        let credential = session.credential.as_ref();
+        let origin = credential.map(|r| r.origin.to_string());
+        let realm_origin = super::transport::origin_of(realm).ok_or_else(|| {
+            Problem::Bad(format!("its token service address {realm:?} is not a URL"))
+        })?;
+        if realm_origin.0 != "https"
+            && !(realm_origin.0 == "http"
+                && allows_plain_http(&realm_origin.1, &self.insecure_hosts))
+        {
+            return Err(Problem::Bad(format!(
+                "its token service {} is not HTTPS; pullpilot will not send requests there",
+                super::transport::redact(realm)
+            )));
+        }
+        let scopes: Vec<String> = repos.iter().map(|r| pull_scope(r)).collect();
+        let (resp, post) = match credential.map(|r| &r.credential) {
+            Some(Credential::IdentityToken { username, token }) => {
+                let resp = self.post_refresh_token(host, realm, service, token, &scopes)?;
+                if resp.status == 404 {
+                    // Not an OAuth2 token service: the same token as a Basic password.
+                    let basic = Credential::Basic {
+                        username: username.clone().unwrap_or_else(|| "<token>".to_owned()),
+                        password: token.clone(),
+                    };
+                    (
+                        self.get_token(host, realm, service, &scopes, Some(&basic))?,
+                        false,
+                    )
+                } else {
+                    (resp, true)
+                }
+            }
+            Some(basic @ Credential::Basic { .. }) => (
+                self.get_token(host, realm, service, &scopes, Some(basic))?,
+                false,
+            ),
+            Some(Credential::RegistryToken(_)) | None => {
+                (self.get_token(host, realm, service, &scopes, None)?, false)
+            }
+        };
+        let refused = matches!(resp.status, 401 | 403) || (post && resp.status == 400);
+        if refused {
+            if origin.is_some() {
+                host.refused.store(true, Ordering::SeqCst);
+            }
+            return Err(Problem::Unauthorized(origin));
+        }
+        if !(200..300).contains(&resp.status) {
+            return Err(Problem::Bad(format!(
+                "its token service {} answered HTTP {}",
+                super::transport::redact(realm),
+                resp.status
+            )));
+        }
+        let token =
+            parse_token_response(&resp.body, Instant::now(), SystemTime::now()).map_err(|why| {
+                Problem::Bad(format!("{why} (from {})", super::transport::redact(realm)))
+            })?;
+        let value = token.value.clone();
+        let key = Self::token_key(realm, service, credential);
+        self.tokens.insert(key, repos.clone(), token);
+        Ok(value)
+    }
+
+    fn get_token(
+        &self,
+        host: &HostState,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+        basic: Option<&Credential>,
+    ) -> Result<Response, Problem> {
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        if let Some(service) = service {
+            pairs.push(("service", service));
+        }
+        pairs.extend(scopes.iter().map(|s| ("scope", s.as_str())));
+        let header = basic.and_then(Credential::basic_header);
+        if let Some(Credential::Basic { username, .. }) = basic {
+            pairs.push(("account", username));
+        }
+        let req = Request {
+            method: Method::Get,
+            url: with_query(realm, &pairs),
+            accept: None,
+            authorization: header.as_deref(),
+            form: None,
+        };
+        self.transport
+            .send(&host.gate, &req)
+            .map_err(Problem::Transport)
+    }
+
+    fn post_refresh_token(
+        &self,
+        host: &HostState,
+        realm: &str,
+        service: Option<&str>,
+        refresh_token: &str,
+        scopes: &[String],
+    ) -> Result<Response, Problem> {
+        let scope = scopes.join(" ");
+        let mut fields = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        if let Some(service) = service {
+            fields.push(("service", service));
+        }
+        fields.push(("client_id", "pullpilot"));
+        fields.push(("scope", &scope));
+        let form: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        let req = Request {
+            method: Method::Post,
+            url: realm.to_owned(),
+            accept: None,
+            authorization: None,
+            form: Some(form.join("&")),
+        };
+        self.transport
+            .send(&host.gate, &req)
+            .map_err(Problem::Transport)
+    }
+
+    /// The digest from a successful HEAD; without the header, a GET and sha256 of its body.
+    fn remote_digest(
+        &self,
+        session: &Session<'_>,
+        url: &str,
+        authz: &Authz,
+        head: &Response,
+    ) -> Result<RemoteDigest, Problem> {
+        let head_media_type = media_type(head);
+        let head_rate_limit = rate_limit(head);
+        if let Some(text) = head
+            .header("docker-content-digest")
+            .filter(|d| !d.is_empty())
+        {
+            let digest = sha256_digest(text).ok_or_else(|| {
+                Problem::Bad(format!(
+                    "its Docker-Content-Digest {:?} is not `sha256:` and 64 lowercase hex digits",
+                    text.chars().take(100).collect::<String>()
+                ))
+            })?;
+            return Ok(RemoteDigest {
+                digest,
+                media_type: head_media_type,
+                from_get_fallback: false,
+                rate_limit: head_rate_limit,
+            });
+        }
+        log::debug!(
+            "{}: no Docker-Content-Digest; hashing a GET of the manifest",
+            session.host.host
+        );
+        let req = Request {
+            method: Method::Get,
+            url: url.to_owned(),
+            accept: Some(MANIFEST_ACCEPT),
+            authorization: authz.header.as_deref(),
+            form: None,
+        };
+        let resp = self
+            .transport
+            .send(&session.host.gate, &req)
+            .map_err(Problem::Transport)?;
+        match resp.status {
+            200..=299 => {
+                let hex = format!("{:x}", sha2::Sha256::digest(&resp.body));
+                Ok(RemoteDigest {
+                    digest: sha256_digest(&format!("sha256:{hex}"))
+                        .expect("a sha256 in lowercase hex is a valid digest"),
+                    media_type: head_media_type.or_else(|| media_type(&resp)),
+                    from_get_fallback: true,
+                    rate_limit: rate_limit(&resp).or(head_rate_limit),
+                })
+            }
+            401 => Err(Problem::Unauthorized(authz.sent.clone())),
+            403 => Err(Problem::Denied(authz.sent.clone())),
+            404 => Err(Problem::NotFound),
+            status => Err(Problem::Bad(format!("HTTP {status} to the manifest GET"))),
+        }
+    }
+
+    fn to_error(&self, problem: &Problem, tag: &RepoTag) -> CheckError {
+        let item = tag.clone();
+        match problem {
+            Problem::Transport(Failure::Unreachable(detail)) => CheckError::Unreachable {
+                item,
+                detail: detail.clone(),
+            },
+            Problem::Transport(Failure::ServerError { status, attempts }) => {
+                CheckError::BadResponse {
+                    item,
+                    detail: format!("HTTP {status} (server error) on all {attempts} attempts"),
+                }
+            }
+            Problem::Transport(Failure::RateLimited(retry_after)) => CheckError::RateLimited {
+                item,
+                retry_after: *retry_after,
+            },
+            Problem::Transport(Failure::Bad(detail)) | Problem::Bad(detail) => {
+                CheckError::BadResponse {
+                    item,
+                    detail: detail.clone(),
+                }
+            }
+            Problem::Unauthorized(credentials) => CheckError::Unauthorized {
+                item,
+                credentials: credentials.clone(),
+                config: self.config_path().to_path_buf(),
+            },
+            Problem::Denied(credentials) => CheckError::Denied {
+                item,
+                credentials: credentials.clone(),
+            },
+            Problem::NotFound => CheckError::NotFound { item },
+            Problem::Credentials(detail) => CheckError::Credentials {
+                host: tag.host.clone(),
+                detail: detail.clone(),
+            },
+        }
+    }
+
+    fn config_path(&self) -> &Path {
+        self.credentials.config_path()
+    }
+}
+
+impl Session<'_> {
+    fn credential_kind(&self) -> Option<&Credential> {
+        self.credential.as_ref().map(|r| &r.credential)
+    }
+}
+
+fn describe(auth: &HostAuth) -> String {
+    match auth {
+        HostAuth::Anonymous => "anonymous".to_owned(),
+        HostAuth::Basic => "basic".to_owned(),
+        HostAuth::Bearer { realm, service } => {
+            format!(
+                "bearer via {} (service {service:?})",
+                super::transport::redact(realm)
+            )
+        }
+    }
+}
+
+fn media_type(resp: &Response) -> Option<String> {
+    resp.header("content-type")
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// Docker Hub's `ratelimit-limit: 100;w=21600` and `ratelimit-remaining: 76;w=21600`.
+fn rate_limit(resp: &Response) -> Option<RateLimit> {
+    fn parse(value: &str) -> Option<(u64, Option<Duration>)> {
+        let mut parts = value.split(';');
+        let count = parts.next()?.trim().parse().ok()?;
+        let window = parts
+            .find_map(|p| p.trim().strip_prefix("w="))
+            .and_then(|w| w.trim().parse().ok())
+            .map(Duration::from_secs);
+        Some((count, window))
+    }
+    let (limit, window) = parse(resp.header("ratelimit-limit")?)?;
+    let (remaining, _) = parse(resp.header("ratelimit-remaining")?)?;
+    Some(RateLimit {
+        limit,
+        remaining,
+        window,
+    })
+}
+
+#[cfg(test)]
+impl RegistryClient {
+    pub(crate) fn host_is_serial(&self, host: &str) -> bool {
+        self.host_state(host).gate.is_serial()
+    }
+}
