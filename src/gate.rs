@@ -57,9 +57,8 @@ pub fn judge(
             "it did not become healthy within {}",
             crate::values::format_duration(policy.timeout)
         )),
-        Some(_) => Verdict::Wait,
         None if elapsed >= policy.stable => Verdict::Pass,
-        None => Verdict::Wait,
+        Some(_) | None => Verdict::Wait,
     }
 }
 

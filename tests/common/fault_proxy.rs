@@ -7,6 +7,7 @@
 //! (`Connection: close` both ways) keeps it simple; registries and Docker handle that fine.
 #![allow(dead_code)]
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 /// What to do to a matching request.
 #[derive(Clone, Debug)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Answer with this status and no body; `retry_after` adds the header (seconds).
     Status { code: u16, retry_after: Option<u32> },
     /// Forward, but drop `Docker-Content-Digest` from the response.
@@ -44,14 +45,14 @@ struct Shared {
     stopped: AtomicBool,
 }
 
-pub struct FaultProxy {
+pub(crate) struct FaultProxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
 }
 
 impl FaultProxy {
     /// Starts a proxy on 127.0.0.1 (a free port) forwarding to `upstream` (`host:port`).
-    pub fn start(upstream: &str) -> FaultProxy {
+    pub(crate) fn start(upstream: &str) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the fault proxy");
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
@@ -78,13 +79,19 @@ impl FaultProxy {
     }
 
     /// `127.0.0.1:<port>`, to use as the registry host in image names.
-    pub fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         self.addr.to_string()
     }
 
     /// Applies `fault` to requests whose path contains `path_contains` (and whose method is
     /// `method`, if given), for the next `times` requests or forever.
-    pub fn add(&self, method: Option<&str>, path_contains: &str, fault: Fault, times: Option<usize>) {
+    pub(crate) fn add(
+        &self,
+        method: Option<&str>,
+        path_contains: &str,
+        fault: Fault,
+        times: Option<usize>,
+    ) {
         self.shared.rules.lock().unwrap().push(Rule {
             method: method.map(str::to_string),
             path_contains: path_contains.to_string(),
@@ -93,19 +100,22 @@ impl FaultProxy {
         });
     }
 
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.shared.rules.lock().unwrap().clear();
         self.shared.requests.lock().unwrap().clear();
     }
 
     /// Every request seen, as `METHOD /path`.
-    pub fn requests(&self) -> Vec<String> {
+    pub(crate) fn requests(&self) -> Vec<String> {
         self.shared.requests.lock().unwrap().clone()
     }
 
     /// How many requests start with `prefix` (e.g. `HEAD /v2/x/manifests/`).
-    pub fn count(&self, prefix: &str) -> usize {
-        self.requests().iter().filter(|r| r.starts_with(prefix)).count()
+    pub(crate) fn count(&self, prefix: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.starts_with(prefix))
+            .count()
     }
 }
 
@@ -158,13 +168,19 @@ fn serve(client: TcpStream, upstream: &str, shared: &Shared) -> std::io::Result<
     let mut parts = request_line.split_whitespace();
     let method = parts.next().unwrap_or("").to_string();
     let path = parts.next().unwrap_or("").to_string();
-    shared.requests.lock().unwrap().push(format!("{method} {path}"));
+    shared
+        .requests
+        .lock()
+        .unwrap()
+        .push(format!("{method} {path}"));
 
     let mut client = client;
     let fault = take_fault(shared, &method, &path);
     match &fault {
         Some(Fault::Status { code, retry_after }) => {
-            let extra = retry_after.map(|s| format!("Retry-After: {s}\r\n")).unwrap_or_default();
+            let extra = retry_after
+                .map(|s| format!("Retry-After: {s}\r\n"))
+                .unwrap_or_default();
             let reply = format!(
                 "HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n"
             );
@@ -184,15 +200,20 @@ fn serve(client: TcpStream, upstream: &str, shared: &Shared) -> std::io::Result<
     let mut response = Vec::new();
     up.read_to_end(&mut response)?;
 
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |p| p + 4);
     let (resp_head, resp_body) = response.split_at(split);
     let mut out = String::new();
     for line in String::from_utf8_lossy(resp_head).split_inclusive("\r\n") {
-        let is_digest = line.to_ascii_lowercase().starts_with("docker-content-digest:");
+        let is_digest = line
+            .to_ascii_lowercase()
+            .starts_with("docker-content-digest:");
         match (&fault, is_digest) {
             (Some(Fault::StripDigest), true) => {}
             (Some(Fault::LieDigest(value)), true) => {
-                out.push_str(&format!("Docker-Content-Digest: {value}\r\n"));
+                let _ = write!(out, "Docker-Content-Digest: {value}\r\n");
             }
             _ => out.push_str(line),
         }

@@ -5,12 +5,17 @@ It implements the small part of the Docker registry token protocol that a
 `docker-registry` configured with `auth: token` needs:
 
     GET /token?service=SERVICE&scope=repository:NAME:pull,push[&scope=...]
+        with Basic credentials, or none (Docker's classic flow);
+    POST /token with a form: grant_type=password, username, password, scope,
+        service (the OAuth2 flow of containerd's resolver, used by Docker's
+        containerd image store); grant_type=refresh_token gets 400, so the
+        client falls back to GET.
 
-* Requests with valid Basic credentials get the actions they ask for
+* Requests with valid credentials get the actions they ask for
   (pull, push, delete and "*" on repositories; "*" on registry:catalog).
 * Anonymous requests get a token whose `access` claim is empty, so the
   registry refuses them with 401.
-* Requests with wrong Basic credentials get 401 (as a real issuer does),
+* Requests with wrong credentials get 401 (as a real issuer does),
   which makes `docker login` with a bad password fail.
 
 Tokens are ES256 JWTs whose header carries the self-signed signing
@@ -128,10 +133,12 @@ class Issuer:
             user, _, password = base64.b64decode(header[6:].strip()).decode().partition(":")
         except Exception:  # noqa: BLE001 - any malformed header is a refusal
             return None, False
-        ok = hmac.compare_digest(user, self.args.user) and hmac.compare_digest(
+        return user, self.check_password(user, password)
+
+    def check_password(self, user, password):
+        return hmac.compare_digest(user, self.args.user) and hmac.compare_digest(
             password, self.args.password
         )
-        return user, ok
 
     def grant(self, scopes, authenticated):
         access = []
@@ -184,17 +191,39 @@ def make_handler(issuer):
             self.end_headers()
             self.wfile.write(data)
 
-        def handle_token(self, query):
+        def handle_token(self, query, form=None):
             scopes = []
             for value in query.get("scope", []):
                 scopes.extend(s for s in value.split(" ") if s)
             service = (query.get("service") or [""])[0]
-            user, ok = issuer.check_basic(self.headers.get("Authorization"))
+            if form is None:
+                # Docker's classic flow: GET with Basic credentials, or none.
+                user, ok = issuer.check_basic(self.headers.get("Authorization"))
+                flow = "get"
+            else:
+                # The OAuth2 flow containerd's resolver uses: POST with a form.
+                grant = (form.get("grant_type") or [""])[0]
+                flow = f"post-{grant or 'none'}"
+                if grant == "password":
+                    user = (form.get("username") or [""])[0]
+                    password = (form.get("password") or [""])[0]
+                    ok = issuer.check_password(user, password)
+                elif grant == "refresh_token":
+                    # No refresh tokens here: a 400 makes clients fall back to GET.
+                    issuer.log(
+                        f"token request method=POST flow={flow} auth=unsupported user=- "
+                        f"service={service or '-'} scopes={' '.join(scopes) or '-'} status=400"
+                    )
+                    self.send_json(400, {"error": "unsupported_grant_type"})
+                    return
+                else:
+                    user, ok = issuer.check_basic(self.headers.get("Authorization"))
             auth = "anonymous" if user is None and ok else ("valid" if ok else "invalid")
             if not ok:
                 issuer.log(
-                    f"token request method={self.command} auth=invalid user={user or '-'} "
-                    f"service={service or '-'} scopes={','.join(scopes) or '-'} status=401"
+                    f"token request method={self.command} flow={flow} auth=invalid "
+                    f"user={user or '-'} service={service or '-'} "
+                    f"scopes={' '.join(scopes) or '-'} status=401"
                 )
                 self.send_json(
                     401,
@@ -204,13 +233,13 @@ def make_handler(issuer):
                 return
             access = issuer.grant(scopes, authenticated=user is not None)
             token = issuer.token(user, access)
-            granted = ";".join(
+            granted = " ".join(
                 f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access
             )
             issuer.log(
-                f"token request method={self.command} auth={auth} user={user or '-'} "
-                f"service={service or '-'} scopes={' '.join(scopes) or '-'} "
-                f"granted={granted or '-'} status=200"
+                f"token request method={self.command} flow={flow} auth={auth} "
+                f"user={user or '-'} service={service or '-'} "
+                f"scopes={' '.join(scopes) or '-'} granted={granted or '-'} status=200"
             )
             issued = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             self.send_json(200, {
@@ -222,16 +251,16 @@ def make_handler(issuer):
 
         def route(self):
             url = urllib.parse.urlsplit(self.path)
+            query = urllib.parse.parse_qs(url.query)
             if url.path == "/token":
                 if self.command == "POST":
-                    # OAuth2 form flow: scopes and service in the body.
                     length = int(self.headers.get("Content-Length") or 0)
-                    body = self.rfile.read(length).decode()
-                    query = urllib.parse.parse_qs(body)
-                    query.update(urllib.parse.parse_qs(url.query))
+                    form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                    for key in ("scope", "service"):
+                        query.setdefault(key, []).extend(form.get(key, []))
+                    self.handle_token(query, form)
                 else:
-                    query = urllib.parse.parse_qs(url.query)
-                self.handle_token(query)
+                    self.handle_token(query)
             elif url.path == "/healthz":
                 self.send_json(200, {"ok": True})
             else:

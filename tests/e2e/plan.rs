@@ -1,0 +1,554 @@
+//! `pullpilot plan` against the real bed: every decision, digests equal to skopeo's, nothing
+//! changed, the request floor, registry faults and scope resolution.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::fault_proxy::{Fault, FaultProxy};
+use crate::common::pullpilot::{Run, pullpilot};
+use crate::common::{Bed, LogMark, Project, Reg, TempDir, Variant, base64, unique_name};
+
+/// Everything `plan` must not change: containers (ID, image, state), images, and the data dir.
+fn snapshot(bed: &Bed, project: &str, data_dir: &std::path::Path) -> (String, String, bool) {
+    let containers = bed.docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+        "--format",
+        "{{.ID}} {{.Image}} {{.State}} {{.Names}}",
+    ]);
+    let images = bed.docker(&[
+        "images",
+        "--digests",
+        "--no-trunc",
+        "--format",
+        "{{.Repository}}:{{.Tag}}@{{.Digest}} {{.ID}}",
+    ]);
+    (containers, images, data_dir.exists())
+}
+
+fn decision(run: &Run, service: &str) -> Value {
+    run.container(service)
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn plan_gives_every_container_the_right_decision_and_changes_nothing() {
+    let bed = Bed::get();
+    let creds = bed.docker_config_with(&[Reg::Basic, Reg::Token]);
+    let repo = |what: &str| unique_name(&format!("plan-{what}"));
+    let (open_r, basic_r, token_r, pinned_r, monitor_r, excluded_r, invalid_r) = (
+        repo("open"),
+        repo("basic"),
+        repo("token"),
+        repo("pinned"),
+        repo("monitor"),
+        repo("excluded"),
+        repo("invalid"),
+    );
+    let v1 = |reg, r: &str| bed.push_image(reg, r, "stable", Variant::V1);
+    let open_v1 = v1(Reg::Open, &open_r);
+    let basic_v1 = v1(Reg::Basic, &basic_r);
+    let token_v1 = v1(Reg::Token, &token_r);
+    let pinned_v1 = v1(Reg::Open, &pinned_r);
+    v1(Reg::Open, &monitor_r);
+    v1(Reg::Open, &excluded_r);
+    v1(Reg::Open, &invalid_r);
+    let local_image = format!("local/{}:latest", repo("local"));
+    bed.docker(&["tag", &Variant::V1.base_image(), &local_image]);
+
+    let open = bed.registry(Reg::Open);
+    let yaml = format!(
+        r#"services:
+  open:
+    image: {open_img}
+  basic:
+    image: {basic_img}
+  token:
+    image: {token_img}
+    labels: {{ io.pullpilot.soak: "0" }}
+  pinned:
+    image: {pinned_img}
+  monitor:
+    image: {monitor_img}
+    labels: {{ io.pullpilot.monitor-only: "true" }}
+  excluded:
+    image: {excluded_img}
+    labels: {{ io.pullpilot.exclude: "true" }}
+  invalid:
+    image: {invalid_img}
+    labels: {{ io.pullpilot.soak: "soon" }}
+  local:
+    image: {local_image}
+    pull_policy: never
+  multi:
+    image: {multi}
+"#,
+        open_img = open.image(&open_r, "stable"),
+        basic_img = bed.registry(Reg::Basic).image(&basic_r, "stable"),
+        token_img = bed.registry(Reg::Token).image(&token_r, "stable"),
+        pinned_img = format!("{}/{pinned_r}:stable@{pinned_v1}", open.addr),
+        monitor_img = open.image(&monitor_r, "stable"),
+        excluded_img = open.image(&excluded_r, "stable"),
+        invalid_img = open.image(&invalid_r, "stable"),
+        multi = bed.multi_ref,
+    );
+    let project = Project::up_with_config(bed, &yaml, creds.path());
+    let v2 = |reg, r: &str| bed.push_image(reg, r, "stable", Variant::V2);
+    let (open_v2, basic_v2, token_v2) = (
+        v2(Reg::Open, &open_r),
+        v2(Reg::Basic, &basic_r),
+        v2(Reg::Token, &token_r),
+    );
+    let monitor_v2 = v2(Reg::Open, &monitor_r);
+    v2(Reg::Open, &excluded_r);
+    v2(Reg::Open, &pinned_r);
+
+    let data = TempDir::new("plan-data");
+    let data_dir = data.path().join("state");
+    let before = snapshot(bed, project.name(), &data_dir);
+    let excluded_log = LogMark::new(&open.log);
+    let run = pullpilot(
+        bed,
+        project.dir(),
+        creds.path(),
+        &data_dir,
+        &[
+            "plan",
+            "--json",
+            "--scope",
+            &format!("project:{}", project.name()),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(
+        snapshot(bed, project.name(), &data_dir),
+        before,
+        "plan must change nothing\n{run}"
+    );
+    assert_eq!(
+        excluded_log.count(&format!("/v2/{excluded_r}/")),
+        0,
+        "no registry request for an excluded container"
+    );
+    assert_eq!(
+        excluded_log.count(&format!("/v2/{pinned_r}/")),
+        0,
+        "no registry request for a digest-pinned container"
+    );
+
+    let expect = |service: &str, word: &str| {
+        let c = decision(&run, service);
+        assert_eq!(c["decision"], word, "{service}: {c:#}");
+        c
+    };
+    for (service, reg, r, current, available) in [
+        ("open", Reg::Open, &open_r, &open_v1, &open_v2),
+        ("basic", Reg::Basic, &basic_r, &basic_v1, &basic_v2),
+        ("token", Reg::Token, &token_r, &token_v1, &token_v2),
+    ] {
+        let c = decision(&run, service);
+        assert_eq!(c["current_digest"], current.as_str(), "{service}");
+        assert_eq!(c["available_digest"], available.as_str(), "{service}");
+        assert_eq!(
+            c["available_digest"],
+            bed.registry_digest(reg, r, "stable").as_str(),
+            "{service} vs skopeo"
+        );
+    }
+    let soaking = expect("open", "soaking");
+    assert_eq!(soaking["new_candidate"], true);
+    assert_eq!(soaking["remaining_seconds"], 86_400);
+    expect("basic", "soaking");
+    expect("token", "update");
+    assert_eq!(
+        expect("pinned", "digest-pinned")["digest"],
+        pinned_v1.as_str()
+    );
+    assert_eq!(
+        expect("monitor", "monitor-only")["available_digest"],
+        monitor_v2.as_str()
+    );
+    assert_eq!(expect("excluded", "excluded")["by"], "exclude-label");
+    let invalid = expect("invalid", "invalid-label");
+    assert!(
+        invalid["reason"]
+            .as_str()
+            .unwrap()
+            .contains("io.pullpilot.soak"),
+        "{invalid:#}"
+    );
+    expect("local", "locally-built");
+    let multi = expect("multi", "up-to-date");
+    assert_eq!(multi["available_digest"], bed.multi_digest.as_str());
+
+    // The table names the same decisions for people.
+    let table = pullpilot(
+        bed,
+        project.dir(),
+        creds.path(),
+        &data_dir,
+        &["plan", "--scope", &format!("project:{}", project.name())],
+        &[],
+    );
+    assert_eq!(table.code, 0, "{table}");
+    for word in [
+        "soaking",
+        "update",
+        "pinned (digest)",
+        "update available",
+        "excluded",
+        "invalid label",
+        "locally built",
+        "up to date",
+    ] {
+        assert!(table.stdout.contains(word), "table lacks {word:?}\n{table}");
+    }
+    assert!(
+        !data_dir.exists(),
+        "plan must not create the data directory"
+    );
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn plan_makes_one_head_per_unique_image_and_one_token_request() {
+    let bed = Bed::get();
+    let creds = bed.docker_config_with(&[Reg::Token]);
+    let token = bed.registry(Reg::Token);
+    let (x, y) = (unique_name("floor-x"), unique_name("floor-y"));
+    bed.push_image(Reg::Token, &x, "v", Variant::V1);
+    bed.push_image(Reg::Token, &y, "v", Variant::V1);
+    let yaml = format!(
+        "services:\n  x1: {{ image: {x} }}\n  x2: {{ image: {x} }}\n  x3: {{ image: {x} }}\n  y1: {{ image: {y} }}\n  y2: {{ image: {y} }}\n",
+        x = token.image(&x, "v"),
+        y = token.image(&y, "v")
+    );
+    let project = Project::up_with_config(bed, &yaml, creds.path());
+    bed.push_image(Reg::Token, &x, "v", Variant::V2);
+    let data = TempDir::new("floor");
+    let registry_log = LogMark::new(&token.log);
+    let issuer_log = LogMark::new(&bed.token_issuer_log);
+    let run = pullpilot(
+        bed,
+        project.dir(),
+        creds.path(),
+        data.path(),
+        &[
+            "plan",
+            "--json",
+            "--scope",
+            &format!("project:{}", project.name()),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run}");
+    let heads = |repo: &str| {
+        registry_log.wait_count(
+            &format!("\"HEAD /v2/{repo}/manifests/"),
+            1,
+            Duration::from_secs(5),
+        )
+    };
+    assert_eq!(heads(&x), 1, "one HEAD for the 3 containers of {x}");
+    assert_eq!(heads(&y), 1, "one HEAD for the 2 containers of {y}");
+    assert_eq!(
+        registry_log.count("\"HEAD /v2/"),
+        2,
+        "exactly U=2 manifest HEADs:\n{:#?}",
+        registry_log.lines()
+    );
+    assert_eq!(
+        registry_log.count("\"GET /v2/"),
+        1,
+        "one /v2/ probe and no manifest GET:\n{:#?}",
+        registry_log.lines()
+    );
+    let tokens = issuer_log.lines();
+    assert_eq!(
+        tokens.len(),
+        1,
+        "one token request for both repositories: {tokens:#?}"
+    );
+    assert!(
+        tokens[0].contains(&x) && tokens[0].contains(&y),
+        "{tokens:#?}"
+    );
+    let words: BTreeSet<String> = ["x1", "x2", "x3", "y1", "y2"]
+        .iter()
+        .map(|s| run.container(s)["decision"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        words,
+        ["soaking", "up-to-date"]
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect()
+    );
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn plan_reports_registry_faults_per_container_and_checks_the_rest() {
+    let bed = Bed::get();
+    let open = bed.registry(Reg::Open);
+    let basic = bed.registry(Reg::Basic);
+    let good_creds = bed.docker_config_with(&[Reg::Basic]);
+    let down_proxy = FaultProxy::start(&open.addr);
+    let proxy = FaultProxy::start(&open.addr);
+    let r = |what: &str| unique_name(&format!("fault-{what}"));
+    let (down_r, missing_r, limited_r, nodigest_r, basic_r, fine_r) = (
+        r("down"),
+        r("missing"),
+        r("limited"),
+        r("nodigest"),
+        r("basic"),
+        r("fine"),
+    );
+    for repo in [&down_r, &missing_r, &limited_r, &nodigest_r, &fine_r] {
+        bed.push_image(Reg::Open, repo, "v1", Variant::V1);
+    }
+    bed.push_image(Reg::Basic, &basic_r, "v1", Variant::V1);
+    let yaml = format!(
+        "services:\n  down: {{ image: {}/{down_r}:v1 }}\n  missing: {{ image: {p}/{missing_r}:v1 }}\n  limited: {{ image: {p}/{limited_r}:v1 }}\n  nodigest: {{ image: {p}/{nodigest_r}:v1 }}\n  basic: {{ image: {} }}\n  fine: {{ image: {} }}\n",
+        down_proxy.host(),
+        basic.image(&basic_r, "v1"),
+        open.image(&fine_r, "v1"),
+        p = proxy.host(),
+    );
+    let project = Project::up_with_config(bed, &yaml, good_creds.path());
+    drop(down_proxy);
+
+    // pullpilot gets a wrong password for the Basic registry.
+    let (user, _) = basic.credentials.clone().unwrap();
+    let wrong = TempDir::new("wrong-creds");
+    let auth = base64(format!("{user}:not-the-password").as_bytes());
+    fs::write(
+        wrong.path().join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, basic.addr),
+    )
+    .unwrap();
+
+    proxy.add(
+        Some("HEAD"),
+        &format!("/v2/{missing_r}/manifests/"),
+        Fault::Status {
+            code: 404,
+            retry_after: None,
+        },
+        None,
+    );
+    proxy.add(
+        Some("HEAD"),
+        &format!("/v2/{limited_r}/manifests/"),
+        Fault::Status {
+            code: 429,
+            retry_after: Some(1),
+        },
+        Some(1),
+    );
+    proxy.add(
+        None,
+        &format!("/v2/{nodigest_r}/manifests/"),
+        Fault::StripDigest,
+        None,
+    );
+    let data = TempDir::new("faults");
+    let scope = format!("project:{}", project.name());
+    let run = pullpilot(
+        bed,
+        project.dir(),
+        wrong.path(),
+        data.path(),
+        &["plan", "--json", "--scope", &scope],
+        &[],
+    );
+    assert_eq!(run.code, 1, "a failed check makes the exit code 1\n{run}");
+
+    let failed = |service: &str, kind: &str, words: &[&str]| {
+        let c = run.container(service);
+        assert_eq!(c["decision"], "registry-error", "{service}: {c:#}");
+        assert_eq!(c["kind"], kind, "{service}: {c:#}");
+        let message = c["reason"].as_str().unwrap().to_lowercase();
+        for w in words {
+            assert!(message.contains(w), "{service}: {message:?} lacks {w:?}");
+        }
+    };
+    failed("down", "unreachable", &["127.0.0.1"]);
+    failed("missing", "not-found", &["not found", "v1"]);
+    failed("basic", "unauthorized", &[&basic.addr]);
+    assert!(
+        !run.stdout.contains("not-the-password") && !run.stderr.contains("not-the-password"),
+        "secrets never printed"
+    );
+    assert_eq!(
+        run.container("limited")["decision"],
+        "up-to-date",
+        "429 + Retry-After is waited out"
+    );
+    assert_eq!(
+        run.container("nodigest")["decision"],
+        "up-to-date",
+        "missing digest header falls back to GET"
+    );
+    assert_eq!(run.container("fine")["decision"], "up-to-date");
+    assert!(
+        proxy.count(&format!("GET /v2/{nodigest_r}/manifests/")) >= 1,
+        "{:?}",
+        proxy.requests()
+    );
+
+    // Only the containers whose fallback worked: exit 0.
+    proxy.add(
+        Some("HEAD"),
+        &format!("/v2/{limited_r}/manifests/"),
+        Fault::Status {
+            code: 429,
+            retry_after: Some(1),
+        },
+        Some(1),
+    );
+    let ok = pullpilot(
+        bed,
+        project.dir(),
+        wrong.path(),
+        data.path(),
+        &[
+            "plan", "--json", "--scope", &scope, "limited", "nodigest", "fine",
+        ],
+        &[],
+    );
+    assert_eq!(ok.code, 0, "{ok}");
+    assert_eq!(ok.json()["containers"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn plan_scope_follows_the_working_directory() {
+    let bed = Bed::get();
+    let repo = unique_name("scope");
+    bed.push_image(Reg::Open, &repo, "v1", Variant::V1);
+    let image = bed.registry(Reg::Open).image(&repo, "v1");
+    let a = Project::up(bed, &format!("services:\n  a: {{ image: {image} }}\n"));
+    let b = Project::up(bed, &format!("services:\n  b: {{ image: {image} }}\n"));
+    // Name each project in its file, the way compose users do, so the directory names it.
+    for p in [&a, &b] {
+        let text = fs::read_to_string(p.compose_file()).unwrap();
+        fs::write(p.compose_file(), format!("name: {}\n{text}", p.name())).unwrap();
+    }
+    let data = TempDir::new("scope");
+    let projects = |run: &Run| -> BTreeSet<String> {
+        run.json()["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["project"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let from_a = pullpilot(
+        bed,
+        a.dir(),
+        &bed.docker_config,
+        data.path(),
+        &["plan", "--json"],
+        &[],
+    );
+    assert_eq!(from_a.code, 0, "{from_a}");
+    assert_eq!(from_a.json()["scope"], format!("project:{}", a.name()));
+    assert_eq!(projects(&from_a), [a.name().to_string()].into());
+
+    let sub = a.dir().join("deeper/still");
+    fs::create_dir_all(&sub).unwrap();
+    let from_sub = pullpilot(
+        bed,
+        &sub,
+        &bed.docker_config,
+        data.path(),
+        &["plan", "--json"],
+        &[],
+    );
+    assert_eq!(
+        projects(&from_sub),
+        [a.name().to_string()].into(),
+        "parents are searched like compose does\n{from_sub}"
+    );
+
+    let all = pullpilot(
+        bed,
+        a.dir(),
+        &bed.docker_config,
+        data.path(),
+        &["plan", "--json", "--scope", "all"],
+        &[],
+    );
+    let seen = projects(&all);
+    assert!(seen.contains(a.name()) && seen.contains(b.name()), "{all}");
+
+    let nowhere = TempDir::new("no-project");
+    let none = pullpilot(
+        bed,
+        nowhere.path(),
+        &bed.docker_config,
+        data.path(),
+        &["plan"],
+        &[],
+    );
+    assert_eq!(none.code, 2, "{none}");
+    assert!(none.stderr.contains("no compose project found"), "{none}");
+    assert!(
+        none.stdout.is_empty(),
+        "nothing is planned without a project\n{none}"
+    );
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn plan_with_an_unknown_service_is_a_usage_error() {
+    let bed = Bed::get();
+    let repo = unique_name("unknown-svc");
+    bed.push_image(Reg::Open, &repo, "v1", Variant::V1);
+    let p = Project::up(
+        bed,
+        &format!(
+            "services:\n  web: {{ image: {} }}\n",
+            bed.registry(Reg::Open).image(&repo, "v1")
+        ),
+    );
+    let data = TempDir::new("unknown-svc");
+    let run = pullpilot(
+        bed,
+        p.dir(),
+        &bed.docker_config,
+        data.path(),
+        &["plan", "--scope", &format!("project:{}", p.name()), "wbe"],
+        &[],
+    );
+    assert_eq!(run.code, 2, "{run}");
+    assert!(
+        run.stderr.contains("no service or container named \"wbe\"") && run.stderr.contains("web"),
+        "{run}"
+    );
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn plan_with_docker_unreachable_exits_3() {
+    let bed = Bed::get();
+    let data = TempDir::new("no-docker");
+    let run = pullpilot(
+        bed,
+        data.path(),
+        &bed.docker_config,
+        data.path(),
+        &["plan", "--scope", "all"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert_eq!(run.code, 3, "{run}");
+    assert!(run.stderr.contains("/nonexistent/docker.sock"), "{run}");
+}
