@@ -29,18 +29,23 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     humantime::parse_duration(text).ok()
 }
 
-/// A duration for people: `23h 59m`, `45s`, `0s`, rounded down to the second.
+/// A duration for people, in its two largest units: `1d`, `23h 59m`, `1m 30s`, `45s`, `0s`.
 pub fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
-    if secs == 0 {
+    let units = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
+    let Some(first) = units.iter().position(|(size, _)| secs >= *size) else {
         return "0s".to_string();
+    };
+    let mut rest = secs;
+    let mut parts = Vec::new();
+    for (size, unit) in &units[first..(first + 2).min(units.len())] {
+        let n = rest / size;
+        rest %= size;
+        if n > 0 {
+            parts.push(format!("{n}{unit}"));
+        }
     }
-    humantime::format_duration(Duration::from_secs(if secs >= 3600 {
-        secs - secs % 60
-    } else {
-        secs
-    }))
-    .to_string()
+    parts.join(" ")
 }
 
 #[cfg(test)]
@@ -89,5 +94,8 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(0)), "0s");
         assert_eq!(format_duration(Duration::from_secs(45)), "45s");
         assert_eq!(format_duration(Duration::from_secs(86_399)), "23h 59m");
+        assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
+        assert_eq!(format_duration(Duration::from_secs(90_000)), "1d 1h");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m 30s");
     }
 }

@@ -11,8 +11,14 @@ use crate::common::fault_proxy::{Fault, FaultProxy};
 use crate::common::pullpilot::{Run, pullpilot};
 use crate::common::{Bed, LogMark, Project, Reg, TempDir, Variant, base64, unique_name};
 
-/// Everything `plan` must not change: containers (ID, image, state), images, and the data dir.
-fn snapshot(bed: &Bed, project: &str, data_dir: &std::path::Path) -> (String, String, bool) {
+/// Everything `plan` must not change: containers (ID, image, state), the images of the test's
+/// repositories (other tests push concurrently), and the data dir.
+fn snapshot(
+    bed: &Bed,
+    project: &str,
+    repos: &[&str],
+    data_dir: &std::path::Path,
+) -> (String, Vec<String>, bool) {
     let containers = bed.docker(&[
         "ps",
         "-a",
@@ -28,7 +34,15 @@ fn snapshot(bed: &Bed, project: &str, data_dir: &std::path::Path) -> (String, St
         "--format",
         "{{.Repository}}:{{.Tag}}@{{.Digest}} {{.ID}}",
     ]);
-    (containers, images, data_dir.exists())
+    let mut ours: Vec<String> = images
+        .lines()
+        .filter(|l| repos.iter().any(|r| l.contains(r)))
+        .map(str::to_string)
+        .collect();
+    ours.sort();
+    let mut containers: Vec<&str> = containers.lines().collect();
+    containers.sort_unstable();
+    (containers.join("\n"), ours, data_dir.exists())
 }
 
 fn decision(run: &Run, service: &str) -> Value {
@@ -62,6 +76,7 @@ fn plan_gives_every_container_the_right_decision_and_changes_nothing() {
     bed.docker(&["tag", &Variant::V1.base_image(), &local_image]);
 
     let open = bed.registry(Reg::Open);
+    let pinned_img = format!("{}/{pinned_r}:stable@{pinned_v1}", open.addr);
     let yaml = format!(
         r#"services:
   open:
@@ -91,7 +106,6 @@ fn plan_gives_every_container_the_right_decision_and_changes_nothing() {
         open_img = open.image(&open_r, "stable"),
         basic_img = bed.registry(Reg::Basic).image(&basic_r, "stable"),
         token_img = bed.registry(Reg::Token).image(&token_r, "stable"),
-        pinned_img = format!("{}/{pinned_r}:stable@{pinned_v1}", open.addr),
         monitor_img = open.image(&monitor_r, "stable"),
         excluded_img = open.image(&excluded_r, "stable"),
         invalid_img = open.image(&invalid_r, "stable"),
@@ -110,7 +124,22 @@ fn plan_gives_every_container_the_right_decision_and_changes_nothing() {
 
     let data = TempDir::new("plan-data");
     let data_dir = data.path().join("state");
-    let before = snapshot(bed, project.name(), &data_dir);
+    let repos = [
+        open_r.as_str(),
+        &basic_r,
+        &token_r,
+        &pinned_r,
+        &monitor_r,
+        &excluded_r,
+        &invalid_r,
+        &local_image,
+    ];
+    let before = snapshot(bed, project.name(), &repos, &data_dir);
+    assert!(
+        before.1.len() >= 8,
+        "the snapshot sees the test's images: {:#?}",
+        before.1
+    );
     let excluded_log = LogMark::new(&open.log);
     let run = pullpilot(
         bed,
@@ -127,7 +156,7 @@ fn plan_gives_every_container_the_right_decision_and_changes_nothing() {
     );
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(
-        snapshot(bed, project.name(), &data_dir),
+        snapshot(bed, project.name(), &repos, &data_dir),
         before,
         "plan must change nothing\n{run}"
     );
