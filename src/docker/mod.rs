@@ -10,6 +10,7 @@
 mod containers;
 mod error;
 mod images;
+mod recreate;
 mod types;
 
 #[cfg(test)]
