@@ -30,6 +30,19 @@ pub struct Cli {
 pub enum Command {
     /// Show what `apply` would do now, and why, for every container in scope. Changes nothing.
     Plan(PlanArgs),
+    /// Make one pass: heal interrupted updates, start soak clocks, roll out soaked digests
+    /// with a health gate, roll back what fails.
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Only these compose services or container names.
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Print one JSON document on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -237,3 +237,103 @@ mod tests {
         ));
     }
 }
+
+/// What heal did for one journal entry, for the run's report.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Healed {
+    pub container: String,
+    pub action: &'static str,
+    #[serde(flatten)]
+    pub outcome: crate::update::Outcome,
+}
+
+/// Finishes or undoes every journal entry, according to what Docker shows now.
+pub fn heal_all(
+    exec: &crate::update::Executor<'_>,
+    state: &mut crate::state::State,
+) -> Vec<Healed> {
+    use crate::update::Outcome;
+
+    let mut report = Vec::new();
+    for entry in state.journal.clone() {
+        let seen = |id_or_name: &str| {
+            exec.docker.inspect_container(id_or_name).ok().map(|f| {
+                (
+                    Seen {
+                        id: f.id,
+                        name: f.name,
+                        running: f.running,
+                    },
+                    f.image_id,
+                    f.labels,
+                )
+            })
+        };
+        let old = seen(&entry.old_id).map(|(s, _, _)| s);
+        let new = entry.new_id.as_deref().and_then(seen).or_else(|| {
+            seen(&entry.temp_name).filter(|(_, image, _)| *image == entry.new_image_id)
+        });
+        let labels = new.as_ref().map(|(_, _, l)| l.clone()).unwrap_or_default();
+        let new = new.map(|(s, _, _)| s);
+        let action = plan_heal(&entry, old.as_ref(), new.as_ref());
+        log::warn!(
+            "An earlier run was interrupted while updating {} (at step {:?}); healing: {action:?}.",
+            entry.name,
+            entry.phase
+        );
+        let (word, outcome) = match action {
+            HealAction::Restore { .. } => (
+                "restored",
+                match exec.restore(state, &entry) {
+                    Ok(()) => Outcome::Failed {
+                        reason: "an earlier run was interrupted; the old container was restored and the update will be tried again".into(),
+                    },
+                    Err(e) => Outcome::ActionNeeded { reason: format!("restoring the old container failed: {e:#}") },
+                },
+            ),
+            HealAction::Finish { .. } => (
+                "finished",
+                match exec.finish(state, &entry) {
+                    Ok(()) => Outcome::Updated { from: entry.previous_digest.clone(), to: entry.digest.clone() },
+                    Err(e) => Outcome::ActionNeeded { reason: format!("finishing the update failed: {e:#}") },
+                },
+            ),
+            HealAction::Gate { new_id, rename_new, start_new } => {
+                let prepared = (|| -> anyhow::Result<()> {
+                    if rename_new {
+                        exec.docker.rename_container(&new_id, &entry.name)?;
+                    }
+                    if start_new {
+                        exec.docker.start_container(&new_id)?;
+                    }
+                    Ok(())
+                })();
+                let outcome = match prepared {
+                    Ok(()) => {
+                        let policy = crate::labels::parse(&labels, false).policy;
+                        let gate = crate::gate::GatePolicy {
+                            timeout: policy.health_timeout.unwrap_or(exec.knobs.health_timeout),
+                            stable: policy.health_stable.unwrap_or(exec.knobs.health_stable),
+                        };
+                        exec.gate_and_settle(state, &entry, &new_id, gate)
+                    }
+                    Err(e) => match exec.restore(state, &entry) {
+                        Ok(()) => Outcome::Failed { reason: format!("the unfinished replacement could not be started ({e:#}); the old container was restored") },
+                        Err(r) => Outcome::ActionNeeded { reason: format!("{e:#}; restoring failed too ({r:#})") },
+                    },
+                };
+                ("gated", outcome)
+            }
+            HealAction::ActionNeeded(reason) => {
+                log::error!("ACTION NEEDED for {}: {reason}", entry.name);
+                ("none", Outcome::ActionNeeded { reason })
+            }
+        };
+        report.push(Healed {
+            container: entry.name.clone(),
+            action: word,
+            outcome,
+        });
+    }
+    report
+}

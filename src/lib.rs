@@ -23,6 +23,7 @@ pub mod registry;
 pub mod scope;
 pub mod settings;
 pub mod state;
+pub mod update;
 pub mod values;
 
 use std::ffi::OsString;

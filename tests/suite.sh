@@ -23,8 +23,9 @@ cargo --version
 step "Formatting (cargo fmt --check)"
 cargo fmt --all -- --check
 
-step "Lints (clippy, warnings denied)"
+step "Lints (clippy, warnings denied; with and without the test-only fault injection)"
 cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --locked --features fault-injection -- -D warnings
 
 step "Tests that need no Docker (cargo test)"
 cargo test --locked
@@ -42,7 +43,8 @@ step "Test bed up again (must be idempotent)"
 eval "$("$bed" env)"
 
 step "End-to-end tests against the test bed"
-cargo test --locked --test e2e -- --ignored --test-threads="${PPTB_TEST_THREADS:-4}"
+# fault-injection lets the crash-safety tests kill pullpilot at each step of an update.
+cargo test --locked --features fault-injection --test e2e -- --ignored --test-threads="${PPTB_TEST_THREADS:-4}"
 
 trap - EXIT
 teardown

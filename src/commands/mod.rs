@@ -1,6 +1,7 @@
 //! One file per subcommand, each wiring settings, Docker, registry and state for its job.
 //! `dispatch` parses the command line and runs the chosen command.
 
+mod apply;
 mod plan;
 
 use std::collections::BTreeMap;
@@ -42,5 +43,6 @@ pub fn dispatch<I: IntoIterator<Item = OsString>>(args: I) -> Result<Outcome> {
     let invocation = Invocation { settings, env };
     match cli.command {
         Command::Plan(args) => plan::run(&invocation, &args),
+        Command::Apply(args) => apply::run(&invocation, &args),
     }
 }

@@ -25,11 +25,7 @@ pub(super) fn run(inv: &Invocation, args: &PlanArgs) -> Result<Outcome> {
         &args.services,
     )?;
     let state = state::load_read_only(&settings.data_dir)?.state;
-    let registry = RegistryClient::new(RegistryOptions {
-        docker_config_dir: settings.docker_config.clone(),
-        insecure_hosts: settings.insecure_registries.clone(),
-        ..RegistryOptions::default()
-    })?;
+    let registry = RegistryClient::new(registry_options(settings))?;
     let now = SystemTime::now();
     let knobs = Knobs {
         default_soak: settings.soak,
@@ -53,6 +49,15 @@ pub(super) fn run(inv: &Invocation, args: &PlanArgs) -> Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+/// Registry client options from the settings.
+pub(super) fn registry_options(settings: &crate::settings::Settings) -> RegistryOptions {
+    RegistryOptions {
+        docker_config_dir: settings.docker_config.clone(),
+        insecure_hosts: settings.insecure_registries.clone(),
+        ..RegistryOptions::default()
+    }
 }
 
 fn render(scope: &str, evaluated: &[Evaluated], now: SystemTime) -> String {

@@ -11,5 +11,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod apply;
 mod plan;
 mod testbed_smoke;

@@ -1,0 +1,271 @@
+//! `pullpilot apply`: one full pass. Heal what an earlier run left in flight, decide, start
+//! soak clocks, roll out soaked digests in order (order label, `depends_on`, name), and report
+//! every outcome. One container's failure never stops the pass.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use crate::cli::ApplyArgs;
+use crate::commands::Invocation;
+use crate::commands::plan;
+use crate::decide::Decision;
+use crate::discover;
+use crate::docker::Docker;
+use crate::error::Outcome as RunOutcome;
+use crate::evaluate::{self, Evaluated, Knobs};
+use crate::heal::{self, Healed};
+use crate::order::{self, Item};
+use crate::output;
+use crate::registry::RegistryClient;
+use crate::scope;
+use crate::state::{self, record};
+use crate::update::{self, Executor, Outcome};
+
+pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
+    let settings = &inv.settings;
+    if settings.dry_run {
+        log::info!("Dry run: showing the plan; nothing is pulled, recreated or recorded.");
+        return plan::run(
+            inv,
+            &crate::cli::PlanArgs {
+                services: args.services.clone(),
+                json: args.json,
+            },
+        );
+    }
+    let docker = Docker::connect(settings.docker_host.as_deref())?;
+    let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
+    let mut state = state::load(&settings.data_dir)?.state;
+    let registry = RegistryClient::new(plan::registry_options(settings))?;
+    let exec = Executor {
+        docker: &docker,
+        registry: &registry,
+        data_dir: &settings.data_dir,
+        knobs: update::Knobs {
+            health_timeout: settings.health_timeout,
+            health_stable: settings.health_stable,
+            cleanup: settings.cleanup,
+        },
+    };
+    let healed = heal::heal_all(&exec, &mut state);
+
+    let scope = scope::resolve(settings, &docker, &inv.env)?;
+    let containers = discover::select(
+        discover::discover(&docker, &scope, settings.compat_watchtower)?,
+        &args.services,
+    )?;
+    let now = SystemTime::now();
+    let knobs = Knobs {
+        default_soak: settings.soak,
+        self_update: settings.self_update,
+    };
+    let evaluated = evaluate::evaluate(containers, &registry, &state, knobs, now);
+    let mut changed = false;
+    for e in &evaluated {
+        changed |= record::observe(&mut state, &e.container.observed.key, &e.decision, now);
+        if let Decision::Soaking {
+            new_candidate: true,
+            digest,
+            rollout_at,
+            ..
+        } = &e.decision
+        {
+            log::info!(
+                "{}: new digest {} seen; it rolls out after {} unless the tag changes again.",
+                e.container.name,
+                digest.short(),
+                humantime::format_rfc3339_seconds(*rollout_at)
+            );
+        }
+    }
+    if changed {
+        state::save(&settings.data_dir, &state)?;
+    }
+
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; evaluated.len()];
+    for i in update_order(&evaluated) {
+        let e = &evaluated[i];
+        let (Decision::Update { digest }, Some(reference)) = (&e.decision, &e.reference) else {
+            continue;
+        };
+        if state.journal.iter().any(|j| j.name == e.container.name) {
+            outcomes[i] = Some(Outcome::ActionNeeded {
+                reason: "an interrupted update of this container still needs attention (see above)"
+                    .into(),
+            });
+            continue;
+        }
+        log::info!("Updating {} to {}.", e.container.name, digest.short());
+        let outcome = exec.update(&mut state, &e.container, reference, digest);
+        match &outcome {
+            Outcome::Updated { .. } | Outcome::Unchanged { .. } => {
+                log::info!("{}: {}.", e.container.name, outcome.word());
+            }
+            other => log::error!(
+                "{}: {} — {}",
+                e.container.name,
+                other.word(),
+                describe(other)
+            ),
+        }
+        outcomes[i] = Some(outcome);
+    }
+
+    let summary = summarise(&evaluated, &outcomes, &healed);
+    log::info!("Pass finished: {}.", summary.line());
+    if args.json {
+        let rows: Vec<serde_json::Value> = evaluated
+            .iter()
+            .zip(&outcomes)
+            .map(|(e, o)| {
+                let mut row = serde_json::to_value(e.row(now)).expect("rows serialise");
+                row["result"] = serde_json::to_value(o).expect("outcomes serialise");
+                row
+            })
+            .collect();
+        output::json(&serde_json::json!({
+            "scope": scope.label(),
+            "healed": healed,
+            "containers": rows,
+            "summary": summary,
+        }))?;
+    } else {
+        output::text(&render(
+            &scope.label(),
+            &evaluated,
+            &outcomes,
+            &healed,
+            &summary,
+            now,
+        ));
+    }
+    Ok(if summary.failed > 0 {
+        RunOutcome::SomeFailed
+    } else {
+        RunOutcome::Ok
+    })
+}
+
+fn update_order(evaluated: &[Evaluated]) -> Vec<usize> {
+    let items: Vec<Item> = evaluated
+        .iter()
+        .map(|e| Item {
+            name: e.container.name.clone(),
+            service: e.container.project.clone().zip(e.container.service.clone()),
+            order: e.container.observed.labels.policy.order,
+            depends_on: e.container.depends_on.clone(),
+        })
+        .collect();
+    order::update_order(&items)
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Updated { to, .. } => format!("now runs {}", to.short()),
+        Outcome::Unchanged { to } => format!("{} holds the image it already runs", to.short()),
+        Outcome::RolledBack { digest, reason } => {
+            format!(
+                "{reason}; the previous image runs again and {} is blocked",
+                digest.short()
+            )
+        }
+        Outcome::Failed { reason } | Outcome::ActionNeeded { reason } => reason.clone(),
+    }
+}
+
+/// Counts for the summary line and the exit status.
+#[derive(Debug, Default, serde::Serialize)]
+struct Summary {
+    checked: usize,
+    updated: usize,
+    unchanged: usize,
+    rolled_back: usize,
+    failed: usize,
+    soaking: usize,
+    up_to_date: usize,
+    healed: usize,
+}
+
+impl Summary {
+    fn line(&self) -> String {
+        format!(
+            "{} containers: {} updated, {} rolled back, {} failed, {} soaking, {} up to date",
+            self.checked,
+            self.updated,
+            self.rolled_back,
+            self.failed,
+            self.soaking,
+            self.up_to_date
+        )
+    }
+}
+
+fn summarise(evaluated: &[Evaluated], outcomes: &[Option<Outcome>], healed: &[Healed]) -> Summary {
+    let mut s = Summary {
+        checked: evaluated.len(),
+        healed: healed.len(),
+        ..Summary::default()
+    };
+    for (e, o) in evaluated.iter().zip(outcomes) {
+        match (o, &e.decision) {
+            (Some(Outcome::Updated { .. }), _) => s.updated += 1,
+            (Some(Outcome::Unchanged { .. }), _) => s.unchanged += 1,
+            (Some(Outcome::RolledBack { .. }), _) => s.rolled_back += 1,
+            (Some(_), _) | (None, Decision::RegistryError { .. }) => s.failed += 1,
+            (None, Decision::Soaking { .. }) => s.soaking += 1,
+            (None, Decision::UpToDate) => s.up_to_date += 1,
+            (None, _) => {}
+        }
+    }
+    s.failed += s.rolled_back;
+    s.failed += healed
+        .iter()
+        .filter(|h| matches!(h.outcome, Outcome::ActionNeeded { .. }))
+        .count();
+    s
+}
+
+fn render(
+    scope: &str,
+    evaluated: &[Evaluated],
+    outcomes: &[Option<Outcome>],
+    healed: &[Healed],
+    summary: &Summary,
+    now: SystemTime,
+) -> String {
+    let mut out = format!("scope: {scope}\n");
+    for h in healed {
+        let _ = writeln!(
+            out,
+            "healed {}: {} — {}",
+            h.container,
+            h.action,
+            describe(&h.outcome)
+        );
+    }
+    out.push('\n');
+    let rows: Vec<Vec<String>> = evaluated
+        .iter()
+        .zip(outcomes)
+        .map(|(e, o)| {
+            let result = match o {
+                Some(outcome) => format!("{}: {}", outcome.word(), describe(outcome)),
+                None => format!("{}: {}", e.decision.word(), e.decision.reason(now)),
+            };
+            vec![
+                e.container.display_name().to_string(),
+                e.container.observed.config_image.clone(),
+                result,
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("No containers in scope.\n");
+    } else {
+        out.push_str(&output::table(&["SERVICE", "IMAGE", "RESULT"], &rows));
+    }
+    let _ = write!(out, "\n{}\n", summary.line());
+    out
+}

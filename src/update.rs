@@ -1,0 +1,521 @@
+//! Carries out one update, step by step, so that a crash at any point can be finished or undone.
+//!
+//! 1. pull exactly the soaked digest (with the container's platform); nothing is touched before
+//!    it succeeds; 2. the same image ID as the running one means no recreate; 3. journal the
+//!    intent; 4. point the tag at the new image, create the replacement under a temporary name,
+//!    stop the old container, swap the names, start the replacement (downtime = stop + start);
+//!    5. health gate; 6. pass: remove the old container, record; fail: restore the old container
+//!    and the tag, block the digest for its repository. Every step is recorded in the journal
+//!    before the next one starts; [`Executor::restore`] and [`Executor::finish`] are shared with
+//!    heal.
+
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+
+use crate::discover::Discovered;
+use crate::docker::Docker;
+use crate::fault;
+use crate::gate::{self, GatePolicy, Observation, Verdict};
+use crate::reference::{Digest, ImageRef};
+use crate::registry::RegistryClient;
+use crate::state::record;
+use crate::state::{HistoryEntry, JournalEntry, Phase, State};
+
+/// How often the health gate looks at the container.
+const GATE_POLL: Duration = Duration::from_millis(500);
+
+/// What happened to one container.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Replaced and (if it was running) healthy.
+    Updated { from: Option<Digest>, to: Digest },
+    /// The new digest pulled the image the container already runs: nothing to recreate.
+    Unchanged { to: Digest },
+    /// The replacement failed the health gate; the old container runs again and the digest
+    /// is blocked.
+    RolledBack { digest: Digest, reason: String },
+    /// Something failed before or during the recreate; the old container was restored (or was
+    /// never touched). The digest is not blocked; the next run tries again.
+    Failed { reason: String },
+    /// pullpilot could not restore the container by itself.
+    ActionNeeded { reason: String },
+}
+
+impl Outcome {
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Updated { .. } => "updated",
+            Outcome::Unchanged { .. } => "unchanged",
+            Outcome::RolledBack { .. } => "rolled back",
+            Outcome::Failed { .. } => "failed",
+            Outcome::ActionNeeded { .. } => "ACTION NEEDED",
+        }
+    }
+
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, Outcome::Updated { .. } | Outcome::Unchanged { .. })
+    }
+}
+
+/// Settings the executor needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Knobs {
+    pub health_timeout: Duration,
+    pub health_stable: Duration,
+    pub cleanup: bool,
+}
+
+/// Runs updates against one Docker daemon, saving state after every step.
+pub struct Executor<'a> {
+    pub docker: &'a Docker,
+    pub registry: &'a RegistryClient,
+    pub data_dir: &'a Path,
+    pub knobs: Knobs,
+}
+
+/// Names used while two containers exist for one service.
+pub fn temp_names(name: &str) -> (String, String) {
+    (format!("{name}-pp-new"), format!("{name}-pp-old"))
+}
+
+impl Executor<'_> {
+    fn save(&self, state: &State) -> Result<()> {
+        crate::state::save(self.data_dir, state)
+    }
+
+    fn set_phase(
+        &self,
+        state: &mut State,
+        name: &str,
+        phase: Phase,
+        new_id: Option<&str>,
+    ) -> Result<()> {
+        let entry = state
+            .journal
+            .iter_mut()
+            .find(|e| e.name == name)
+            .expect("the journal entry exists while its update runs");
+        entry.phase = phase;
+        if let Some(id) = new_id {
+            entry.new_id = Some(id.to_string());
+        }
+        self.save(state)
+    }
+
+    /// Updates `container` to `digest`. Never panics or propagates: every failure becomes an
+    /// outcome, and the container is left running its old or its new (healthy) image.
+    pub fn update(
+        &self,
+        state: &mut State,
+        container: &Discovered,
+        reference: &ImageRef,
+        digest: &Digest,
+    ) -> Outcome {
+        match self.try_update(state, container, reference, digest) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // Errors before the journal entry exist touched nothing; after it, undo.
+                if let Some(entry) = state
+                    .journal
+                    .iter()
+                    .find(|e| e.name == container.name)
+                    .cloned()
+                {
+                    log::error!(
+                        "Updating {} failed ({e:#}); restoring the old container.",
+                        container.name
+                    );
+                    match self.restore(state, &entry) {
+                        Ok(()) => Outcome::Failed {
+                            reason: format!("{e:#}; the old container was restored"),
+                        },
+                        Err(restore) => Outcome::ActionNeeded {
+                            reason: format!(
+                                "{e:#}; restoring the old container also failed ({restore:#}). Check \
+                                 `docker ps -a --filter name={}` and rename or start it by hand",
+                                container.name
+                            ),
+                        },
+                    }
+                } else {
+                    Outcome::Failed {
+                        reason: format!("{e:#}; nothing was changed"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn try_update(
+        &self,
+        state: &mut State,
+        c: &Discovered,
+        reference: &ImageRef,
+        digest: &Digest,
+    ) -> Result<Outcome> {
+        let policy = &c.observed.labels.policy;
+        let snapshot = self.docker.snapshot_container(&c.id)?;
+        let old_image = self
+            .docker
+            .inspect_image(&c.image_id)?
+            .with_context(|| format!("the image {} of {} is gone", c.image_id, c.name))?;
+        let repository = reference.name();
+        let tag = reference.tag().unwrap_or("latest").to_string();
+        let auth = self
+            .registry
+            .engine_auth(reference.api_host())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let platform = old_image.platform();
+        log::info!("Pulling {repository}@{digest} ({platform}) for {}.", c.name);
+        let new_image = self
+            .docker
+            .pull_by_digest(
+                &repository,
+                digest.as_str(),
+                Some(&platform),
+                auth.as_deref(),
+            )
+            .with_context(|| format!("pulling {repository}@{digest}; nothing was changed"))?;
+        fault::point("after-pull");
+        let previous_digest = c.observed.local_digests.first().cloned();
+        if new_image.id == c.image_id {
+            self.docker.tag_image(&new_image.id, &repository, &tag)?;
+            log::info!(
+                "{}: the new digest holds the same image it runs; nothing to recreate.",
+                c.name
+            );
+            record::applied(
+                state,
+                &c.observed.key,
+                history(
+                    digest,
+                    &new_image.id,
+                    previous_digest,
+                    &c.image_id,
+                    "unchanged-image",
+                ),
+            );
+            self.save(state)?;
+            return Ok(Outcome::Unchanged { to: digest.clone() });
+        }
+
+        let (temp_name, old_name_aside) = temp_names(&c.name);
+        for taken in [&temp_name, &old_name_aside] {
+            if self.docker.inspect_container(taken).is_ok() {
+                anyhow::bail!(
+                    "a container named {taken} already exists and is not in pullpilot's journal; \
+                     remove or rename it, then run again (nothing was changed)"
+                );
+            }
+        }
+        state.journal.push(JournalEntry {
+            key: c.observed.key.clone(),
+            name: c.name.clone(),
+            old_id: c.id.clone(),
+            old_image_id: c.image_id.clone(),
+            new_image_id: new_image.id.clone(),
+            new_id: None,
+            temp_name: temp_name.clone(),
+            old_name_aside: old_name_aside.clone(),
+            repository: repository.clone(),
+            tag: tag.clone(),
+            digest: digest.clone(),
+            previous_digest: previous_digest.clone(),
+            was_running: c.running,
+            phase: Phase::Intent,
+            started_at: SystemTime::now(),
+        });
+        self.save(state)?;
+        fault::point("after-journal");
+
+        self.docker.tag_image(&new_image.id, &repository, &tag)?;
+        let new_id = self.docker.create_replacement(
+            &snapshot,
+            &old_image.config,
+            &new_image.id,
+            &temp_name,
+            Some(&platform),
+            None,
+        )?;
+        self.set_phase(state, &c.name, Phase::Created, Some(&new_id))?;
+        fault::point("after-create");
+
+        let started = Instant::now();
+        if c.running {
+            let timeout = policy.stop_timeout.map(|d| d.as_secs() as i64);
+            self.docker.stop_container(&c.id, timeout)?;
+        }
+        self.set_phase(state, &c.name, Phase::OldStopped, None)?;
+        fault::point("after-stop");
+        self.docker.rename_container(&c.id, &old_name_aside)?;
+        self.set_phase(state, &c.name, Phase::OldRenamed, None)?;
+        fault::point("after-rename-old");
+        self.docker.rename_container(&new_id, &c.name)?;
+        self.set_phase(state, &c.name, Phase::NewRenamed, None)?;
+        fault::point("after-rename-new");
+        if !c.running {
+            log::info!(
+                "{} was stopped; its replacement is created but not started.",
+                c.name
+            );
+            let entry = journal_entry(state, &c.name);
+            self.finish(state, &entry)?;
+            return Ok(Outcome::Updated {
+                from: previous_digest,
+                to: digest.clone(),
+            });
+        }
+        self.docker.start_container(&new_id)?;
+        log::info!(
+            "{}: old container stopped and new one started in {} ms.",
+            c.name,
+            started.elapsed().as_millis()
+        );
+        self.set_phase(state, &c.name, Phase::Started, None)?;
+        fault::point("after-start");
+
+        let gate = GatePolicy {
+            timeout: policy.health_timeout.unwrap_or(self.knobs.health_timeout),
+            stable: policy.health_stable.unwrap_or(self.knobs.health_stable),
+        };
+        let entry = journal_entry(state, &c.name);
+        Ok(self.gate_and_settle(state, &entry, &new_id, gate))
+    }
+
+    /// Gates the replacement; pass finishes the update, failure restores the old container
+    /// and blocks the digest.
+    pub fn gate_and_settle(
+        &self,
+        state: &mut State,
+        entry: &JournalEntry,
+        new_id: &str,
+        policy: GatePolicy,
+    ) -> Outcome {
+        let verdict = match self.gate(new_id, policy) {
+            Ok(v) => v,
+            Err(e) => {
+                // Docker stopped answering mid-gate: no verdict, so no block; undo.
+                let reason = format!("the health gate could not watch the new container ({e:#})");
+                return match self.restore(state, entry) {
+                    Ok(()) => Outcome::Failed {
+                        reason: format!("{reason}; the old container was restored"),
+                    },
+                    Err(r) => Outcome::ActionNeeded {
+                        reason: format!("{reason}; restoring failed too ({r:#})"),
+                    },
+                };
+            }
+        };
+        let reason = match verdict {
+            Verdict::Pass => {
+                return match self.finish(state, entry) {
+                    Ok(()) => Outcome::Updated {
+                        from: entry.previous_digest.clone(),
+                        to: entry.digest.clone(),
+                    },
+                    Err(e) => Outcome::ActionNeeded {
+                        reason: format!(
+                            "the update passed its health gate but could not be finished ({e:#})"
+                        ),
+                    },
+                };
+            }
+            Verdict::Fail(reason) => reason,
+            Verdict::Wait => unreachable!("gate() returns only pass or fail"),
+        };
+        log::warn!(
+            "{} failed the health gate: {reason}. Rolling back.",
+            entry.name
+        );
+        if let Err(e) = self.restore(state, entry) {
+            return Outcome::ActionNeeded {
+                reason: format!(
+                    "{reason}; rolling back failed ({e:#}). Check `docker ps -a` for {}",
+                    entry.old_name_aside
+                ),
+            };
+        }
+        record::block(
+            state,
+            &entry.repository,
+            &entry.digest,
+            &reason,
+            &entry.name,
+            SystemTime::now(),
+        );
+        let container = state.containers.entry(entry.key.clone()).or_default();
+        container.history.push(history(
+            &entry.digest,
+            &entry.new_image_id,
+            entry.previous_digest.clone(),
+            &entry.old_image_id,
+            "rolled-back",
+        ));
+        container.candidate = None;
+        if let Err(e) = self.save(state) {
+            log::error!(
+                "Saving state after the rollback of {} failed: {e:#}",
+                entry.name
+            );
+        }
+        Outcome::RolledBack {
+            digest: entry.digest.clone(),
+            reason,
+        }
+    }
+
+    /// Polls the container until the gate passes or fails.
+    fn gate(&self, id: &str, policy: GatePolicy) -> Result<Verdict> {
+        let started = Instant::now();
+        let mut baseline = None;
+        loop {
+            let facts = self.docker.inspect_container(id)?;
+            fault::point("during-gate");
+            let baseline = *baseline.get_or_insert(facts.restart_count);
+            let obs = Observation {
+                running: facts.running,
+                restarting: facts.status == crate::docker::ContainerStatus::Restarting,
+                exit_code: facts.exit_code,
+                restart_count: facts.restart_count,
+                health: if facts.has_healthcheck {
+                    Some(
+                        facts
+                            .health
+                            .map_or_else(|| "starting".to_string(), |h| h.to_string()),
+                    )
+                } else {
+                    None
+                },
+            };
+            match gate::judge(&obs, baseline, started.elapsed(), policy) {
+                Verdict::Wait => thread::sleep(GATE_POLL),
+                verdict => return Ok(verdict),
+            }
+        }
+    }
+
+    /// Puts the old container back exactly as it was: the replacement removed, the original
+    /// name restored, started again if it was running, the tag pointing at the old image.
+    /// Idempotent, so heal can call it after a crash at any step.
+    pub fn restore(&self, state: &mut State, entry: &JournalEntry) -> Result<()> {
+        let d = self.docker;
+        let new = entry.new_id.clone().or_else(|| {
+            // Created but not yet journaled: only a container of that name running the new
+            // image is ours to remove.
+            d.inspect_container(&entry.temp_name)
+                .ok()
+                .filter(|f| f.image_id == entry.new_image_id)
+                .map(|f| f.id)
+        });
+        if let Some(new_id) = new.filter(|id| *id != entry.old_id) {
+            match d.remove_container(&new_id, false, true) {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e).context("removing the failed replacement"),
+            }
+        }
+        let old = d.inspect_container(&entry.old_id).with_context(|| {
+            format!(
+                "the old container {} of {} is gone",
+                short(&entry.old_id),
+                entry.name
+            )
+        })?;
+        if old.name != entry.name {
+            d.rename_container(&entry.old_id, &entry.name)
+                .context("giving the old container its name back")?;
+        }
+        if entry.was_running && !old.running {
+            d.start_container(&entry.old_id)
+                .context("starting the old container again")?;
+        }
+        if !entry.repository.is_empty() {
+            d.tag_image(&entry.old_image_id, &entry.repository, &entry.tag)
+                .context("pointing the tag back at the old image")?;
+        }
+        state.journal.retain(|e| e.name != entry.name);
+        self.save(state)?;
+        log::warn!("{} runs its previous image again.", entry.name);
+        Ok(())
+    }
+
+    /// Completes a passed update: removes the old container, records history, forgets the
+    /// journal entry, and optionally removes the old image.
+    pub fn finish(&self, state: &mut State, entry: &JournalEntry) -> Result<()> {
+        if let Some(e) = state.journal.iter_mut().find(|e| e.name == entry.name) {
+            e.phase = Phase::Passed;
+        }
+        self.save(state)?;
+        fault::point("after-pass");
+        match self.docker.remove_container(&entry.old_id, false, true) {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e).context("removing the old container"),
+        }
+        record::applied(
+            state,
+            &entry.key,
+            history(
+                &entry.digest,
+                &entry.new_image_id,
+                entry.previous_digest.clone(),
+                &entry.old_image_id,
+                "updated",
+            ),
+        );
+        state.journal.retain(|e| e.name != entry.name);
+        self.save(state)?;
+        if self.knobs.cleanup {
+            match self.docker.remove_image(&entry.old_image_id) {
+                Ok(removal) => log::info!(
+                    "Old image {} of {}: {removal:?}.",
+                    short(&entry.old_image_id),
+                    entry.name
+                ),
+                Err(e) => log::warn!("Could not remove the old image of {}: {e}", entry.name),
+            }
+        }
+        log::info!(
+            "{} now runs {} ({}).",
+            entry.name,
+            entry.digest.short(),
+            short(&entry.new_image_id)
+        );
+        Ok(())
+    }
+}
+
+fn journal_entry(state: &State, name: &str) -> JournalEntry {
+    state
+        .journal
+        .iter()
+        .find(|e| e.name == name)
+        .cloned()
+        .expect("the journal entry exists while its update runs")
+}
+
+fn history(
+    digest: &Digest,
+    image_id: &str,
+    previous: Option<Digest>,
+    previous_image_id: &str,
+    outcome: &str,
+) -> HistoryEntry {
+    HistoryEntry {
+        at: SystemTime::now(),
+        digest: digest.clone(),
+        image_id: image_id.to_string(),
+        previous_digest: previous,
+        previous_image_id: Some(previous_image_id.to_string()),
+        outcome: outcome.to_string(),
+    }
+}
+
+fn short(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}

@@ -1,0 +1,573 @@
+//! `pullpilot apply` against the real bed. Every check reads `docker inspect`, not the tool's
+//! word: image IDs, names, config, networks, volumes, health, and compose's own verdict.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::pullpilot::{Run, pullpilot};
+use crate::common::{Bed, Project, Reg, TempDir, Variant, unique_name};
+
+/// A compose project with one repository of its own on the open registry.
+struct Setup<'a> {
+    bed: &'a Bed,
+    repo: String,
+    project: Project<'a>,
+    data: TempDir,
+}
+
+impl<'a> Setup<'a> {
+    /// Pushes v1 of a fresh repository as `stable`, then brings up `yaml` with `{image}`
+    /// replaced by that reference.
+    fn new(bed: &'a Bed, prefix: &str, yaml: &str) -> Setup<'a> {
+        let repo = unique_name(prefix);
+        bed.push_image(Reg::Open, &repo, "stable", Variant::V1);
+        let image = bed.registry(Reg::Open).image(&repo, "stable");
+        let project = Project::up(bed, &yaml.replace("{image}", &image));
+        Setup {
+            bed,
+            repo,
+            project,
+            data: TempDir::new(prefix),
+        }
+    }
+
+    fn push(&self, variant: Variant) -> String {
+        self.bed
+            .push_image(Reg::Open, &self.repo, "stable", variant)
+    }
+
+    fn apply(&self, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        let scope = format!("project:{}", self.project.name());
+        let mut args = vec!["apply", "--json", "--scope", &scope];
+        args.extend_from_slice(extra);
+        pullpilot(
+            self.bed,
+            self.project.dir(),
+            &self.bed.docker_config,
+            self.data.path(),
+            &args,
+            env,
+        )
+    }
+
+    fn state(&self) -> Value {
+        let text =
+            fs::read_to_string(self.data.path().join("state.json")).expect("state.json exists");
+        serde_json::from_str(&text).expect("state.json is JSON")
+    }
+
+    /// Image ID the local `repo:stable` tag points to.
+    fn tag_target(&self) -> String {
+        let image = self.bed.registry(Reg::Open).image(&self.repo, "stable");
+        self.bed.inspect(&image)["Id"].as_str().unwrap().to_string()
+    }
+
+    /// Every container of the project, by name (catches leftovers such as `*-pp-old`).
+    fn container_names(&self) -> Vec<String> {
+        let out = self.bed.docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.project.name()),
+            "--format",
+            "{{.Names}}",
+        ]);
+        let mut names: Vec<String> = out.lines().map(str::to_string).collect();
+        names.sort();
+        names
+    }
+}
+
+fn wait_healthy(bed: &Bed, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = bed.inspect(id);
+        if c["State"]["Health"]["Status"] == "healthy" || Instant::now() > deadline {
+            return c;
+        }
+        thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn image_id(bed: &Bed, variant: Variant) -> String {
+    bed.inspect(&variant.base_image())["Id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn env_of(c: &Value) -> Vec<String> {
+    let mut env: Vec<String> = c["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    env.sort();
+    env
+}
+
+const HAPPY: &str = r#"
+services:
+  app:
+    image: {image}
+    restart: unless-stopped
+    environment:
+      APP_MODE: compose
+    labels:
+      com.example.team: storefront
+    ports:
+      - "127.0.0.1::8080"
+    volumes:
+      - /data
+    networks:
+      front:
+        aliases: [shop, shop-web]
+      back:
+        ipv4_address: 10.213.251.10
+networks:
+  front: {}
+  back:
+    ipam:
+      config:
+        - subnet: 10.213.251.0/24
+"#;
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn apply_updates_to_the_new_digest_and_keeps_everything() {
+    let bed = Bed::get();
+    let s = Setup::new(bed, "happy", HAPPY);
+    let before = s.project.container("app");
+    let old_id = before["Id"].as_str().unwrap().to_string();
+    s.project
+        .compose(&["exec", "-T", "app", "sh", "-c", "echo kept > /data/proof"]);
+    let v2 = s.push(Variant::V2);
+
+    let run = s.apply(&[], &[("PP_SOAK", "0")]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(
+        run.container("app")["result"]["outcome"],
+        "updated",
+        "{run}"
+    );
+
+    let after = wait_healthy(bed, s.project.container_ids("app").first().unwrap());
+    let new_id = after["Id"].as_str().unwrap();
+    assert_ne!(new_id, old_id, "the container was recreated");
+    assert_eq!(
+        after["Image"],
+        image_id(bed, Variant::V2),
+        "runs v2's image"
+    );
+    assert_eq!(after["Name"], before["Name"], "same name");
+    assert_eq!(after["State"]["Health"]["Status"], "healthy");
+    assert!(
+        bed.try_docker(&["inspect", &old_id]).status.code() != Some(0),
+        "the old container is gone"
+    );
+    assert_eq!(
+        s.container_names(),
+        [before["Name"].as_str().unwrap().trim_start_matches('/')],
+        "no leftovers"
+    );
+    assert_eq!(
+        s.tag_target(),
+        image_id(bed, Variant::V2),
+        "the tag points at v2"
+    );
+
+    // Configuration carried over.
+    for path in [
+        ["HostConfig", "RestartPolicy"],
+        ["HostConfig", "PortBindings"],
+        ["HostConfig", "Binds"],
+        ["Config", "Image"],
+    ] {
+        assert_eq!(
+            after[path[0]][path[1]], before[path[0]][path[1]],
+            "{path:?}"
+        );
+    }
+    let labels = |c: &Value, k: &str| c["Config"]["Labels"][k].clone();
+    for key in [
+        "com.example.team",
+        "com.docker.compose.project",
+        "com.docker.compose.service",
+        "com.docker.compose.config-hash",
+    ] {
+        assert_eq!(labels(&after, key), labels(&before, key), "label {key}");
+    }
+    assert_eq!(
+        labels(&after, "com.docker.compose.image"),
+        after["Image"],
+        "compose sees the new image"
+    );
+    let nets = |c: &Value| {
+        c["NetworkSettings"]["Networks"]
+            .as_object()
+            .unwrap()
+            .clone()
+    };
+    let (nb, na) = (nets(&before), nets(&after));
+    assert_eq!(
+        na.keys().collect::<Vec<_>>(),
+        nb.keys().collect::<Vec<_>>(),
+        "same networks"
+    );
+    for (name, endpoint) in &na {
+        let was = &nb[name];
+        let aliases = |e: &Value| -> Vec<String> {
+            let mut a: Vec<String> = e["Aliases"]
+                .as_array()
+                .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            a.retain(|x| x.len() != 12 || !x.bytes().all(|b| b.is_ascii_hexdigit()));
+            a.sort();
+            a
+        };
+        assert_eq!(aliases(endpoint), aliases(was), "aliases on {name}");
+        assert_eq!(
+            endpoint["IPAMConfig"], was["IPAMConfig"],
+            "static IP config on {name}"
+        );
+    }
+    let back = na.iter().find(|(n, _)| n.ends_with("_back")).unwrap().1;
+    assert_eq!(
+        back["IPAddress"], "10.213.251.10",
+        "the static IP is in use"
+    );
+
+    // Data in the anonymous volume survived, and it is the same volume.
+    let proof = s
+        .project
+        .compose(&["exec", "-T", "app", "cat", "/data/proof"]);
+    assert_eq!(proof.trim(), "kept");
+    let vol = |c: &Value| {
+        c["Mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["Destination"] == "/data")
+            .unwrap()["Name"]
+            .clone()
+    };
+    assert_eq!(vol(&after), vol(&before));
+
+    // The new image's defaults apply; compose's env keeps its value.
+    let env = env_of(&after);
+    assert!(env.contains(&"APP_VERSION=2".to_string()), "{env:?}");
+    assert!(env.contains(&"APP_MODE=compose".to_string()), "{env:?}");
+    let v2_image = bed.inspect(&Variant::V2.base_image());
+    assert_eq!(
+        after["Config"]["Cmd"], v2_image["Config"]["Cmd"],
+        "v2's CMD"
+    );
+    assert_eq!(
+        after["Config"]["Healthcheck"], v2_image["Config"]["Healthcheck"],
+        "v2's HEALTHCHECK"
+    );
+    assert_ne!(
+        before["Config"]["Healthcheck"],
+        after["Config"]["Healthcheck"]
+    );
+
+    // compose's own verdict: nothing to do.
+    let up = s.project.try_compose(&["up", "-d"]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert!(up.status.success(), "{said}");
+    assert!(
+        !said.contains("Recreate"),
+        "compose wanted to recreate:\n{said}"
+    );
+    assert_eq!(
+        s.project.container_ids("app"),
+        [new_id.to_string()],
+        "compose kept the container"
+    );
+
+    // State: history and no journal.
+    let state = s.state();
+    let key = format!("{}/app", s.project.name());
+    assert_eq!(
+        state["containers"][&key]["history"][0]["digest"],
+        v2.as_str()
+    );
+    assert!(state.get("journal").is_none(), "{state:#}");
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn apply_soaks_a_new_digest_and_restarts_the_clock_when_it_changes() {
+    let bed = Bed::get();
+    let s = Setup::new(bed, "soak", "services:\n  app:\n    image: {image}\n");
+    let old_id = s.project.container_ids("app");
+    let v2 = s.push(Variant::V2);
+    let soak = [("PP_SOAK", "4s")];
+
+    let first = s.apply(&[], &soak);
+    assert_eq!(first.code, 0, "{first}");
+    assert_eq!(first.container("app")["decision"], "soaking", "{first}");
+    assert_eq!(
+        s.project.container_ids("app"),
+        old_id,
+        "nothing changes during the soak"
+    );
+    let key = format!("{}/app", s.project.name());
+    let cand = s.state()["containers"][&key]["candidate"].clone();
+    assert_eq!(cand["digest"], v2.as_str());
+
+    thread::sleep(Duration::from_secs(2));
+    let v3 = s.push(Variant::V3);
+    let second = s.apply(&[], &soak);
+    assert_eq!(second.container("app")["decision"], "soaking", "{second}");
+    let restarted = s.state()["containers"][&key]["candidate"].clone();
+    assert_eq!(
+        restarted["digest"],
+        v3.as_str(),
+        "a different digest replaces the candidate"
+    );
+    assert_ne!(
+        restarted["first_seen"], cand["first_seen"],
+        "and restarts the clock"
+    );
+    assert_eq!(s.project.container_ids("app"), old_id);
+
+    thread::sleep(Duration::from_secs(3));
+    let early = s.apply(&[], &soak);
+    assert_eq!(
+        early.container("app")["decision"],
+        "soaking",
+        "v3 has soaked only ~3s\n{early}"
+    );
+    thread::sleep(Duration::from_secs(2));
+    let third = s.apply(&[], &soak);
+    assert_eq!(
+        third.container("app")["result"]["outcome"],
+        "updated",
+        "{third}"
+    );
+    let c = s.project.container("app");
+    assert_eq!(c["Image"], image_id(bed, Variant::V3));
+}
+
+const BAD: &str = r"
+services:
+  unhealthy:
+    image: {image}-unhealthy
+  exits:
+    image: {image}-exits
+  crashloop:
+    image: {image}-crashloop
+    restart: always
+";
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn apply_rolls_back_bad_images_blocks_them_and_tries_a_later_one() {
+    let bed = Bed::get();
+    let open = bed.registry(Reg::Open);
+    let repo = unique_name("bad");
+    let services = [
+        ("unhealthy", Variant::V2Unhealthy),
+        ("exits", Variant::V2Exits),
+        ("crashloop", Variant::V2Crashloop),
+    ];
+    for (svc, _) in services {
+        bed.push_image(Reg::Open, &format!("{repo}-{svc}"), "stable", Variant::V1);
+    }
+    let yaml = BAD
+        .replace(
+            "{image}-unhealthy",
+            &open.image(&format!("{repo}-unhealthy"), "stable"),
+        )
+        .replace(
+            "{image}-exits",
+            &open.image(&format!("{repo}-exits"), "stable"),
+        )
+        .replace(
+            "{image}-crashloop",
+            &open.image(&format!("{repo}-crashloop"), "stable"),
+        );
+    let project = Project::up(bed, &yaml);
+    let data = TempDir::new("bad");
+    let before: Vec<(String, Value)> = services
+        .iter()
+        .map(|(s, _)| ((*s).to_string(), project.container(s)))
+        .collect();
+    for (svc, variant) in services {
+        bed.push_image(Reg::Open, &format!("{repo}-{svc}"), "stable", variant);
+    }
+    let env = [
+        ("PP_SOAK", "0"),
+        ("PP_HEALTH_TIMEOUT", "20s"),
+        ("PP_HEALTH_STABLE", "6s"),
+    ];
+    let scope = format!("project:{}", project.name());
+    let run = pullpilot(
+        bed,
+        project.dir(),
+        &bed.docker_config,
+        data.path(),
+        &["apply", "--json", "--scope", &scope],
+        &env,
+    );
+    assert_eq!(run.code, 1, "a rollback makes the run fail\n{run}");
+    let v1 = image_id(bed, Variant::V1);
+    for (svc, old) in &before {
+        assert_eq!(
+            run.container(svc)["result"]["outcome"],
+            "rolled-back",
+            "{svc}\n{run}"
+        );
+        let now = wait_healthy(bed, old["Id"].as_str().unwrap());
+        assert_eq!(
+            now["Id"], old["Id"],
+            "{svc}: the original container runs again"
+        );
+        assert_eq!(now["Name"], old["Name"], "{svc}: under its name");
+        assert_eq!(now["Image"], v1, "{svc}: on v1");
+        assert_eq!(now["State"]["Running"], true, "{svc}");
+        assert_eq!(now["State"]["Health"]["Status"], "healthy", "{svc}");
+        assert_eq!(
+            project.container_ids(svc).len(),
+            1,
+            "{svc}: no leftover replacement"
+        );
+        let tag = bed.inspect(&open.image(&format!("{repo}-{svc}"), "stable"));
+        assert_eq!(tag["Id"], v1, "{svc}: the tag points at v1 again");
+    }
+    let state: Value =
+        serde_json::from_str(&fs::read_to_string(data.path().join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["blocked"].as_object().unwrap().len(), 3, "{state:#}");
+
+    let again = pullpilot(
+        bed,
+        project.dir(),
+        &bed.docker_config,
+        data.path(),
+        &["apply", "--json", "--scope", &scope],
+        &env,
+    );
+    for (svc, _) in services {
+        assert_eq!(
+            again.container(svc)["decision"],
+            "blocked",
+            "{svc} is not retried\n{again}"
+        );
+        assert!(again.container(svc)["result"].is_null(), "{again}");
+    }
+    assert_eq!(again.code, 0, "{again}");
+
+    bed.push_image(Reg::Open, &format!("{repo}-exits"), "stable", Variant::V3);
+    let later = pullpilot(
+        bed,
+        project.dir(),
+        &bed.docker_config,
+        data.path(),
+        &["apply", "--json", "--scope", &scope, "exits"],
+        &env,
+    );
+    assert_eq!(
+        later.container("exits")["result"]["outcome"],
+        "updated",
+        "v3 is tried normally\n{later}"
+    );
+    assert_eq!(
+        project.container("exits")["Image"],
+        image_id(bed, Variant::V3)
+    );
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn apply_updates_dependencies_before_dependents() {
+    let bed = Bed::get();
+    let s = Setup::new(
+        bed,
+        "order",
+        "services:\n  web:\n    image: {image}\n    depends_on: [db]\n  db:\n    image: {image}\n  zz:\n    image: {image}\n    labels: { io.pullpilot.order: \"-1\" }\n",
+    );
+    s.push(Variant::V2);
+    let run = s.apply(&[], &[("PP_SOAK", "0")]);
+    assert_eq!(run.code, 0, "{run}");
+    let created = |svc: &str| {
+        s.project.container(svc)["Created"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(created("zz") < created("db"), "the order label goes first");
+    assert!(
+        created("db") < created("web"),
+        "db before the web that depends on it"
+    );
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn a_second_apply_exits_75_at_once_and_changes_nothing() {
+    let bed = Bed::get();
+    let s = Setup::new(bed, "lock", "services:\n  app:\n    image: {image}\n");
+    s.push(Variant::V2);
+    let scope = format!("project:{}", s.project.name());
+    let mut first = Command::new(env!("CARGO_BIN_EXE_pullpilot"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DOCKER_HOST", &bed.docker_host)
+        .env("DOCKER_CONFIG", &bed.docker_config)
+        .env("PP_DATA_DIR", s.data.path())
+        .env("PP_SOAK", "0")
+        .env("PULLPILOT_PAUSE_AT", "after-journal")
+        .env("PULLPILOT_PAUSE_SECS", "6")
+        .args(["apply", "--scope", &scope])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_journal(s.data.path());
+    let ids = s.project.container_ids("app");
+    let started = Instant::now();
+    let second = s.apply(&[], &[("PP_SOAK", "0")]);
+    assert_eq!(second.code, 75, "{second}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "it did not wait"
+    );
+    assert!(second.stderr.contains("holds the lock"), "{second}");
+    assert_eq!(
+        s.project.container_ids("app"),
+        ids,
+        "the second run changed nothing"
+    );
+    assert!(
+        first.wait().unwrap().success(),
+        "the first run finished its update"
+    );
+    assert_eq!(
+        s.project.container("app")["Image"],
+        image_id(bed, Variant::V2)
+    );
+}
+
+fn wait_for_journal(data: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if fs::read_to_string(data.join("state.json")).is_ok_and(|t| t.contains("\"journal\"")) {
+            return;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "the first apply never wrote its journal (was the e2e binary built with --features fault-injection?)"
+    );
+}
