@@ -12,5 +12,6 @@
 mod common;
 
 mod apply;
+mod crash;
 mod plan;
 mod testbed_smoke;
