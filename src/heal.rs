@@ -108,6 +108,7 @@ mod tests {
             was_running,
             phase,
             started_at: SystemTime::UNIX_EPOCH,
+            followers: Vec::new(),
         }
     }
 

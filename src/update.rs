@@ -212,6 +212,7 @@ impl Executor<'_> {
                 );
             }
         }
+        let followers = self.followers_of(&c.id, &c.name, digest)?;
         state.journal.push(JournalEntry {
             key: c.observed.key.clone(),
             name: c.name.clone(),
@@ -228,6 +229,7 @@ impl Executor<'_> {
             was_running: c.running,
             phase: Phase::Intent,
             started_at: SystemTime::now(),
+            followers,
         });
         self.save(state)?;
         fault::point("after-journal");
@@ -245,6 +247,11 @@ impl Executor<'_> {
         fault::point("after-create");
 
         let started = Instant::now();
+        for follower in &journal_entry(state, &c.name).followers {
+            if follower.was_running {
+                self.docker.stop_container(&follower.old_id, None)?;
+            }
+        }
         if c.running {
             let timeout = policy.stop_timeout.map(|d| d.as_secs() as i64);
             self.docker.stop_container(&c.id, timeout)?;
@@ -263,6 +270,9 @@ impl Executor<'_> {
                 c.name
             );
             let entry = journal_entry(state, &c.name);
+            if let Verdict::Fail(reason) = self.follow_all(state, &entry, &new_id)? {
+                anyhow::bail!("a container sharing its network could not follow it: {reason}");
+            }
             self.finish(state, &entry)?;
             return Ok(Outcome::Updated {
                 from: previous_digest,
@@ -309,6 +319,24 @@ impl Executor<'_> {
                     },
                 };
             }
+        };
+        let verdict = match verdict {
+            Verdict::Pass => match self.follow_all(state, entry, new_id) {
+                Ok(v) => v,
+                Err(e) => {
+                    let reason =
+                        format!("containers sharing its network could not follow it ({e:#})");
+                    return match self.restore(state, entry) {
+                        Ok(()) => Outcome::Failed {
+                            reason: format!("{reason}; everything was restored"),
+                        },
+                        Err(r) => Outcome::ActionNeeded {
+                            reason: format!("{reason}; restoring failed too ({r:#})"),
+                        },
+                    };
+                }
+            },
+            other => other,
         };
         let reason = match verdict {
             Verdict::Pass => {
@@ -366,6 +394,131 @@ impl Executor<'_> {
             digest: entry.digest.clone(),
             reason,
         }
+    }
+
+    /// Containers whose network namespace is the parent's (`network_mode: container:<it>`, which
+    /// is what compose's `service:<it>` becomes).
+    fn followers_of(
+        &self,
+        parent_id: &str,
+        parent_name: &str,
+        digest: &Digest,
+    ) -> Result<Vec<JournalEntry>> {
+        let mut followers = Vec::new();
+        for summary in self.docker.list_containers(None)? {
+            if summary.id == parent_id {
+                continue;
+            }
+            let facts = self.docker.inspect_container(&summary.id)?;
+            let target = facts.network_mode.strip_prefix("container:");
+            if target != Some(parent_id) && target != Some(parent_name) {
+                continue;
+            }
+            let (temp_name, old_name_aside) = temp_names(&facts.name);
+            let key = crate::state::schema::container_key(
+                facts
+                    .labels
+                    .get(crate::labels::COMPOSE_PROJECT)
+                    .map(String::as_str),
+                facts
+                    .labels
+                    .get(crate::labels::COMPOSE_SERVICE)
+                    .map(String::as_str),
+                &facts.name,
+            );
+            log::info!(
+                "{} shares {parent_name}'s network and will follow it.",
+                facts.name
+            );
+            followers.push(JournalEntry {
+                key,
+                name: facts.name,
+                old_id: facts.id,
+                old_image_id: facts.image_id.clone(),
+                new_image_id: facts.image_id,
+                new_id: None,
+                temp_name,
+                old_name_aside,
+                repository: String::new(),
+                tag: String::new(),
+                digest: digest.clone(),
+                previous_digest: None,
+                was_running: facts.running,
+                phase: Phase::Intent,
+                started_at: SystemTime::now(),
+                followers: Vec::new(),
+            });
+        }
+        Ok(followers)
+    }
+
+    /// Recreates every follower of `entry` to share `new_parent_id`'s network, starting and
+    /// gating those that ran. The old followers stay (stopped, renamed) until `finish`, so a
+    /// failure can still restore the whole group. Safe to repeat after a crash.
+    fn follow_all(
+        &self,
+        state: &mut State,
+        entry: &JournalEntry,
+        new_parent_id: &str,
+    ) -> Result<Verdict> {
+        let d = self.docker;
+        for (i, f) in entry.followers.iter().enumerate() {
+            if d.inspect_container(&f.name)
+                .is_ok_and(|c| c.network_mode == format!("container:{new_parent_id}"))
+            {
+                continue; // done before a crash
+            }
+            if let Ok(stale) = d.inspect_container(&f.temp_name)
+                && stale.id != f.old_id
+            {
+                d.remove_container(&stale.id, false, true)?;
+            }
+            let old = d
+                .inspect_container(&f.old_id)
+                .with_context(|| format!("{} is gone", f.name))?;
+            let snapshot = d.snapshot_container(&f.old_id)?;
+            let image = d
+                .inspect_image(&f.old_image_id)?
+                .with_context(|| format!("the image of {} is gone", f.name))?;
+            let mode = format!("container:{new_parent_id}");
+            let new_id = d.create_replacement(
+                &snapshot,
+                &image.config,
+                &f.old_image_id,
+                &f.temp_name,
+                None,
+                Some(&mode),
+            )?;
+            if let Some(journaled) = state.journal.iter_mut().find(|e| e.name == entry.name) {
+                journaled.followers[i].new_id = Some(new_id.clone());
+            }
+            self.save(state)?;
+            d.stop_container(&f.old_id, None)?;
+            if old.name != f.old_name_aside {
+                d.rename_container(&f.old_id, &f.old_name_aside)?;
+            }
+            d.rename_container(&new_id, &f.name)?;
+            if f.was_running {
+                d.start_container(&new_id)?;
+                let policy = crate::labels::parse(&old.labels, false).policy;
+                let gate = GatePolicy {
+                    timeout: policy.health_timeout.unwrap_or(self.knobs.health_timeout),
+                    stable: policy.health_stable.unwrap_or(self.knobs.health_stable),
+                };
+                if let Verdict::Fail(reason) = self.gate(&new_id, gate)? {
+                    return Ok(Verdict::Fail(format!(
+                        "{} (which shares its network) failed: {reason}",
+                        f.name
+                    )));
+                }
+            }
+            log::info!(
+                "{} now shares the network of the new {}.",
+                f.name,
+                entry.name
+            );
+        }
+        Ok(Verdict::Pass)
     }
 
     /// Polls the container until the gate passes or fails.
@@ -437,6 +590,14 @@ impl Executor<'_> {
             d.tag_image(&entry.old_image_id, &entry.repository, &entry.tag)
                 .context("pointing the tag back at the old image")?;
         }
+        for follower in &entry.followers {
+            self.restore(state, follower).with_context(|| {
+                format!(
+                    "restoring {}, which shares {}'s network",
+                    follower.name, entry.name
+                )
+            })?;
+        }
         state.journal.retain(|e| e.name != entry.name);
         self.save(state)?;
         log::warn!("{} runs its previous image again.", entry.name);
@@ -451,10 +612,12 @@ impl Executor<'_> {
         }
         self.save(state)?;
         fault::point("after-pass");
-        match self.docker.remove_container(&entry.old_id, false, true) {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e).context("removing the old container"),
+        for old in std::iter::once(&entry.old_id).chain(entry.followers.iter().map(|f| &f.old_id)) {
+            match self.docker.remove_container(old, false, true) {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e).context("removing the old container"),
+            }
         }
         record::applied(
             state,

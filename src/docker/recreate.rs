@@ -45,9 +45,18 @@ pub(crate) fn build(
     let id = old.id.as_deref().unwrap_or_default();
     let short_id = &id[..id.len().min(12)];
 
+    // Docker fills in a hostname (the short ID, or a namespace parent's) and refuses one it
+    // did not choose when the network namespace is shared.
+    let shares_namespace = network_mode
+        .or(old
+            .host_config
+            .as_ref()
+            .and_then(|h| h.network_mode.as_deref()))
+        .is_some_and(|m| m.starts_with("container:"));
+    let auto_generated = |h: &String| h.len() == 12 && id.starts_with(h.as_str());
     let hostname = cfg
         .hostname
-        .filter(|h| !(h.len() == 12 && id.starts_with(h.as_str())));
+        .filter(|h| !(shares_namespace || auto_generated(h)));
     let env = cfg.env.map(|env| {
         env.into_iter()
             .filter(|e| !old_image.env.contains(e))
@@ -483,8 +492,36 @@ mod tests {
             true,
             Some("container:abc"),
         );
+        assert_eq!(
+            spec.body.hostname, None,
+            "docker refuses a hostname with a shared namespace"
+        );
+        assert_eq!(
+            spec.body.hostname, None,
+            "docker refuses a hostname with a shared namespace"
+        );
         let host = spec.body.host_config.unwrap();
         assert_eq!(host.network_mode.as_deref(), Some("container:abc"));
         assert!(spec.body.networking_config.is_none());
+    }
+}
+
+#[cfg(test)]
+mod follower_tests {
+    use super::*;
+
+    #[test]
+    fn a_follower_created_by_docker_gets_no_hostname() {
+        let old: models::ContainerInspectResponse =
+            serde_json::from_str(include_str!("testdata/inspect_netns_follower.json")).unwrap();
+        let spec = build(
+            &old,
+            &ImageDefaults::default(),
+            "sha256:x",
+            true,
+            Some("container:abc"),
+        );
+        let json = serde_json::to_value(&spec.body).unwrap();
+        assert!(json.get("Hostname").is_none(), "{json:#}");
     }
 }

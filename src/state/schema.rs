@@ -145,6 +145,10 @@ pub struct JournalEntry {
     pub phase: Phase,
     #[serde(with = "rfc3339")]
     pub started_at: SystemTime,
+    /// Containers sharing this one's network namespace (`network_mode: service:<it>`), which
+    /// are recreated to follow the replacement. Their image does not change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub followers: Vec<JournalEntry>,
 }
 
 /// The stable key of a container in state.

@@ -571,3 +571,54 @@ fn wait_for_journal(data: &Path) {
         "the first apply never wrote its journal (was the e2e binary built with --features fault-injection?)"
     );
 }
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn containers_sharing_the_network_follow_the_updated_one() {
+    let bed = Bed::get();
+    let s = Setup::new(
+        bed,
+        "netns",
+        "services:\n  app:\n    image: {image}\n  sidecar:\n    image: pptb/base:v1\n    pull_policy: never\n    network_mode: service:app\n",
+    );
+    let mac = |svc: &str| {
+        s.project
+            .compose(&["exec", "-T", svc, "cat", "/sys/class/net/eth0/address"])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        mac("sidecar"),
+        mac("app"),
+        "the sidecar starts in app's namespace"
+    );
+    let old_sidecar = s.project.container("sidecar")["Id"].clone();
+    s.push(Variant::V2);
+
+    let run = s.apply(&[], &[("PP_SOAK", "0")]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(
+        run.container("app")["result"]["outcome"],
+        "updated",
+        "{run}"
+    );
+    let app = s.project.container("app");
+    let sidecar = s.project.container("sidecar");
+    assert_ne!(sidecar["Id"], old_sidecar, "the sidecar was recreated");
+    assert_eq!(
+        sidecar["HostConfig"]["NetworkMode"],
+        format!("container:{}", app["Id"].as_str().unwrap())
+    );
+    assert_eq!(sidecar["State"]["Running"], true);
+    assert_eq!(
+        mac("sidecar"),
+        mac("app"),
+        "the sidecar shares the new app's network"
+    );
+    assert_eq!(
+        s.container_names().len(),
+        2,
+        "no leftovers: {:?}",
+        s.container_names()
+    );
+}
