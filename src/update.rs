@@ -409,7 +409,12 @@ impl Executor<'_> {
             if summary.id == parent_id {
                 continue;
             }
-            let facts = self.docker.inspect_container(&summary.id)?;
+            let facts = match self.docker.inspect_container(&summary.id) {
+                Ok(facts) => facts,
+                // Removed since the listing: it cannot be sharing anything.
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e.into()),
+            };
             let target = facts.network_mode.strip_prefix("container:");
             if target != Some(parent_id) && target != Some(parent_name) {
                 continue;

@@ -178,6 +178,11 @@ def make_handler(issuer):
     class Handler(BaseHTTPRequestHandler):
         server_version = "pptb-token-issuer/1"
 
+        def note(self, line):
+            """Logs one token request, with the client's product (`pullpilot/0.1.0`)."""
+            agent = (self.headers.get("User-Agent") or "-").split()[0]
+            issuer.log(f"{line} agent={agent}")
+
         def log_message(self, fmt, *args):  # the issuer writes its own log lines
             pass
 
@@ -210,7 +215,7 @@ def make_handler(issuer):
                     ok = issuer.check_password(user, password)
                 elif grant == "refresh_token":
                     # No refresh tokens here: a 400 makes clients fall back to GET.
-                    issuer.log(
+                    self.note(
                         f"token request method=POST flow={flow} auth=unsupported user=- "
                         f"service={service or '-'} scopes={' '.join(scopes) or '-'} status=400"
                     )
@@ -220,7 +225,7 @@ def make_handler(issuer):
                     user, ok = issuer.check_basic(self.headers.get("Authorization"))
             auth = "anonymous" if user is None and ok else ("valid" if ok else "invalid")
             if not ok:
-                issuer.log(
+                self.note(
                     f"token request method={self.command} flow={flow} auth=invalid "
                     f"user={user or '-'} service={service or '-'} "
                     f"scopes={' '.join(scopes) or '-'} status=401"
@@ -236,7 +241,7 @@ def make_handler(issuer):
             granted = " ".join(
                 f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access
             )
-            issuer.log(
+            self.note(
                 f"token request method={self.command} flow={flow} auth={auth} "
                 f"user={user or '-'} service={service or '-'} "
                 f"scopes={' '.join(scopes) or '-'} granted={granted or '-'} status=200"
