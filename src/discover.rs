@@ -4,7 +4,7 @@
 //! image reference, and builds the local digest set: `RepoDigests` of the same repository, plus
 //! the image ID on the containerd image store (where the ID is the pulled index digest).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
@@ -44,6 +44,7 @@ pub fn discover(
 ) -> Result<Vec<Discovered>> {
     let containerd_store = docker.engine_info()?.containerd_image_store;
     let mut found = Vec::new();
+    let mut compose_files = BTreeMap::new();
     for summary in docker.list_containers(scope.project.as_deref())? {
         if labels::is_compose_oneoff(&summary.labels) {
             continue;
@@ -58,12 +59,17 @@ pub fn discover(
                 continue;
             }
         };
-        let local_digests = local_digests(
-            docker,
-            &facts.config_image,
-            &facts.image_id,
-            containerd_store,
-        )?;
+        let built = built_by_compose(&facts.labels, &mut compose_files);
+        let local_digests = if built {
+            Vec::new()
+        } else {
+            local_digests(
+                docker,
+                &facts.config_image,
+                &facts.image_id,
+                containerd_store,
+            )?
+        };
         let project = facts.labels.get(labels::COMPOSE_PROJECT).cloned();
         let service = facts.labels.get(labels::COMPOSE_SERVICE).cloned();
         let observed = Observed {
@@ -108,6 +114,9 @@ fn local_digests(
         .iter()
         .filter_map(|entry| repo_digest_for(entry, &reference))
         .collect();
+    // On the containerd store the image ID is the pulled manifest or index digest; it stays
+    // the only record of what was pulled once the tag moves on (the name's repo digest goes
+    // with the tag there).
     if containerd_store
         && let Ok(id) = Digest::parse(image_id)
         && !digests.contains(&id)
@@ -115,6 +124,40 @@ fn local_digests(
         digests.push(id);
     }
     Ok(digests)
+}
+
+/// Whether the container's compose service has a `build:` section in its compose file(s):
+/// its image is built on this host, never pulled. (On the containerd image store every local
+/// name gets a repo digest, so digests alone cannot tell.) Unreadable files count as no.
+fn built_by_compose(
+    labels: &BTreeMap<String, String>,
+    cache: &mut BTreeMap<String, Option<serde_yaml::Value>>,
+) -> bool {
+    let (Some(files), Some(service)) = (
+        labels.get(labels::COMPOSE_CONFIG_FILES),
+        labels.get(labels::COMPOSE_SERVICE),
+    ) else {
+        return false;
+    };
+    files
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .any(|file| {
+            let doc = cache.entry(file.to_string()).or_insert_with(|| {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| log::debug!("Cannot read compose file {file}: {e}"))
+                    .ok()?;
+                serde_yaml::from_str(&text)
+                    .map_err(|e| log::debug!("Cannot parse {file}: {e}"))
+                    .ok()
+            });
+            doc.as_ref()
+                .and_then(|d| d.get("services"))
+                .and_then(|s| s.get(service.as_str()))
+                .and_then(|s| s.get("build"))
+                .is_some_and(|b| !b.is_null())
+        })
 }
 
 /// Keeps the containers named by `wanted` (compose service or container names). An unknown or
@@ -165,4 +208,50 @@ pub fn select(all: Vec<Discovered>, wanted: &[String]) -> Result<Vec<Discovered>
         .zip(keep)
         .filter_map(|(d, k)| k.then_some(d))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compose_build_services_are_built_locally() {
+        let dir = std::env::temp_dir().join(format!("pp-discover-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = dir.join("compose.yaml");
+        let over = dir.join("compose.override.yaml");
+        std::fs::write(
+            &base,
+            "services:\n  web:\n    image: shop/web\n  db:\n    image: postgres\n",
+        )
+        .unwrap();
+        std::fs::write(&over, "services:\n  web:\n    build: ./web\n").unwrap();
+        let labels = |service: &str, files: &str| -> BTreeMap<String, String> {
+            [
+                (labels::COMPOSE_SERVICE.to_string(), service.to_string()),
+                (labels::COMPOSE_CONFIG_FILES.to_string(), files.to_string()),
+            ]
+            .into()
+        };
+        let both = format!("{},{}", base.display(), over.display());
+        let mut cache = BTreeMap::new();
+        assert!(
+            built_by_compose(&labels("web", &both), &mut cache),
+            "build: in an override file"
+        );
+        assert!(!built_by_compose(&labels("db", &both), &mut cache));
+        assert!(!built_by_compose(
+            &labels("web", &base.display().to_string()),
+            &mut cache
+        ));
+        assert!(!built_by_compose(
+            &labels("web", "/nonexistent/compose.yaml"),
+            &mut cache
+        ));
+        assert!(
+            !built_by_compose(&BTreeMap::new(), &mut cache),
+            "not a compose container"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

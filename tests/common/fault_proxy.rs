@@ -142,6 +142,15 @@ fn take_fault(shared: &Shared, method: &str, path: &str) -> Option<Fault> {
 fn serve(client: TcpStream, upstream: &str, shared: &Shared) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut reader = BufReader::new(client.try_clone()?);
+    // Clients that try HTTPS first (containerd's resolver) fall back to plain HTTP only when
+    // their TLS hello gets an HTTP answer, which is what the registry itself (Go) sends.
+    if reader.fill_buf()?.first() == Some(&0x16) {
+        let mut client = client;
+        client.write_all(
+            b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+        )?;
+        return client.shutdown(Shutdown::Both);
+    }
     let mut head = Vec::new();
     let mut content_length = 0usize;
     loop {

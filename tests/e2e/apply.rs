@@ -23,10 +23,19 @@ struct Setup<'a> {
 impl<'a> Setup<'a> {
     /// Pushes v1 of a fresh repository as `stable`, then brings up `yaml` with `{image}`
     /// replaced by that reference.
+    /// A `{image}-side` in the YAML names a second repository (`<repo>-side`), also at v1.
     fn new(bed: &'a Bed, prefix: &str, yaml: &str) -> Setup<'a> {
         let repo = unique_name(prefix);
         bed.push_image(Reg::Open, &repo, "stable", Variant::V1);
         let image = bed.registry(Reg::Open).image(&repo, "stable");
+        let mut yaml = yaml.to_string();
+        if yaml.contains("{image}-side") {
+            bed.push_image(Reg::Open, &format!("{repo}-side"), "stable", Variant::V1);
+            let side = bed
+                .registry(Reg::Open)
+                .image(&format!("{repo}-side"), "stable");
+            yaml = yaml.replace("{image}-side", &side);
+        }
         let project = Project::up(bed, &yaml.replace("{image}", &image));
         Setup {
             bed,
@@ -579,7 +588,7 @@ fn containers_sharing_the_network_follow_the_updated_one() {
     let s = Setup::new(
         bed,
         "netns",
-        "services:\n  app:\n    image: {image}\n  sidecar:\n    image: pptb/base:v1\n    pull_policy: never\n    network_mode: service:app\n",
+        "services:\n  app:\n    image: {image}\n  sidecar:\n    image: {image}-side\n    network_mode: service:app\n",
     );
     let mac = |svc: &str| {
         s.project
