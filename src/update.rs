@@ -256,13 +256,13 @@ impl Executor<'_> {
             let timeout = policy.stop_timeout.map(|d| d.as_secs() as i64);
             self.docker.stop_container(&c.id, timeout)?;
         }
-        self.set_phase(state, &c.name, Phase::OldStopped, None)?;
+        mark_phase(state, &c.name, Phase::OldStopped);
         fault::point("after-stop");
         self.docker.rename_container(&c.id, &old_name_aside)?;
-        self.set_phase(state, &c.name, Phase::OldRenamed, None)?;
+        mark_phase(state, &c.name, Phase::OldRenamed);
         fault::point("after-rename-old");
         self.docker.rename_container(&new_id, &c.name)?;
-        self.set_phase(state, &c.name, Phase::NewRenamed, None)?;
+        mark_phase(state, &c.name, Phase::NewRenamed);
         fault::point("after-rename-new");
         if !c.running {
             log::info!(
@@ -654,6 +654,15 @@ impl Executor<'_> {
             short(&entry.new_image_id)
         );
         Ok(())
+    }
+}
+
+/// Records a step in memory only. Used between stopping the old container and starting the
+/// new one, where every millisecond is downtime: heal decides from the names and states
+/// Docker shows, so these steps need not reach the disk before the next one.
+fn mark_phase(state: &mut State, name: &str, phase: Phase) {
+    if let Some(entry) = state.journal.iter_mut().find(|e| e.name == name) {
+        entry.phase = phase;
     }
 }
 

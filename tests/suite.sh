@@ -5,8 +5,8 @@
 # Runs on a fresh Debian/Ubuntu machine as root; installs what is missing. The test bed is
 # isolated from any other Docker on the machine and is torn down at the end, even on failure.
 #
-#   bash tests/suite.sh                    # engine 28 (default)
-#   PPTB_ENGINE=20.10 bash tests/suite.sh  # or 28-containerd
+#   bash tests/suite.sh                    # engines 28, 28-containerd and 20.10
+#   PPTB_ENGINE=20.10 bash tests/suite.sh  # one engine only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,21 +30,32 @@ cargo clippy --all-targets --locked --features fault-injection -- -D warnings
 step "Tests that need no Docker (cargo test)"
 cargo test --locked
 
-step "Test bed up (engine ${PPTB_ENGINE:-28})"
 bed=tests/testbed/testbed.sh
 teardown() {
   step "Test bed down"
   "$bed" down || true
 }
 trap teardown EXIT
-"$bed" up
-step "Test bed up again (must be idempotent)"
-"$bed" up >/dev/null
-eval "$("$bed" env)"
 
-step "End-to-end tests against the test bed"
-# fault-injection lets the crash-safety tests kill pullpilot at each step of an update.
-cargo test --locked --features fault-injection --test e2e -- --ignored --test-threads="${PPTB_TEST_THREADS:-4}"
+# Every engine pullpilot supports: 28 (classic image store), 28 with the containerd image
+# store (the default of fresh Docker 29 installs), and 20.10 (API 1.41). PPTB_ENGINE picks one.
+engines=${PPTB_ENGINE:-28 28-containerd 20.10}
+first=1
+for engine in $engines; do
+  step "Test bed up (engine $engine)"
+  "$bed" down >/dev/null 2>&1 || true
+  PPTB_ENGINE=$engine "$bed" up
+  if [ "$first" = 1 ]; then
+    step "Test bed up again (must be idempotent)"
+    PPTB_ENGINE=$engine "$bed" up >/dev/null
+    first=0
+  fi
+  eval "$("$bed" env)"
+
+  step "End-to-end tests against engine $engine"
+  # fault-injection lets the crash-safety tests kill pullpilot at each step of an update.
+  cargo test --locked --features fault-injection --test e2e -- --ignored --test-threads="${PPTB_TEST_THREADS:-4}"
+done
 
 trap - EXIT
 teardown
