@@ -33,6 +33,88 @@ pub enum Command {
     /// Make one pass: heal interrupted updates, start soak clocks, roll out soaked digests
     /// with a health gate, roll back what fails.
     Apply(ApplyArgs),
+    /// Show what pullpilot knows, without asking any registry: running digest, soak clock,
+    /// pin, blocked digests, last update, history and any interrupted update.
+    Status(StatusArgs),
+    /// Put a service back on the image it ran before its last update (health-gated), block
+    /// the abandoned digest and pin the service there.
+    Rollback(RollbackArgs),
+    /// Hold a service at a digest (its current one by default) until `unpin`.
+    Pin(PinArgs),
+    /// Let a pinned service be updated again.
+    Unpin(UnpinArgs),
+    /// Forget "failed the health gate" marks, for a service or a digest.
+    Unblock(UnblockArgs),
+    /// Write man pages or shell completions (for packaging).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only these compose services or container names.
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The compose service or container name.
+    pub service: String,
+    /// Roll back to this digest from the service's history instead of the previous one.
+    #[arg(long, value_name = "DIGEST")]
+    pub to: Option<String>,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// The compose service or container name.
+    pub service: String,
+    /// The digest to hold (default: the one it runs now).
+    pub digest: Option<String>,
+    /// Also write `image: repo:tag@sha256:…` into the compose file (or the `.env` variable the
+    /// image line uses), changing nothing else in the file.
+    #[arg(long)]
+    pub compose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnpinArgs {
+    /// The compose service or container name.
+    pub service: String,
+    /// Also remove the digest from the compose file's image line (or its `.env` variable).
+    #[arg(long)]
+    pub compose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnblockArgs {
+    /// A compose service or container name (all its repository's blocked digests), or a digest.
+    #[arg(value_name = "SERVICE|DIGEST")]
+    pub target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to write.
+    #[arg(value_enum)]
+    pub kind: GenerateKind,
+    /// The directory to write into.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenerateKind {
+    /// man pages (section 1), from these definitions
+    Man,
+    /// bash, zsh and fish completions
+    Completions,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,8 @@ pub struct Discovered {
     pub service: Option<String>,
     pub running: bool,
     pub image_id: String,
+    /// Every label of the container, compose's included.
+    pub labels: BTreeMap<String, String>,
     pub observed: Observed,
     pub depends_on: Vec<String>,
 }
@@ -82,6 +84,7 @@ pub fn discover(
         };
         found.push(Discovered {
             depends_on: labels::compose_depends_on(&facts.labels),
+            labels: facts.labels.clone(),
             id: facts.id,
             name: facts.name,
             project,
@@ -124,6 +127,20 @@ fn local_digests(
         digests.push(id);
     }
     Ok(digests)
+}
+
+/// The one container `name` (a compose service or container name) refers to. Several
+/// containers (replicas, or the same service name in several projects) are ambiguous.
+pub fn select_one(all: Vec<Discovered>, name: &str) -> Result<Discovered> {
+    let mut matches = select(all, &[name.to_string()])?;
+    if matches.len() > 1 {
+        let names: Vec<&str> = matches.iter().map(|d| d.name.as_str()).collect();
+        return Err(Failure::usage(format!(
+            "{name:?} is ambiguous: it matches {}; name one container instead",
+            names.join(", ")
+        )));
+    }
+    Ok(matches.remove(0))
 }
 
 /// Whether the container's compose service has a `build:` section in its compose file(s):

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod compose_edit;
 pub mod decide;
 pub mod discover;
 pub mod docker;

@@ -56,6 +56,21 @@ impl Outcome {
         }
     }
 
+    /// What happened, as the end of a sentence.
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Updated { to, .. } => format!("now runs {}", to.short()),
+            Outcome::Unchanged { to } => format!("{} holds the image it already runs", to.short()),
+            Outcome::RolledBack { digest, reason } => {
+                format!(
+                    "{reason}; the previous image runs again and {} is blocked",
+                    digest.short()
+                )
+            }
+            Outcome::Failed { reason } | Outcome::ActionNeeded { reason } => reason.clone(),
+        }
+    }
+
     pub fn is_failure(&self) -> bool {
         !matches!(self, Outcome::Updated { .. } | Outcome::Unchanged { .. })
     }
@@ -114,8 +129,9 @@ impl Executor<'_> {
         container: &Discovered,
         reference: &ImageRef,
         digest: &Digest,
+        local_image: Option<&str>,
     ) -> Outcome {
-        match self.try_update(state, container, reference, digest) {
+        match self.try_update(state, container, reference, digest, local_image) {
             Ok(outcome) => outcome,
             Err(e) => {
                 // Errors before the journal entry exist touched nothing; after it, undo.
@@ -150,12 +166,15 @@ impl Executor<'_> {
         }
     }
 
+    /// `local_image`: an image ID known to hold `digest` (a rollback target); it is used
+    /// without pulling when it is still present.
     fn try_update(
         &self,
         state: &mut State,
         c: &Discovered,
         reference: &ImageRef,
         digest: &Digest,
+        local_image: Option<&str>,
     ) -> Result<Outcome> {
         let policy = &c.observed.labels.policy;
         let snapshot = self.docker.snapshot_container(&c.id)?;
@@ -170,16 +189,28 @@ impl Executor<'_> {
             .engine_auth(reference.api_host())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let platform = old_image.platform();
-        log::info!("Pulling {repository}@{digest} ({platform}) for {}.", c.name);
-        let new_image = self
-            .docker
-            .pull_by_digest(
-                &repository,
-                digest.as_str(),
-                Some(&platform),
-                auth.as_deref(),
-            )
-            .with_context(|| format!("pulling {repository}@{digest}; nothing was changed"))?;
+        let known = match local_image {
+            Some(id) => self.docker.inspect_image(id)?,
+            None => None,
+        };
+        let new_image = if let Some(image) = known {
+            log::info!(
+                "Using image {} (already here) as {repository}@{digest} for {}.",
+                short(&image.id),
+                c.name
+            );
+            image
+        } else {
+            log::info!("Pulling {repository}@{digest} ({platform}) for {}.", c.name);
+            self.docker
+                .pull_by_digest(
+                    &repository,
+                    digest.as_str(),
+                    Some(&platform),
+                    auth.as_deref(),
+                )
+                .with_context(|| format!("pulling {repository}@{digest}; nothing was changed"))?
+        };
         fault::point("after-pull");
         let previous_digest = c.observed.local_digests.first().cloned();
         if new_image.id == c.image_id {

@@ -98,7 +98,7 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
             continue;
         }
         log::info!("Updating {} to {}.", e.container.name, digest.short());
-        let outcome = exec.update(&mut state, &e.container, reference, digest);
+        let outcome = exec.update(&mut state, &e.container, reference, digest, None);
         match &outcome {
             Outcome::Updated { .. } | Outcome::Unchanged { .. } => {
                 log::info!("{}: {}.", e.container.name, outcome.word());
@@ -107,7 +107,7 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
                 "{}: {} — {}",
                 e.container.name,
                 other.word(),
-                describe(other)
+                other.describe()
             ),
         }
         outcomes[i] = Some(outcome);
@@ -159,20 +159,6 @@ fn update_order(evaluated: &[Evaluated]) -> Vec<usize> {
         })
         .collect();
     order::update_order(&items)
-}
-
-fn describe(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Updated { to, .. } => format!("now runs {}", to.short()),
-        Outcome::Unchanged { to } => format!("{} holds the image it already runs", to.short()),
-        Outcome::RolledBack { digest, reason } => {
-            format!(
-                "{reason}; the previous image runs again and {} is blocked",
-                digest.short()
-            )
-        }
-        Outcome::Failed { reason } | Outcome::ActionNeeded { reason } => reason.clone(),
-    }
 }
 
 /// Counts for the summary line and the exit status.
@@ -242,7 +228,7 @@ fn render(
             "healed {}: {} — {}",
             h.container,
             h.action,
-            describe(&h.outcome)
+            h.outcome.describe()
         );
     }
     out.push('\n');
@@ -251,7 +237,7 @@ fn render(
         .zip(outcomes)
         .map(|(e, o)| {
             let result = match o {
-                Some(outcome) => format!("{}: {}", outcome.word(), describe(outcome)),
+                Some(outcome) => format!("{}: {}", outcome.word(), outcome.describe()),
                 None => format!("{}: {}", e.decision.word(), e.decision.reason(now)),
             };
             vec![

@@ -2,7 +2,12 @@
 //! `dispatch` parses the command line and runs the chosen command.
 
 mod apply;
+mod generate;
+mod pin;
 mod plan;
+mod rollback;
+mod status;
+mod unblock;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -44,5 +49,11 @@ pub fn dispatch<I: IntoIterator<Item = OsString>>(args: I) -> Result<Outcome> {
     match cli.command {
         Command::Plan(args) => plan::run(&invocation, &args),
         Command::Apply(args) => apply::run(&invocation, &args),
+        Command::Status(args) => status::run(&invocation, &args),
+        Command::Rollback(args) => rollback::run(&invocation, &args),
+        Command::Pin(args) => pin::pin(&invocation, &args),
+        Command::Unpin(args) => pin::unpin(&invocation, &args),
+        Command::Unblock(args) => unblock::run(&invocation, &args),
+        Command::Generate(args) => generate::run(&args),
     }
 }

@@ -13,5 +13,6 @@ mod common;
 
 mod apply;
 mod crash;
+mod operator;
 mod plan;
 mod testbed_smoke;

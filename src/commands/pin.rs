@@ -1,0 +1,196 @@
+//! `pullpilot pin SERVICE [DIGEST] [--compose]` and `unpin SERVICE [--compose]`: hold a
+//! service at a digest in state, and optionally in its compose file (or the `.env` variable
+//! its image line uses). The file is edited first, so a refused edit changes nothing.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{PinArgs, UnpinArgs};
+use crate::commands::Invocation;
+use crate::compose_edit::{self, ImageValue};
+use crate::discover::{self, Discovered};
+use crate::docker::Docker;
+use crate::error::{Failure, Outcome};
+use crate::labels;
+use crate::output;
+use crate::reference::Digest;
+use crate::scope;
+use crate::state::{self, Pin};
+
+pub(super) fn pin(inv: &Invocation, args: &PinArgs) -> Result<Outcome> {
+    let settings = &inv.settings;
+    let docker = Docker::connect(settings.docker_host.as_deref())?;
+    let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
+    let mut state = state::load(&settings.data_dir)?.state;
+    let scope = scope::resolve(settings, &docker, &inv.env)?;
+    let c = discover::select_one(
+        discover::discover(&docker, &scope, settings.compat_watchtower)?,
+        &args.service,
+    )?;
+    let digest = match &args.digest {
+        Some(text) => Digest::parse(text).map_err(|e| Failure::usage(format!("{e}")))?,
+        None => c.observed.local_digests.first().cloned().ok_or_else(|| {
+            Failure::usage(format!(
+                "{} runs an image with no registry digest (built or loaded locally?), so there \
+                 is nothing to pin; name one: pullpilot pin {} sha256:…",
+                c.name, args.service
+            ))
+        })?,
+    };
+    if !c.observed.local_digests.contains(&digest) {
+        log::warn!(
+            "{} does not run {} now; the pin holds it where it is. Use `pullpilot rollback {} --to {digest}` to move it there.",
+            c.name,
+            digest.short(),
+            args.service
+        );
+    }
+    let edited = if args.compose {
+        Some(edit_compose(&c, Some(&digest))?)
+    } else {
+        None
+    };
+    state
+        .containers
+        .entry(c.observed.key.clone())
+        .or_default()
+        .pin = Some(Pin {
+        digest: digest.clone(),
+        since: SystemTime::now(),
+        reason: "pinned by `pullpilot pin`".into(),
+    });
+    state::save(&settings.data_dir, &state)?;
+    output::text(&format!(
+        "Pinned {} at {}; `pullpilot unpin {}` resumes updates.\n",
+        c.display_name(),
+        digest.short(),
+        args.service
+    ));
+    if let Some(file) = edited {
+        output::text(&format!("Wrote the digest into {}.\n", file.display()));
+    }
+    Ok(Outcome::Ok)
+}
+
+pub(super) fn unpin(inv: &Invocation, args: &UnpinArgs) -> Result<Outcome> {
+    let settings = &inv.settings;
+    let docker = Docker::connect(settings.docker_host.as_deref())?;
+    let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
+    let mut state = state::load(&settings.data_dir)?.state;
+    let scope = scope::resolve(settings, &docker, &inv.env)?;
+    let c = discover::select_one(
+        discover::discover(&docker, &scope, settings.compat_watchtower)?,
+        &args.service,
+    )?;
+    let edited = if args.compose {
+        Some(edit_compose(&c, None)?)
+    } else {
+        None
+    };
+    let was = state
+        .containers
+        .get_mut(&c.observed.key)
+        .and_then(|s| s.pin.take());
+    state::save(&settings.data_dir, &state)?;
+    match was {
+        Some(pin) => output::text(&format!(
+            "Unpinned {} (was held at {}); updates resume.\n",
+            c.display_name(),
+            pin.digest.short()
+        )),
+        None => output::text(&format!("{} was not pinned.\n", c.display_name())),
+    }
+    if let Some(file) = edited {
+        output::text(&format!("Removed the digest from {}.\n", file.display()));
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Sets (or with `None` removes) the digest on `c`'s image in its compose files or `.env`.
+/// Returns the file written.
+fn edit_compose(c: &Discovered, digest: Option<&Digest>) -> Result<PathBuf> {
+    let labels = &c.labels;
+    let (Some(service), Some(files)) = (
+        c.service.as_deref(),
+        labels.get(labels::COMPOSE_CONFIG_FILES),
+    ) else {
+        return Err(Failure::usage(format!(
+            "{} is not part of a compose project, so --compose has no file to edit",
+            c.name
+        )));
+    };
+    // The last file that sets the image wins, as in compose's merge.
+    for file in files
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .rev()
+    {
+        let path = PathBuf::from(file);
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("reading the compose file {}", path.display()))?;
+        let found = match compose_edit::find_image(&text, service) {
+            Ok(found) => found,
+            Err(compose_edit::EditError::FlowStyle(_) | compose_edit::EditError::NoServices)
+                if files.contains(',') =>
+            {
+                continue;
+            }
+            Err(compose_edit::EditError::NoService(_) | compose_edit::EditError::NoImage(_)) => {
+                continue;
+            }
+            Err(e) => {
+                return Err(Failure::usage(format!(
+                    "cannot edit {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        return match found {
+            ImageValue::Line { index, .. } => {
+                write_in_place(&path, &compose_edit::set_image_line(&text, index, digest))?;
+                Ok(path)
+            }
+            ImageValue::Variable(var) => {
+                let dir = labels.get(labels::COMPOSE_WORKING_DIR).map_or_else(
+                    || path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                    PathBuf::from,
+                );
+                let dotenv = dir.join(".env");
+                let env_text = fs::read_to_string(&dotenv).unwrap_or_default();
+                let new = compose_edit::set_dotenv_var(&env_text, &var, digest).map_err(|e| {
+                    Failure::usage(format!("cannot edit {}: {e}", dotenv.display()))
+                })?;
+                write_in_place(&dotenv, &new)?;
+                Ok(dotenv)
+            }
+        };
+    }
+    Err(Failure::usage(format!(
+        "no `image:` line for service {service:?} in {files}; edit it by hand"
+    )))
+}
+
+/// Rewrites a file in place (same inode, owner and mode), refusing read-only files.
+fn write_in_place(path: &Path, text: &str) -> Result<()> {
+    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.permissions().readonly() {
+        return Err(Failure::usage(format!(
+            "{} is read-only, so the pin was not written to it and nothing was changed; make it \
+             writable, or pin without --compose",
+            path.display()
+        )));
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .with_context(|| format!("opening {} for writing", path.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}

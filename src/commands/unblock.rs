@@ -1,0 +1,64 @@
+//! `pullpilot unblock SERVICE|DIGEST`: forget "failed the health gate" marks, so the digest
+//! may be rolled out again.
+
+use anyhow::Result;
+
+use crate::cli::UnblockArgs;
+use crate::commands::Invocation;
+use crate::discover;
+use crate::docker::Docker;
+use crate::error::{Failure, Outcome};
+use crate::output;
+use crate::reference::{Digest, ImageRef};
+use crate::scope;
+use crate::state;
+
+pub(super) fn run(inv: &Invocation, args: &UnblockArgs) -> Result<Outcome> {
+    let settings = &inv.settings;
+    let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
+    let mut state = state::load(&settings.data_dir)?.state;
+    let removed: Vec<(String, Digest)> = if let Ok(digest) = Digest::parse(&args.target) {
+        let mut removed = Vec::new();
+        for (repository, digests) in &mut state.blocked {
+            if digests.remove(&digest).is_some() {
+                removed.push((repository.clone(), digest.clone()));
+            }
+        }
+        if removed.is_empty() {
+            return Err(Failure::usage(format!(
+                "{digest} is not blocked for any repository; `pullpilot status` lists blocked digests"
+            )));
+        }
+        removed
+    } else {
+        let docker = Docker::connect(settings.docker_host.as_deref())?;
+        let scope = scope::resolve(settings, &docker, &inv.env)?;
+        let all = discover::discover(&docker, &scope, settings.compat_watchtower)?;
+        let container = discover::select_one(all, &args.target)?;
+        let repository = ImageRef::parse(&container.observed.config_image)
+            .map_err(|e| Failure::usage(format!("{}: {e}", container.name)))?
+            .name();
+        state
+            .blocked
+            .remove(&repository)
+            .map(|digests| {
+                digests
+                    .into_keys()
+                    .map(|d| (repository.clone(), d))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    state.blocked.retain(|_, digests| !digests.is_empty());
+    state::save(&settings.data_dir, &state)?;
+    if removed.is_empty() {
+        output::text(&format!("Nothing was blocked for {}.\n", args.target));
+    }
+    for (repository, digest) in removed {
+        output::text(&format!(
+            "Unblocked {} for {repository}; the next apply may roll it out.\n",
+            digest.short()
+        ));
+    }
+    Ok(Outcome::Ok)
+}
