@@ -20,6 +20,7 @@ pub const STOP_TIMEOUT: &str = "io.pullpilot.stop-timeout";
 pub const ORDER: &str = "io.pullpilot.order";
 pub const REMOVE_ANONYMOUS_VOLUMES: &str = "io.pullpilot.remove-anonymous-volumes";
 pub const SELF: &str = "io.pullpilot.self";
+pub const PRE_UPDATE: &str = "io.pullpilot.pre-update";
 
 /// Every `io.pullpilot.*` label, with what it does (for docs and the typo guard).
 pub const ALL: &[(&str, &str)] = &[
@@ -77,6 +78,8 @@ pub struct Policy {
     pub order: i64,
     pub remove_anonymous_volumes: bool,
     pub is_self: bool,
+    /// A host command to run before this container is replaced.
+    pub pre_update: Option<String>,
 }
 
 impl Policy {
@@ -175,6 +178,10 @@ pub fn parse(labels: &BTreeMap<String, String>, watchtower_compat: bool) -> Pars
             }),
         }
     }
+    policy.pre_update = labels
+        .get(PRE_UPDATE)
+        .filter(|c| !c.trim().is_empty())
+        .cloned();
     Parsed { policy, errors }
 }
 

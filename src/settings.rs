@@ -80,6 +80,21 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "",
         "node_exporter textfile written after each pass",
     ),
+    (
+        "PP_PRE_UPDATE_HOOK",
+        "",
+        "shell command run before a container is replaced; non-zero cancels that update",
+    ),
+    (
+        "PP_POST_UPDATE_HOOK",
+        "",
+        "shell command run after an update or rollback, with the outcome",
+    ),
+    (
+        "PP_HOOK_TIMEOUT",
+        "5m",
+        "how long a hook may run before it is killed (and counts as failed)",
+    ),
 ];
 
 /// Which containers a run manages.
@@ -113,6 +128,9 @@ pub struct Settings {
     pub schedule: String,
     pub insecure_registries: Vec<String>,
     pub metrics_file: Option<PathBuf>,
+    pub pre_update_hook: Option<String>,
+    pub post_update_hook: Option<String>,
+    pub hook_timeout: Duration,
     pub wait: bool,
     /// `DOCKER_HOST`, if set.
     pub docker_host: Option<String>,
@@ -291,6 +309,15 @@ impl Settings {
                 .map_or_else(|| "0 3 * * *".to_string(), |(v, _)| v),
             insecure_registries,
             metrics_file: non_empty(a.metrics_file.as_ref(), "PP_METRICS_FILE"),
+            pre_update_hook: src.raw(None, "PP_PRE_UPDATE_HOOK").map(|(v, _)| v),
+            post_update_hook: src.raw(None, "PP_POST_UPDATE_HOOK").map(|(v, _)| v),
+            hook_timeout: src.duration_at_least(
+                None,
+                "PP_HOOK_TIMEOUT",
+                Duration::from_secs(300),
+                Duration::from_secs(1),
+                "a duration of at least 1s, such as 30s or 5m",
+            )?,
             wait: a.wait,
             docker_host: env.get("DOCKER_HOST").filter(|v| !v.is_empty()).cloned(),
             docker_config: env

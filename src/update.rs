@@ -19,6 +19,7 @@ use crate::discover::Discovered;
 use crate::docker::Docker;
 use crate::fault;
 use crate::gate::{self, GatePolicy, Observation, Verdict};
+use crate::hooks::{self, HookFacts};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
 use crate::state::record;
@@ -71,17 +72,31 @@ impl Outcome {
         }
     }
 
+    /// The outcome as one word for hooks and JSON: `updated`, `rolled-back`, …
+    pub fn kebab(&self) -> &'static str {
+        match self {
+            Outcome::Updated { .. } => "updated",
+            Outcome::Unchanged { .. } => "unchanged",
+            Outcome::RolledBack { .. } => "rolled-back",
+            Outcome::Failed { .. } => "failed",
+            Outcome::ActionNeeded { .. } => "action-needed",
+        }
+    }
+
     pub fn is_failure(&self) -> bool {
         !matches!(self, Outcome::Updated { .. } | Outcome::Unchanged { .. })
     }
 }
 
 /// Settings the executor needs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Knobs {
     pub health_timeout: Duration,
     pub health_stable: Duration,
     pub cleanup: bool,
+    /// `PP_PRE_UPDATE_HOOK` (a container's `io.pullpilot.pre-update` label overrides it).
+    pub pre_update_hook: Option<String>,
+    pub hook_timeout: Duration,
 }
 
 /// Runs updates against one Docker daemon, saving state after every step.
@@ -234,6 +249,15 @@ impl Executor<'_> {
             return Ok(Outcome::Unchanged { to: digest.clone() });
         }
 
+        if let Some(command) = policy
+            .pre_update
+            .clone()
+            .or_else(|| self.knobs.pre_update_hook.clone())
+        {
+            let facts = hook_facts(c, previous_digest.as_ref(), digest, None);
+            hooks::run("pre-update", &command, &facts, self.knobs.hook_timeout)
+                .map_err(|why| anyhow::anyhow!("the pre-update hook refused the update: {why}"))?;
+        }
         let (temp_name, old_name_aside) = temp_names(&c.name);
         for taken in [&temp_name, &old_name_aside] {
             if self.docker.inspect_container(taken).is_ok() {
@@ -694,6 +718,24 @@ impl Executor<'_> {
 fn mark_phase(state: &mut State, name: &str, phase: Phase) {
     if let Some(entry) = state.journal.iter_mut().find(|e| e.name == name) {
         entry.phase = phase;
+    }
+}
+
+/// The facts a hook is given about `c`'s update.
+pub fn hook_facts<'a>(
+    c: &'a Discovered,
+    old: Option<&'a Digest>,
+    new: &'a Digest,
+    outcome: Option<&'a str>,
+) -> HookFacts<'a> {
+    HookFacts {
+        service: c.service.as_deref().unwrap_or(&c.name),
+        project: c.project.as_deref().unwrap_or_default(),
+        container: &c.name,
+        image: &c.observed.config_image,
+        old_digest: old.map_or("", Digest::as_str),
+        new_digest: new.as_str(),
+        outcome,
     }
 }
 

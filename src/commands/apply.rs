@@ -16,6 +16,8 @@ use crate::docker::Docker;
 use crate::error::Outcome as RunOutcome;
 use crate::evaluate::{self, Evaluated, Knobs};
 use crate::heal::{self, Healed};
+use crate::hooks;
+use crate::metrics;
 use crate::order::{self, Item};
 use crate::output;
 use crate::registry::RegistryClient;
@@ -25,6 +27,7 @@ use crate::update::{self, Executor, Outcome};
 
 pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
     let settings = &inv.settings;
+    let started = std::time::Instant::now();
     if settings.dry_run {
         log::info!("Dry run: showing the plan; nothing is pulled, recreated or recorded.");
         return plan::run(
@@ -47,6 +50,8 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
             health_timeout: settings.health_timeout,
             health_stable: settings.health_stable,
             cleanup: settings.cleanup,
+            pre_update_hook: settings.pre_update_hook.clone(),
+            hook_timeout: settings.hook_timeout,
         },
     };
     let healed = heal::heal_all(&exec, &mut state);
@@ -110,11 +115,50 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
                 other.describe()
             ),
         }
+        if let Some(command) = &settings.post_update_hook {
+            let facts = update::hook_facts(
+                &e.container,
+                e.container.observed.local_digests.first(),
+                digest,
+                Some(outcome.kebab()),
+            );
+            if let Err(why) = hooks::run("post-update", command, &facts, settings.hook_timeout) {
+                log::warn!(
+                    "The post-update hook for {} failed: {why}.",
+                    e.container.name
+                );
+            }
+        }
         outcomes[i] = Some(outcome);
     }
 
     let summary = summarise(&evaluated, &outcomes, &healed);
     log::info!("Pass finished: {}.", summary.line());
+    state.counters.updates += summary.updated as u64;
+    state.counters.rollbacks += summary.rolled_back as u64;
+    state.counters.failures += outcomes
+        .iter()
+        .flatten()
+        .filter(|o| matches!(o, Outcome::Failed { .. } | Outcome::ActionNeeded { .. }))
+        .count() as u64;
+    state::save(&settings.data_dir, &state)?;
+    if let Some(path) = &settings.metrics_file {
+        let mut containers = std::collections::BTreeMap::new();
+        for (e, o) in evaluated.iter().zip(&outcomes) {
+            let word = o.as_ref().map_or_else(|| e.decision.word(), Outcome::word);
+            *containers.entry(word.to_string()).or_insert(0) += 1;
+        }
+        let report = metrics::PassReport {
+            finished: Some(SystemTime::now()),
+            duration: started.elapsed(),
+            success: summary.failed == 0,
+            containers,
+            totals: state.counters,
+        };
+        if let Err(e) = metrics::write(path, &report) {
+            log::warn!("{e:#}");
+        }
+    }
     if args.json {
         let rows: Vec<serde_json::Value> = evaluated
             .iter()

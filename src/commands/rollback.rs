@@ -34,6 +34,8 @@ pub(super) fn run(inv: &Invocation, args: &RollbackArgs) -> Result<RunOutcome> {
             health_timeout: settings.health_timeout,
             health_stable: settings.health_stable,
             cleanup: false,
+            pre_update_hook: settings.pre_update_hook.clone(),
+            hook_timeout: settings.hook_timeout,
         },
     };
     heal::heal_all(&exec, &mut state);

@@ -27,6 +27,18 @@ pub struct State {
     /// or undone. Whatever is here at the start of a run is healed first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub journal: Vec<JournalEntry>,
+    /// Totals across runs, for the metrics file.
+    #[serde(default)]
+    pub counters: Counters,
+}
+
+/// Outcome totals since the state file was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counters {
+    pub updates: u64,
+    pub rollbacks: u64,
+    pub failures: u64,
 }
 
 impl Default for State {
@@ -36,6 +48,7 @@ impl Default for State {
             containers: BTreeMap::new(),
             blocked: BTreeMap::new(),
             journal: Vec::new(),
+            counters: Counters::default(),
         }
     }
 }

@@ -143,6 +143,8 @@ pub(crate) struct Bed {
     pub(crate) docker_cli: PathBuf,
     pub(crate) compose_plugin: PathBuf,
     pub(crate) skopeo: PathBuf,
+    /// The bed's Python (a venv with prometheus-client and aiosmtpd).
+    pub(crate) python: PathBuf,
     pub(crate) open: Registry,
     pub(crate) basic: Registry,
     pub(crate) token: Registry,
@@ -239,6 +241,7 @@ impl Bed {
             docker_cli: PathBuf::from(env_var("PPTB_DOCKER_CLI")),
             compose_plugin: PathBuf::from(env_var("PPTB_COMPOSE_PLUGIN")),
             skopeo: PathBuf::from(env_var("PPTB_SKOPEO")),
+            python: PathBuf::from(env_var("PPTB_PYTHON")),
             open: registry(Reg::Open, "PPTB_REG_OPEN", "PPTB_REG_OPEN_LOG", None),
             basic: registry(
                 Reg::Basic,

@@ -13,6 +13,7 @@ mod common;
 
 mod apply;
 mod crash;
+mod observe;
 mod operator;
 mod plan;
 mod testbed_smoke;

@@ -262,7 +262,9 @@ install_compose() {
 }
 
 install_venv() {
-  local marker=$VENV/.pptb-ready want=(pyjwt cryptography)
+  # pyjwt + cryptography: the token issuer. prometheus-client: tests parse the metrics file
+  # with the reference parser. aiosmtpd: the SMTP sink of the notification tests.
+  local marker=$VENV/.pptb-ready want=(pyjwt cryptography prometheus-client aiosmtpd)
   if [[ -f $marker && $(<"$marker") == "${want[*]}" ]]; then
     return 0
   fi
@@ -275,7 +277,7 @@ install_venv() {
       "$VENV/bin/pip" install -q --no-index --find-links "$CACHE/wheels" "${want[@]}"
   } >"$log" 2>&1 || {
     show_tail "$log"
-    die "Could not create the venv with PyJWT and cryptography."
+    die "Could not create the test bed's Python venv (${want[*]})."
   }
   echo "${want[*]}" >"$marker"
 }
@@ -832,6 +834,7 @@ write_env() {
     echo "export PPTB_DOCKER_CLI='$DOCKER_CLI'"
     echo "export PPTB_COMPOSE_PLUGIN='$DOCKER_CONFIG_DIR/cli-plugins/docker-compose'"
     echo "export PPTB_SKOPEO='$(command -v skopeo)'"
+    echo "export PPTB_PYTHON='$VENV/bin/python'"
     echo "export PPTB_REG_OPEN='127.0.0.1:$PORT_OPEN'"
     echo "export PPTB_REG_BASIC='127.0.0.1:$PORT_BASIC'"
     echo "export PPTB_REG_TOKEN='127.0.0.1:$PORT_TOKEN'"
