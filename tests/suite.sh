@@ -30,6 +30,12 @@ cargo clippy --all-targets --locked --features fault-injection -- -D warnings
 step "Tests that need no Docker (cargo test)"
 cargo test --locked
 
+step "Fuzzing: every parser of outside input, ${PP_FUZZ_SECONDS:-60} s per target"
+PP_FUZZ_SECONDS=${PP_FUZZ_SECONDS:-60} cargo test --locked --release --test fuzz -- --ignored --nocapture --test-threads=1
+
+step "Debian package: build with cargo-deb, install, check, purge"
+bash tests/packaging/check-deb.sh
+
 bed=tests/testbed/testbed.sh
 teardown() {
   step "Test bed down"
