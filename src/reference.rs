@@ -150,10 +150,14 @@ impl ImageRef {
         if path.len() > MAX_PATH_LEN {
             return Err(RefError::TooLong(path));
         }
+        // Docker's default tag, applied here so `nginx` and `nginx:latest` are equal.
+        let tag = tag
+            .map(str::to_string)
+            .or_else(|| digest.is_none().then(|| "latest".to_string()));
         Ok(ImageRef {
             domain,
             path,
-            tag: tag.map(str::to_string),
+            tag,
             digest,
         })
     }
@@ -183,11 +187,7 @@ impl ImageRef {
 
     /// The tag, `latest` when none was written and no digest was given.
     pub fn tag(&self) -> Option<&str> {
-        match (&self.tag, &self.digest) {
-            (Some(tag), _) => Some(tag),
-            (None, None) => Some("latest"),
-            (None, Some(_)) => None,
-        }
+        self.tag.as_deref()
     }
 
     /// A digest written into the reference (`repo@sha256:…`), which pins it.
@@ -216,8 +216,6 @@ impl fmt::Display for ImageRef {
         f.write_str(&self.name())?;
         if let Some(tag) = &self.tag {
             write!(f, ":{tag}")?;
-        } else if self.digest.is_none() {
-            f.write_str(":latest")?;
         }
         if let Some(digest) = &self.digest {
             write!(f, "@{digest}")?;
