@@ -4,6 +4,7 @@
 //! registry digests → [`decide`] (pure) → plan → (apply) → state. `run` is the entry point the
 //! binary calls; it is the only place that turns an outcome into an exit code.
 
+pub mod announce;
 pub mod cli;
 pub mod commands;
 pub mod compose_edit;
@@ -19,6 +20,7 @@ pub mod hooks;
 pub mod labels;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod order;
 pub mod output;
 pub mod reference;

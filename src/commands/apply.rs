@@ -7,23 +7,28 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
+use crate::announce;
 use crate::cli::ApplyArgs;
 use crate::commands::Invocation;
 use crate::commands::plan;
 use crate::decide::Decision;
 use crate::discover;
 use crate::docker::Docker;
-use crate::error::Outcome as RunOutcome;
+use crate::error::{Failure, Outcome as RunOutcome};
 use crate::evaluate::{self, Evaluated, Knobs};
 use crate::heal::{self, Healed};
 use crate::hooks;
 use crate::metrics;
+use crate::notify::Notifier;
 use crate::order::{self, Item};
 use crate::output;
 use crate::registry::RegistryClient;
 use crate::scope;
 use crate::state::{self, record};
 use crate::update::{self, Executor, Outcome};
+
+/// How long one notification target may take before it is given up on.
+const NOTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
     let settings = &inv.settings;
@@ -38,6 +43,8 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
             },
         );
     }
+    let notifier = Notifier::new(&settings.notify_urls, &settings.timezone, NOTIFY_TIMEOUT)
+        .map_err(|e| Failure::usage(format!("PP_NOTIFY_URL: {e:#}")))?;
     let docker = Docker::connect(settings.docker_host.as_deref())?;
     let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
     let mut state = state::load(&settings.data_dir)?.state;
@@ -55,6 +62,9 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
         },
     };
     let healed = heal::heal_all(&exec, &mut state);
+    for h in &healed {
+        announce::healed(&notifier, h);
+    }
 
     let scope = scope::resolve(settings, &docker, &inv.env)?;
     let containers = discover::select(
@@ -85,6 +95,7 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
             );
         }
     }
+    changed |= announce::decisions(&notifier, &mut state, &evaluated);
     if changed {
         state::save(&settings.data_dir, &state)?;
     }
@@ -129,6 +140,7 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
                 );
             }
         }
+        announce::outcome(&notifier, &e.container, &outcome);
         outcomes[i] = Some(outcome);
     }
 

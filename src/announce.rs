@@ -1,0 +1,169 @@
+//! Which notifications a pass sends, and the sentence each one says.
+//!
+//! Once-only rules: "entered soak" and "update available" (monitor-only or self) are sent once
+//! per container and digest, remembered in state; "rolled back" is sent once per rollback (it is
+//! an outcome, so it happens once); "updated", "failed" and "action needed" are sent each time
+//! they happen.
+
+use std::time::SystemTime;
+
+use crate::decide::Decision;
+use crate::discover::Discovered;
+use crate::evaluate::Evaluated;
+use crate::heal::Healed;
+use crate::notify::{Event, EventKind, Notifier};
+use crate::reference::Digest;
+use crate::state::State;
+use crate::update::Outcome;
+
+/// Announced digests remembered per container.
+const NOTIFIED_LIMIT: usize = 20;
+
+/// Sends "entered soak" and "update available" for digests not announced before. Returns
+/// whether state changed (the caller saves).
+pub fn decisions(notifier: &Notifier, state: &mut State, evaluated: &[Evaluated]) -> bool {
+    let mut changed = false;
+    for e in evaluated {
+        let c = &e.container;
+        let (kind, digest, rollout_at, message) = match &e.decision {
+            Decision::Soaking {
+                digest, rollout_at, ..
+            } => (
+                EventKind::SoakEntered,
+                digest,
+                Some(*rollout_at),
+                format!(
+                    "A new image for {} was published; it rolls out after its soak window unless \
+                     the tag changes again.",
+                    c.display_name()
+                ),
+            ),
+            Decision::MonitorOnly { digest } => (
+                EventKind::UpdateAvailable,
+                digest,
+                None,
+                format!(
+                    "A new image for {} is available; it is not applied because the container is \
+                     monitor-only.",
+                    c.display_name()
+                ),
+            ),
+            Decision::SelfUpdateAvailable { digest } => (
+                EventKind::UpdateAvailable,
+                digest,
+                None,
+                "A new image of pullpilot itself is available; pullpilot never replaces itself, \
+                 so update it by hand."
+                    .to_string(),
+            ),
+            _ => continue,
+        };
+        let saved = state.containers.entry(c.observed.key.clone()).or_default();
+        if saved.notified.contains(digest) {
+            continue;
+        }
+        notifier.send(&event(
+            kind,
+            c,
+            c.observed.local_digests.first(),
+            Some(digest),
+            message,
+            rollout_at,
+        ));
+        saved.notified.push(digest.clone());
+        let excess = saved.notified.len().saturating_sub(NOTIFIED_LIMIT);
+        saved.notified.drain(..excess);
+        changed = true;
+    }
+    changed
+}
+
+/// Announces what happened to one container's update.
+pub fn outcome(notifier: &Notifier, c: &Discovered, outcome: &Outcome) {
+    let name = c.display_name();
+    let from = c.observed.local_digests.first();
+    let (kind, to, message) = match outcome {
+        Outcome::Unchanged { .. } => return,
+        Outcome::Updated { to, .. } => (
+            EventKind::Updated,
+            Some(to),
+            if c.running {
+                format!("{name} was updated and passed its health check.")
+            } else {
+                format!("{name} was updated; it was stopped, so it was left stopped.")
+            },
+        ),
+        Outcome::RolledBack { digest, reason } => (
+            EventKind::RolledBack,
+            Some(digest),
+            format!(
+                "{name} failed its health check on the new image ({reason}) and runs the previous \
+                 image again; the new digest will not be tried again."
+            ),
+        ),
+        Outcome::Failed { reason } => (
+            EventKind::Failed,
+            None,
+            format!("Updating {name} failed: {reason}."),
+        ),
+        Outcome::ActionNeeded { reason } => (
+            EventKind::ActionNeeded,
+            None,
+            format!("{name} may be down and needs a person: {reason}."),
+        ),
+    };
+    notifier.send(&event(kind, c, from, to, message, None));
+}
+
+/// Announces what heal did, where it matters to a person.
+pub fn healed(notifier: &Notifier, h: &Healed) {
+    let (kind, message) = match &h.outcome {
+        Outcome::ActionNeeded { reason } => (
+            EventKind::ActionNeeded,
+            format!("{} may be down and needs a person: {reason}.", h.container),
+        ),
+        Outcome::RolledBack { reason, .. } => (
+            EventKind::RolledBack,
+            format!(
+                "An interrupted update of {} failed its health check ({reason}); the previous \
+                 image runs again.",
+                h.container
+            ),
+        ),
+        _ => return,
+    };
+    notifier.send(&Event {
+        kind,
+        container: h.container.clone(),
+        service: None,
+        project: None,
+        image: String::new(),
+        from_digest: None,
+        to_digest: None,
+        message,
+        at: SystemTime::now(),
+        rollout_at: None,
+    });
+}
+
+fn event(
+    kind: EventKind,
+    c: &Discovered,
+    from: Option<&Digest>,
+    to: Option<&Digest>,
+    message: String,
+    rollout_at: Option<SystemTime>,
+) -> Event {
+    Event {
+        kind,
+        container: c.name.clone(),
+        service: c.service.clone(),
+        project: c.project.clone(),
+        image: c.observed.config_image.clone(),
+        from_digest: from.map(ToString::to_string),
+        to_digest: to.map(ToString::to_string),
+        message,
+        at: SystemTime::now(),
+        rollout_at,
+    }
+}
