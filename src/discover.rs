@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 
 use crate::decide::Observed;
-use crate::docker::Docker;
+use crate::docker::{Docker, ImageFacts};
 use crate::error::Failure;
 use crate::labels;
 use crate::reference::{Digest, ImageRef, repo_digest_for};
@@ -61,26 +61,39 @@ pub fn discover(
                 continue;
             }
         };
+        let image = docker.inspect_image(&facts.image_id)?;
         let built = built_by_compose(&facts.labels, &mut compose_files);
-        let local_digests = if built {
-            Vec::new()
-        } else {
-            local_digests(
-                docker,
-                &facts.config_image,
-                &facts.image_id,
-                containerd_store,
-            )?
+        let local_digests = match &image {
+            Some(image) if !built => local_digests(image, &facts.config_image, containerd_store),
+            _ => Vec::new(),
         };
+        let mut parsed = labels::parse(&facts.labels, watchtower_compat);
+        let inherited = image
+            .as_ref()
+            .and_then(|i| i.config.labels.get(labels::PRE_UPDATE));
+        if parsed.policy.pre_update.is_some() && parsed.policy.pre_update.as_ref() == inherited {
+            // An image's label must never run a command on the host: only the container's
+            // own configuration (the compose file) may set a hook.
+            log::warn!(
+                "Ignoring {} on {}: it comes from the image, and hooks are only taken from labels \
+                 set on the container.",
+                labels::PRE_UPDATE,
+                facts.name
+            );
+            parsed.policy.pre_update = None;
+        }
         let project = facts.labels.get(labels::COMPOSE_PROJECT).cloned();
         let service = facts.labels.get(labels::COMPOSE_SERVICE).cloned();
+        let is_self =
+            scope.own_container.as_deref() == Some(facts.id.as_str()) || parsed.policy.is_self;
         let observed = Observed {
             key: container_key(project.as_deref(), service.as_deref(), &facts.name),
             name: facts.name.clone(),
             config_image: facts.config_image.clone(),
             local_digests,
-            labels: labels::parse(&facts.labels, watchtower_compat),
-            is_self: scope.own_container.as_deref() == Some(facts.id.as_str()),
+            labels: parsed,
+            // Found by its mounts, or marked by the user with io.pullpilot.self.
+            is_self,
         };
         found.push(Discovered {
             depends_on: labels::compose_depends_on(&facts.labels),
@@ -100,17 +113,9 @@ pub fn discover(
     Ok(found)
 }
 
-fn local_digests(
-    docker: &Docker,
-    config_image: &str,
-    image_id: &str,
-    containerd_store: bool,
-) -> Result<Vec<Digest>> {
+fn local_digests(image: &ImageFacts, config_image: &str, containerd_store: bool) -> Vec<Digest> {
     let Ok(reference) = ImageRef::parse(config_image) else {
-        return Ok(Vec::new());
-    };
-    let Some(image) = docker.inspect_image(image_id)? else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
     let mut digests: Vec<Digest> = image
         .repo_digests
@@ -121,12 +126,12 @@ fn local_digests(
     // the only record of what was pulled once the tag moves on (the name's repo digest goes
     // with the tag there).
     if containerd_store
-        && let Ok(id) = Digest::parse(image_id)
+        && let Ok(id) = Digest::parse(&image.id)
         && !digests.contains(&id)
     {
         digests.push(id);
     }
-    Ok(digests)
+    digests
 }
 
 /// The one container `name` (a compose service or container name) refers to. Several

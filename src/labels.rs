@@ -41,16 +41,21 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         STOP_TIMEOUT,
-        "grace period when stopping the old container (whole seconds)",
+        "grace period when stopping the old container (a duration, rounded down to seconds)",
     ),
     (ORDER, "integer; lower numbers are updated first"),
     (
         REMOVE_ANONYMOUS_VOLUMES,
-        "true: delete the old container's anonymous volumes after an update",
+        "accepted for compatibility; anonymous volumes always move to the replacement",
     ),
     (
         SELF,
         "marks pullpilot's own container (never recreated, notify only)",
+    ),
+    (
+        PRE_UPDATE,
+        "shell command run on the host before this container is replaced; only honoured when \
+         set on the container, never when inherited from the image",
     ),
 ];
 
