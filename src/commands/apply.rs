@@ -76,7 +76,7 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
         default_soak: settings.soak,
         self_update: settings.self_update,
     };
-    let evaluated = evaluate::evaluate(containers, &registry, &state, knobs, now);
+    let mut evaluated = evaluate::evaluate(containers, &registry, &state, knobs, now);
     let mut changed = false;
     for e in &evaluated {
         changed |= record::observe(&mut state, &e.container.observed.key, &e.decision, now);
@@ -96,6 +96,12 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
         }
     }
     changed |= announce::decisions(&notifier, &mut state, &evaluated);
+    // The clocks just started: report them as running, not as starting "at the next apply".
+    for e in &mut evaluated {
+        if let Decision::Soaking { new_candidate, .. } = &mut e.decision {
+            *new_candidate = false;
+        }
+    }
     if changed {
         state::save(&settings.data_dir, &state)?;
     }

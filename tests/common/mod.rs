@@ -31,6 +31,7 @@ use serde_json::Value;
 
 pub(crate) mod fault_proxy;
 pub(crate) mod pullpilot;
+pub(crate) mod sink;
 
 /// What a test prints when the bed's variables are missing.
 pub(crate) const BED_NOT_UP: &str = "the test bed is not up: run `tests/testbed/testbed.sh up` \
