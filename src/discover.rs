@@ -47,6 +47,7 @@ pub fn discover(
     let containerd_store = docker.engine_info()?.containerd_image_store;
     let mut found = Vec::new();
     let mut compose_files = BTreeMap::new();
+    let mut images: BTreeMap<String, Option<ImageFacts>> = BTreeMap::new();
     for summary in docker.list_containers(scope.project.as_deref())? {
         if labels::is_compose_oneoff(&summary.labels) {
             continue;
@@ -61,7 +62,14 @@ pub fn discover(
                 continue;
             }
         };
-        let image = docker.inspect_image(&facts.image_id)?;
+        // Many containers share an image: inspect each image once per pass.
+        let image = if let Some(cached) = images.get(&facts.image_id) {
+            cached.clone()
+        } else {
+            let fetched = docker.inspect_image(&facts.image_id)?;
+            images.insert(facts.image_id.clone(), fetched.clone());
+            fetched
+        };
         let built = built_by_compose(&facts.labels, &mut compose_files);
         let local_digests = match &image {
             Some(image) if !built => local_digests(image, &facts.config_image, containerd_store),
