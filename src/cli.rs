@@ -45,6 +45,12 @@ pub enum Command {
     Unpin(UnpinArgs),
     /// Forget "failed the health gate" marks, for a service or a digest.
     Unblock(UnblockArgs),
+    /// Stay running: apply on relay pokes and local webhook calls (debounced), and on the
+    /// PP_SCHEDULE floor whatever the relay does.
+    Listen(ListenArgs),
+    /// Run a relay server (the relay protocol v1) for `listen` clients; put it behind a TLS
+    /// reverse proxy.
+    Relay(RelayArgs),
     /// Write man pages or shell completions (for packaging).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -115,6 +121,49 @@ pub enum GenerateKind {
     Man,
     /// bash, zsh and fish completions
     Completions,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Also accept `POST /notify[/SERVICE]` on this address, with the bearer secret from
+    /// PP_WEBHOOK_SECRET (required). `GET /health` answers without it.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// Print the relay poke URL (a secret: anyone holding it can trigger passes) and exit.
+    #[arg(long)]
+    pub show_url: bool,
+    /// Wait this long after the last poke before a pass (pokes in between join it).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub debounce: std::time::Duration,
+    /// Least time between two poke-triggered passes (scheduled passes are not held back).
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub min_interval: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// Address to serve plain HTTP and WebSocket on (put a TLS reverse proxy in front).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Where registrations are kept (created 0700; the file inside is 0600).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/pullpilot-relay")]
+    pub state_dir: std::path::PathBuf,
+    /// The public origin clients reach this relay at, such as https://relay.example.org; used
+    /// in the poke and listen URLs it hands out. Without it, the request's Host header is used
+    /// (and X-Forwarded-Proto from a proxy on loopback).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Forget a webhook after this long without a connection or poke.
+    #[arg(long, value_name = "DURATION", default_value = "180d", value_parser = parse_duration)]
+    pub prune_after: std::time::Duration,
+    /// How long a challenge stays valid (tests shorten it).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, hide = true)]
+    pub challenge_ttl: std::time::Duration,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::values::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration; use one such as 10s, 5m or 180d"))
 }
 
 #[derive(Debug, Args)]

@@ -55,5 +55,7 @@ pub fn dispatch<I: IntoIterator<Item = OsString>>(args: I) -> Result<Outcome> {
         Command::Unpin(args) => pin::unpin(&invocation, &args),
         Command::Unblock(args) => unblock::run(&invocation, &args),
         Command::Generate(args) => generate::run(&args),
+        Command::Listen(args) => crate::listen::run(&invocation, &args),
+        Command::Relay(args) => crate::relay::run(&args),
     }
 }

@@ -49,7 +49,7 @@ mod requests;
 mod roots;
 mod services;
 mod smtp;
-mod tz;
+pub(crate) mod tz;
 mod url;
 
 #[cfg(test)]
