@@ -50,6 +50,25 @@ pub(crate) struct Formatted {
     pub(crate) rfc5322: String,
 }
 
+/// A local date and time in a zone, from [`Zone::civil`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Civil {
+    pub(crate) year: i64,
+    /// 1–12.
+    pub(crate) month: u8,
+    /// 1–31.
+    pub(crate) day: u8,
+    pub(crate) hour: u8,
+    pub(crate) minute: u8,
+    pub(crate) second: u8,
+    /// 0 = Sunday … 6 = Saturday.
+    pub(crate) weekday: u8,
+    /// Days in this month (28–31).
+    pub(crate) month_len: u8,
+    /// Seconds east of UTC.
+    pub(crate) offset: i32,
+}
+
 impl Zone {
     pub(crate) fn utc() -> Zone {
         Zone {
@@ -102,6 +121,32 @@ impl Zone {
             i => self.transitions[i - 1].1,
         };
         self.types[ty].clone()
+    }
+
+    /// The local date and time at `unix` seconds.
+    pub(crate) fn civil(&self, unix: i64) -> Civil {
+        let offset = self.local_type_at(unix).offset;
+        let local = unix + i64::from(offset);
+        let days = local.div_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        let secs = local.rem_euclid(86_400);
+        let next_month = if month == 12 {
+            days_from_civil(year + 1, 1, 1)
+        } else {
+            days_from_civil(year, month + 1, 1)
+        };
+        Civil {
+            year,
+            month: month as u8,
+            day: day as u8,
+            hour: (secs / 3600) as u8,
+            minute: (secs / 60 % 60) as u8,
+            second: (secs % 60) as u8,
+            // 1970-01-01 was a Thursday (4).
+            weekday: (days + 4).rem_euclid(7) as u8,
+            month_len: (next_month - days_from_civil(year, month, 1)) as u8,
+            offset,
+        }
     }
 
     /// Formats `time` in this zone, to the second.
