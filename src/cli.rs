@@ -138,6 +138,12 @@ pub struct ListenArgs {
     /// Least time between two poke-triggered passes (scheduled passes are not held back).
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
     pub min_interval: std::time::Duration,
+    /// How often to send the relay a heartbeat (tests shorten it).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, hide = true)]
+    pub ping_interval: std::time::Duration,
+    /// Reconnect when the relay sends nothing for this long (tests shorten it).
+    #[arg(long, value_name = "DURATION", default_value = "90s", value_parser = parse_duration, hide = true)]
+    pub read_deadline: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

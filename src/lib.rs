@@ -14,6 +14,7 @@ pub mod docker;
 pub mod error;
 pub mod evaluate;
 pub mod fault;
+pub mod files;
 pub mod gate;
 pub mod heal;
 pub mod hooks;

@@ -161,8 +161,7 @@ impl Schedule {
     /// The first minute strictly after `after` at which the schedule fires, in `zone`
     /// (None only if it never fires, e.g. "0 0 30 2 *"). Looks eight years ahead.
     // `Zone` is crate-internal, so only this crate (`listen`) can call this; that is the intent.
-    #[allow(private_interfaces)]
-    pub fn next_after(&self, zone: &Zone, after: SystemTime) -> Option<SystemTime> {
+    pub(crate) fn next_after(&self, zone: &Zone, after: SystemTime) -> Option<SystemTime> {
         let mut t = unix_secs(after).div_euclid(60) * 60 + 60;
         let mut c = zone.civil(t);
         let last_year = c.year + SEARCH_YEARS;

@@ -66,6 +66,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PP_WEBHOOK", "false", "listen: connect to the relay"),
     ("PP_WEBHOOK_URL", "", "listen: the relay's base URL"),
     (
+        "PP_WEBHOOK_SECRET",
+        "",
+        "listen --http: the bearer secret callers must send",
+    ),
+    (
         "PP_SCHEDULE",
         "0 3 * * *",
         "listen: the schedule floor (cron)",
@@ -106,6 +111,16 @@ pub enum ScopeSetting {
     All,
 }
 
+/// A value that must never reach a log: its `Debug` form is a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     pub scope: ScopeSetting,
@@ -125,6 +140,8 @@ pub struct Settings {
     pub compat_watchtower: bool,
     pub webhook: bool,
     pub webhook_url: Option<String>,
+    /// `listen --http`'s bearer secret; never printed.
+    pub webhook_secret: Option<Secret>,
     pub schedule: String,
     pub insecure_registries: Vec<String>,
     pub metrics_file: Option<PathBuf>,
@@ -304,6 +321,7 @@ impl Settings {
             )?,
             webhook: src.bool(None, "PP_WEBHOOK", false)?,
             webhook_url,
+            webhook_secret: src.raw(None, "PP_WEBHOOK_SECRET").map(|(v, _)| Secret(v)),
             schedule: src
                 .raw(None, "PP_SCHEDULE")
                 .map_or_else(|| "0 3 * * *".to_string(), |(v, _)| v),

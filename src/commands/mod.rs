@@ -25,6 +25,17 @@ pub struct Invocation {
     pub env: BTreeMap<String, String>,
 }
 
+/// One `apply` pass over `services` (all in scope when empty), as `listen` runs it.
+pub fn apply_pass(inv: &Invocation, services: Vec<String>) -> Result<Outcome> {
+    apply::run(
+        inv,
+        &crate::cli::ApplyArgs {
+            services,
+            json: false,
+        },
+    )
+}
+
 /// Parses `args`, validates settings against the process environment and runs the command.
 pub fn dispatch<I: IntoIterator<Item = OsString>>(args: I) -> Result<Outcome> {
     let cli = match Cli::try_parse_from(args) {

@@ -43,10 +43,10 @@
 //! ignored. The other services name their host in the URL and reach loopback servers with
 //! `disabletls=yes` or `scheme=http`.
 
-mod http;
+pub(crate) mod http;
 mod message;
 mod requests;
-mod roots;
+pub(crate) mod roots;
 mod services;
 mod smtp;
 pub(crate) mod tz;
@@ -224,7 +224,7 @@ impl Notifier {
             .iter()
             .any(|t| matches!(&t.delivery, Delivery::Smtp(s) if s.may_use_tls()));
         let smtp_tls = if needs_tls {
-            match roots::smtp_client_config(&overrides.extra_roots) {
+            match roots::tls_client_config(&overrides.extra_roots) {
                 Ok(config) => Some(config),
                 Err(e) => {
                     log::warn!("E-mail notifications cannot use TLS: {e}.");

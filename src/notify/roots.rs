@@ -1,6 +1,6 @@
 //! Trust roots: the system CA bundle (read once, the same candidates as the registry client),
 //! falling back to the compiled-in Mozilla roots; and the rustls client configuration SMTP
-//! uses for STARTTLS and implicit TLS.
+//! (STARTTLS, implicit TLS) and `listen`'s wss:// connection use.
 
 use std::sync::{Arc, OnceLock};
 
@@ -31,8 +31,9 @@ pub(crate) fn system_ders() -> Option<&'static [Vec<u8>]> {
         .as_deref()
 }
 
-/// The TLS client configuration for SMTP: system roots (or Mozilla's) plus `extra` DER roots.
-pub(crate) fn smtp_client_config(extra: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, String> {
+/// A TLS client configuration (SMTP, the relay's WebSocket): system roots (or Mozilla's) plus
+/// `extra` DER roots.
+pub(crate) fn tls_client_config(extra: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut store = rustls::RootCertStore::empty();
     match system_ders() {
         Some(ders) => {
