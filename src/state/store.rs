@@ -57,9 +57,12 @@ fn load_inner(data_dir: &Path, may_repair: bool) -> Result<Loaded> {
                 path.display(),
                 backup.display()
             );
-            from_backup(&backup)
+            from_backup(&path, "", &backup)
         }
         Read::Corrupt(problem) => {
+            // Decide before moving anything: without a usable backup, going on would forget
+            // pins, blocked digests and interrupted updates, so the run stops instead.
+            let loaded = from_backup(&path, &problem, &backup)?;
             log::error!(
                 "The state file {} is damaged ({problem}); using the backup {} instead.",
                 path.display(),
@@ -75,18 +78,19 @@ fn load_inner(data_dir: &Path, may_repair: bool) -> Result<Loaded> {
                     aside.display()
                 );
             }
-            from_backup(&backup)
+            Ok(loaded)
         }
     }
 }
 
-fn from_backup(backup: &Path) -> Result<Loaded> {
+/// The backup, for a state file that is damaged (`problem`) or missing (`problem` empty).
+fn from_backup(path: &Path, problem: &str, backup: &Path) -> Result<Loaded> {
     match read_state(backup)? {
         Read::Ok(state) => Ok(Loaded {
             state,
             fresh: false,
         }),
-        Read::Missing => {
+        Read::Missing if problem.is_empty() => {
             log::error!(
                 "There is no usable backup either; starting with empty state (soak clocks, pins \
                  and blocked digests are forgotten)."
@@ -96,9 +100,24 @@ fn from_backup(backup: &Path) -> Result<Loaded> {
                 fresh: true,
             })
         }
-        Read::Corrupt(problem) => bail!(
-            "both the state file and its backup {} are damaged ({problem}); move them out of the \
-             data directory to start fresh, or restore one from your backups",
+        Read::Missing => bail!(
+            "the state file {} is damaged ({problem}) and there is no backup {} to use instead; \
+             nothing was changed. Restore it from your backups, or move it aside (for example \
+             `mv {0} {0}.broken`) to start with empty state, which forgets soak clocks, pins, \
+             blocked digests and interrupted updates",
+            path.display(),
+            backup.display()
+        ),
+        Read::Corrupt(backup_problem) => bail!(
+            "both the state file {} ({}) and its backup {} ({backup_problem}) are damaged; \
+             nothing was changed. Restore one from your backups, or move both out of the data \
+             directory to start with empty state",
+            path.display(),
+            if problem.is_empty() {
+                "missing"
+            } else {
+                problem
+            },
             backup.display()
         ),
     }
@@ -172,8 +191,22 @@ pub fn ensure_data_dir(data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Saves atomically: tmp + fsync, previous copy kept as backup, rename, directory fsync.
+/// What to say when the data directory cannot be written: where it is and what to do.
+fn not_writable(data_dir: &Path) -> String {
+    format!(
+        "could not write to the data directory {} (PP_DATA_DIR): free space on its filesystem or \
+         make it writable, then run again",
+        data_dir.display()
+    )
+}
+
+/// Saves atomically: tmp + fsync, previous copy kept as backup, rename, directory fsync. On
+/// failure the previous `state.json` is left as it was (a new one is only ever renamed in).
 pub fn save(data_dir: &Path, state: &State) -> Result<()> {
+    save_inner(data_dir, state).with_context(|| not_writable(data_dir))
+}
+
+fn save_inner(data_dir: &Path, state: &State) -> Result<()> {
     ensure_data_dir(data_dir)?;
     let path = data_dir.join(STATE_FILE);
     let tmp = data_dir.join(format!("{STATE_FILE}.tmp"));
@@ -218,7 +251,8 @@ pub struct Lock {
 
 /// Takes the run lock; fails at once with the lock-held error unless `wait`.
 pub fn lock(data_dir: &Path, wait: bool) -> Result<Lock> {
-    ensure_data_dir(data_dir)?;
+    ensure_data_dir(data_dir)
+        .with_context(|| format!("{}; nothing was changed", not_writable(data_dir)))?;
     let path = data_dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .write(true)
@@ -226,7 +260,8 @@ pub fn lock(data_dir: &Path, wait: bool) -> Result<Lock> {
         .truncate(false)
         .mode(0o600)
         .open(&path)
-        .with_context(|| format!("opening the lock file {}", path.display()))?;
+        .with_context(|| format!("opening the lock file {}", path.display()))
+        .with_context(|| format!("{}; nothing was changed", not_writable(data_dir)))?;
     if wait {
         fs2::FileExt::lock_exclusive(&file)
             .with_context(|| format!("waiting for the lock {}", path.display()))?;
@@ -312,6 +347,58 @@ mod tests {
                 .starts_with("state.json.corrupt-")
         });
         assert!(aside, "the damaged file must be kept");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn corrupt_file_without_backup_is_refused_and_kept() {
+        let dir = temp_dir("corrupt-no-backup");
+        save(&dir, &sample(1)).unwrap();
+        let damaged = b"{\"version\": 1, \"conta".to_vec();
+        fs::write(dir.join(STATE_FILE), &damaged).unwrap();
+        for mutating in [false, true] {
+            let err = load_inner(&dir, mutating).unwrap_err().to_string();
+            assert!(
+                err.contains("state.json is damaged")
+                    && err.contains("no backup")
+                    && err.contains("nothing was changed")
+                    && err.contains("move it aside"),
+                "{err}"
+            );
+            assert_eq!(fs::read(dir.join(STATE_FILE)).unwrap(), damaged);
+        }
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "nothing moved or added"
+        );
+        fs::write(dir.join(BACKUP_FILE), b"garbage").unwrap();
+        let err = load(&dir).unwrap_err().to_string();
+        assert!(err.contains("both the state file"), "{err}");
+        assert_eq!(fs::read(dir.join(STATE_FILE)).unwrap(), damaged);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unwritable_data_dir_says_where_and_what_to_do() {
+        let dir = temp_dir("unwritable");
+        fs::create_dir_all(&dir).unwrap();
+        // Root ignores permissions, so make the data directory impossible instead: a file.
+        let not_a_dir = dir.join("file");
+        fs::write(&not_a_dir, b"x").unwrap();
+        let data = not_a_dir.join("data");
+        for err in [
+            save(&data, &sample(1)).unwrap_err(),
+            lock(&data, false).unwrap_err(),
+        ] {
+            let text = format!("{err:#}");
+            assert!(
+                text.contains(&format!("data directory {}", data.display()))
+                    && text.contains("PP_DATA_DIR")
+                    && text.contains("free space"),
+                "{text}"
+            );
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 
