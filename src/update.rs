@@ -286,7 +286,11 @@ impl Executor<'_> {
             started_at: SystemTime::now(),
             followers,
         });
-        self.save(state)?;
+        if let Err(e) = self.save(state) {
+            // The intent is not on disk, so nothing may be touched: forget it here too.
+            state.journal.retain(|j| j.name != c.name);
+            return Err(e.context("recording the update in the journal"));
+        }
         fault::point("after-journal");
 
         self.docker.tag_image(&new_image.id, &repository, &tag)?;
@@ -659,8 +663,16 @@ impl Executor<'_> {
             })?;
         }
         state.journal.retain(|e| e.name != entry.name);
-        self.save(state)?;
-        log::warn!("{} runs its previous image again.", entry.name);
+        // Docker is restored; a journal entry that could not be cleared on disk only makes the
+        // next run's heal repeat this (idempotent) restore, so it is no reason to cry for help.
+        match self.save(state) {
+            Ok(()) => log::warn!("{} runs its previous image again.", entry.name),
+            Err(e) => log::error!(
+                "{} runs its previous image again, but its journal entry could not be cleared \
+                 ({e:#}); the next run clears it.",
+                entry.name
+            ),
+        }
         Ok(())
     }
 

@@ -159,7 +159,8 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
         .flatten()
         .filter(|o| matches!(o, Outcome::Failed { .. } | Outcome::ActionNeeded { .. }))
         .count() as u64;
-    state::save(&settings.data_dir, &state)?;
+    // A failed save must not hide what the pass did: report first, then fail the run.
+    let saved = state::save(&settings.data_dir, &state);
     if let Some(path) = &settings.metrics_file {
         let mut containers = std::collections::BTreeMap::new();
         for (e, o) in evaluated.iter().zip(&outcomes) {
@@ -169,7 +170,7 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
         let report = metrics::PassReport {
             finished: Some(SystemTime::now()),
             duration: started.elapsed(),
-            success: summary.failed == 0,
+            success: summary.failed == 0 && saved.is_ok(),
             containers,
             totals: state.counters,
         };
@@ -203,6 +204,7 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
             now,
         ));
     }
+    saved?;
     Ok(if summary.failed > 0 {
         RunOutcome::SomeFailed
     } else {
