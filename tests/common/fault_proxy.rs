@@ -3,7 +3,7 @@
 //! Docker pulls through it (so images carry the proxy's `host:port` in their names) and
 //! pullpilot checks through it; rules then make chosen requests fail the way real registries
 //! do: a status with `Retry-After`, a missing or lying `Docker-Content-Digest`, a dropped
-//! connection, or a stall. Every request is recorded. One request per connection
+//! connection, a stall, or a body cut off before its announced length. Every request is recorded. One request per connection
 //! (`Connection: close` both ways) keeps it simple; registries and Docker handle that fine.
 #![allow(dead_code)]
 
@@ -28,6 +28,9 @@ pub(crate) enum Fault {
     Close,
     /// Wait this long before forwarding.
     Stall(Duration),
+    /// Forward, but send only the first half of the body the headers announce (their
+    /// `Content-Length` unchanged), then close: a body cut off mid-transfer.
+    Truncate,
 }
 
 #[derive(Clone, Debug)]
@@ -228,6 +231,10 @@ fn serve(client: TcpStream, upstream: &str, shared: &Shared) -> std::io::Result<
         }
     }
     client.write_all(out.as_bytes())?;
+    let resp_body = match fault {
+        Some(Fault::Truncate) => &resp_body[..resp_body.len() / 2],
+        _ => resp_body,
+    };
     client.write_all(resp_body)?;
     client.flush()?;
     client.shutdown(Shutdown::Both)

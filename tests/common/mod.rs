@@ -373,6 +373,46 @@ impl Bed {
         self.registry_digest(reg, repo, tag)
     }
 
+    /// Like [`Bed::push_image`], but the pushed image is new to the daemon: `variant` plus a
+    /// label naming `repo:tag`, removed locally after the push. Pulling it makes dockerd
+    /// really fetch its manifest and config (the layers are the base image's).
+    pub(crate) fn push_fresh_image(
+        &self,
+        reg: Reg,
+        repo: &str,
+        tag: &str,
+        variant: Variant,
+    ) -> String {
+        let image = self.registry(reg).image(repo, tag);
+        let dockerfile = format!(
+            "FROM {}\nLABEL io.pptb.fresh=\"{repo}:{tag}\"\n",
+            variant.base_image()
+        );
+        let mut child = self
+            .docker_command(&self.docker_config)
+            .env("DOCKER_BUILDKIT", "0")
+            .args(["build", "--quiet", "--tag", &image, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running docker build");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(dockerfile.as_bytes())
+            .expect("writing the Dockerfile");
+        let out = child.wait_with_output().expect("waiting for docker build");
+        if !out.status.success() {
+            fail(&format!("docker build -t {image}"), &out);
+        }
+        let config = self.docker_config_with(&[reg]);
+        self.docker_in(config.path(), &["push", "--quiet", &image]);
+        self.docker(&["rmi", &image]);
+        self.registry_digest(reg, repo, tag)
+    }
+
     /// `skopeo ARGS` with the registry's credentials (or none), TLS off, on `repo:tag`.
     fn skopeo_on(&self, reg: Reg, args: &[&str], repo: &str, tag: &str) -> Output {
         let r = self.registry(reg);
@@ -441,6 +481,91 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A small tmpfs (root only) mounted on a fresh temp dir with mode 0700, for data dirs that
+/// run full or read-only. Unmounted and removed on drop, also when the test panics.
+#[derive(Debug)]
+pub(crate) struct Tmpfs {
+    dir: TempDir,
+}
+
+impl Tmpfs {
+    pub(crate) fn mount(prefix: &str, size_kib: u32) -> Tmpfs {
+        let dir = TempDir::new(prefix);
+        let out = run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={size_kib}k,mode=0700"))
+            .arg("pptb-e2e")
+            .arg(dir.path()));
+        if !out.status.success() {
+            fail(
+                &format!("mounting a tmpfs on {}", dir.path().display()),
+                &out,
+            );
+        }
+        Tmpfs { dir }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `mount -o remount,OPTIONS`, e.g. `ro` or `rw`.
+    pub(crate) fn remount(&self, options: &str) {
+        let out = run(Command::new("mount")
+            .arg("-o")
+            .arg(format!("remount,{options}"))
+            .arg(self.path()));
+        if !out.status.success() {
+            fail(
+                &format!("remounting {} {options}", self.path().display()),
+                &out,
+            );
+        }
+    }
+
+    /// Fills the filesystem with `filler` until not one more byte fits.
+    pub(crate) fn fill(&self) {
+        let mut file = fs::File::create(self.path().join("filler")).expect("creating the filler");
+        let chunk = vec![0xa5_u8; 4096];
+        loop {
+            match file.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(28), "filling the tmpfs: {e}");
+                    break;
+                }
+            }
+        }
+        let _ = file.write_all(b"x");
+    }
+
+    /// Removes the filler again.
+    pub(crate) fn drain(&self) {
+        fs::remove_file(self.path().join("filler")).expect("removing the filler");
+    }
+}
+
+impl Drop for Tmpfs {
+    // A failed clean-up must not panic (this may run while a test is already panicking).
+    #[allow(clippy::print_stderr)]
+    fn drop(&mut self) {
+        let umount = |lazy: bool| {
+            let mut cmd = Command::new("umount");
+            if lazy {
+                cmd.arg("--lazy");
+            }
+            cmd.arg(self.path())
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !umount(false) && !umount(true) {
+            eprintln!("warning: could not unmount {}", self.path().display());
+        }
+        // The TempDir then removes the (now empty) mount point.
     }
 }
 

@@ -2,12 +2,15 @@
 //! directory, with `DOCKER_HOST`, `DOCKER_CONFIG` and `PP_DATA_DIR` set, nothing else inherited.
 #![allow(dead_code)]
 
+use std::fs::{self, File};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::Bed;
+use super::{Bed, TempDir};
 
 /// One finished pullpilot invocation.
 #[derive(Debug)]
@@ -44,16 +47,16 @@ impl std::fmt::Display for Run {
     }
 }
 
-/// Runs `pullpilot ARGS` in `cwd` with the bed's daemon, registry credentials from `config`
-/// (a `DOCKER_CONFIG` dir) and state in `data_dir`; `env` adds or overrides variables.
-pub(crate) fn pullpilot(
+/// The command [`pullpilot`] runs: the binary in `cwd` with the bed's daemon, registry
+/// credentials from `config` (a `DOCKER_CONFIG` dir), state in `data_dir`, and `env` added.
+fn command(
     bed: &Bed,
     cwd: &Path,
     config: &Path,
     data_dir: &Path,
     args: &[&str],
     env: &[(&str, &str)],
-) -> Run {
+) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pullpilot"));
     cmd.env_clear()
         .current_dir(cwd)
@@ -70,10 +73,96 @@ pub(crate) fn pullpilot(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("running the pullpilot binary");
+    cmd
+}
+
+/// Runs `pullpilot ARGS` in `cwd` with the bed's daemon, registry credentials from `config`
+/// (a `DOCKER_CONFIG` dir) and state in `data_dir`; `env` adds or overrides variables.
+pub(crate) fn pullpilot(
+    bed: &Bed,
+    cwd: &Path,
+    config: &Path,
+    data_dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    let out = command(bed, cwd, config, data_dir, args, env)
+        .output()
+        .expect("running the pullpilot binary");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A pullpilot started in the background (see [`spawn_pullpilot`]), so a test can act while
+/// it runs, e.g. while it pauses at a fault-injection step. Killed on drop if still running.
+pub(crate) struct Running {
+    child: Child,
+    out: TempDir,
+}
+
+/// Starts `pullpilot ARGS` like [`pullpilot`] does, without waiting for it.
+pub(crate) fn spawn_pullpilot(
+    bed: &Bed,
+    cwd: &Path,
+    config: &Path,
+    data_dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Running {
+    let out = TempDir::new("pullpilot-out");
+    let file = |name: &str| File::create(out.path().join(name)).expect("creating an output file");
+    let child = command(bed, cwd, config, data_dir, args, env)
+        .stdout(file("stdout"))
+        .stderr(file("stderr"))
+        .spawn()
+        .expect("starting the pullpilot binary");
+    Running { child, out }
+}
+
+impl Running {
+    /// What it printed on stderr so far.
+    pub(crate) fn stderr(&self) -> String {
+        fs::read_to_string(self.out.path().join("stderr")).unwrap_or_default()
+    }
+
+    /// Waits until stderr contains `needle`; panics after `timeout` or if it exits first.
+    pub(crate) fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.stderr().contains(needle) {
+                return;
+            }
+            let exited = self.child.try_wait().expect("polling pullpilot").is_some();
+            assert!(
+                !exited && Instant::now() < deadline,
+                "pullpilot {} before printing {needle:?} (was the e2e binary built with \
+                 --features fault-injection?)\n--- stderr ---\n{}",
+                if exited { "exited" } else { "ran too long" },
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for it to end.
+    pub(crate) fn wait(mut self) -> Run {
+        let status = self.child.wait().expect("waiting for pullpilot");
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: fs::read_to_string(self.out.path().join("stdout")).unwrap_or_default(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

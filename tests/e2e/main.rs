@@ -13,6 +13,7 @@ mod common;
 
 mod apply;
 mod crash;
+mod faults;
 mod observe;
 mod operator;
 mod plan;
