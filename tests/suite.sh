@@ -60,7 +60,12 @@ for engine in $engines; do
 
   step "End-to-end tests against engine $engine"
   # fault-injection lets the crash-safety tests kill pullpilot at each step of an update.
-  cargo test --locked --features fault-injection --test e2e -- --ignored --test-threads="${PPTB_TEST_THREADS:-4}"
+  cargo test --locked --features fault-injection --test e2e -- --ignored --test-threads="${PPTB_TEST_THREADS:-4}" --skip serial_
+
+  step "End-to-end tests that restart dockerd, one at a time (engine $engine)"
+  # They restart the bed's dockerd (testbed.sh restart-engine) mid-pass, which would break any
+  # test running beside them.
+  cargo test --locked --features fault-injection --test e2e -- --ignored --test-threads=1 serial_
 done
 
 trap - EXIT

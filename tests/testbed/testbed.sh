@@ -5,6 +5,9 @@
 #   tests/testbed/testbed.sh up            install what is missing, start everything, print the env
 #   eval "$(tests/testbed/testbed.sh env)" export the PPTB_* variables the e2e tests read
 #   tests/testbed/testbed.sh status        say which parts are running
+#   tests/testbed/testbed.sh restart-engine [DOWN_SECONDS]
+#                                          stop dockerd cleanly, keep it down DOWN_SECONDS (0),
+#                                          start it again with the same config (for fault tests)
 #   tests/testbed/testbed.sh down          stop and remove everything the bed made (keeps the cache)
 #   tests/testbed/testbed.sh verify-down   exit non-zero and list what `down` left behind
 #
@@ -908,6 +911,40 @@ cmd_env() {
   cat "$RUN/bed.env"
 }
 
+# restart-engine [DOWN_SECONDS]: what a host's `systemctl restart docker` does to the bed. dockerd
+# gets SIGTERM (it stops the running containers and removes nothing), stays down DOWN_SECONDS,
+# then starts again with the same config and this is waited for until its socket answers.
+# Containers come back per Docker's rules (restart policy always, or unless-stopped when they
+# were running); containerd keeps running. The new dockerd is recorded like the one `up` started,
+# so `status`, `down` and `verify-down` see it, and a dockerd that does not come back fails here.
+cmd_restart_engine() {
+  require_root
+  local down=${1:-0} pid t i
+  [[ $down =~ ^[0-9]+$ ]] || die "restart-engine: DOWN_SECONDS must be a whole number of seconds, not '$down'."
+  take_lock
+  [[ -f $RUN/bed.env ]] || die "The test bed is not up ($RUN/bed.env is missing): run 'tests/testbed/testbed.sh up' first."
+  engine_select
+  DOCKER_CLI=$(sed -n "s/^export PPTB_DOCKER_CLI='\(.*\)'$/\1/p" "$RUN/bed.env")
+  [[ -x $DOCKER_CLI ]] || die "The bed's docker client ($DOCKER_CLI, from $RUN/bed.env) is missing."
+  alive containerd || die "The bed's containerd is not running: run 'tests/testbed/testbed.sh up' again."
+  pid=$(pid_of dockerd) || die "The bed's dockerd is not running: run 'tests/testbed/testbed.sh up' again."
+  t=$(date +%s.%N)
+  say "Restarting dockerd (pid $pid): stopping it cleanly."
+  # dockerd stops every container within its stop timeout (at most 15 s by default) first.
+  stop_pid "$pid" 60
+  for ((i = 0; i < 100; i++)); do
+    running "$pid" || break
+    sleep 0.1
+  done
+  running "$pid" && die "dockerd (pid $pid) did not exit."
+  if ((down > 0)); then
+    say "dockerd is down; starting it again in $down s."
+    sleep "$down"
+  fi
+  start_dockerd
+  say "restart-engine: dockerd is back (pid $(pid_of dockerd)) after $(elapsed "$t") s."
+}
+
 cmd_status() {
   local name rc=0
   for name in containerd dockerd token-issuer registry-open registry-basic registry-token; do
@@ -1024,10 +1061,11 @@ main() {
     up) cmd_up ;;
     env) cmd_env ;;
     status) cmd_status ;;
+    restart-engine) cmd_restart_engine "${@:2}" ;;
     down) cmd_down ;;
     verify-down) cmd_verify_down ;;
     *)
-      sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+      sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
       exit 2
       ;;
   esac
