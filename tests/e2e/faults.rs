@@ -809,3 +809,61 @@ fn faults_state_newer_schema_is_refused() {
     }
     assert_eq!(fs::read(s.state_file()).unwrap(), damaged, "left as it is");
 }
+
+// ---------------------------------------------------------------------------------------------
+// dockerd restarted in the middle of a pass (serial: it disturbs every other test)
+
+/// `tests/testbed/testbed.sh restart-engine DOWN_SECS`: dockerd stops cleanly, stays down that
+/// long, and is back (answering) when this returns.
+fn restart_engine(down_secs: u32) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/testbed.sh");
+    let out = std::process::Command::new(&script)
+        .args(["restart-engine", &down_secs.to_string()])
+        .output()
+        .expect("running testbed.sh restart-engine");
+    assert!(
+        out.status.success(),
+        "restart-engine failed\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Pauses an update at `step`, restarts dockerd (down `down_secs`) meanwhile, and checks that
+/// the pass ends with a clear message and the next `apply` heals to one running container.
+fn restart_mid_pass(prefix: &str, step: &str, pause_secs: &str, down_secs: u32) {
+    let bed = Bed::get();
+    let data = TempDir::new(prefix);
+    let s = Service::new(bed, prefix, data.path());
+    let run = apply_paused_at(&s, step, pause_secs, &|| restart_engine(down_secs));
+    eprintln!("{prefix}: the interrupted pass\n{run}");
+    match run.code {
+        0 => assert_eq!(
+            run.container("app")["result"]["outcome"],
+            "updated",
+            "{run}"
+        ),
+        1 => assert_says(&run, &["cannot reach docker"], prefix),
+        other => panic!("{prefix}: exit code {other} is not documented for this\n{run}"),
+    }
+    // dockerd may still be starting containers with a restart policy.
+    std::thread::sleep(Duration::from_secs(2));
+    let healed = s.apply(&[SOAK_NOW]);
+    assert_eq!(healed.code, 0, "{prefix}: the next apply heals\n{healed}");
+    s.assert_intact(Variant::V3, prefix);
+}
+
+#[test]
+#[ignore = "restarts the bed's dockerd: run alone (--test-threads=1 serial_), --features fault-injection"]
+fn serial_dockerd_restarts_while_the_old_container_is_stopped() {
+    // Old container stopped, replacement created: dockerd is back before the pass goes on.
+    restart_mid_pass("restart-after-stop", "after-stop", "30", 0);
+}
+
+#[test]
+#[ignore = "restarts the bed's dockerd: run alone (--test-threads=1 serial_), --features fault-injection"]
+fn serial_dockerd_is_down_when_the_pass_goes_on() {
+    // The old container has its temporary name and the pass resumes with no Docker to talk to.
+    let started = Instant::now();
+    restart_mid_pass("down-after-rename", "after-rename-old", "3", 15);
+    eprintln!("took {:?}", started.elapsed());
+}
