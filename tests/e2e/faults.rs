@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -252,13 +252,7 @@ fn registry_fault(
     let s = Service::new(bed, prefix, data.path());
     s.proxy.clear();
     faults(&s.proxy, &s.repo);
-    let started = Instant::now();
     let run = s.apply(&[SOAK_NOW]);
-    let took = started.elapsed();
-    eprintln!(
-        "{prefix}: requests through the proxy: {:?}",
-        s.proxy.requests()
-    );
     let app = run.container("app");
     match expect {
         Expect::CheckFailed(kind) => {
@@ -292,7 +286,6 @@ fn registry_fault(
         }
     }
     assert_says(&run, words, prefix);
-    eprintln!("{prefix}: the faulty apply took {took:?}");
 
     if !matches!(expect, Expect::Updated) {
         s.proxy.clear();
@@ -437,7 +430,7 @@ fn faults_check_digest_header_lies() {
                 &tag_path(repo),
                 Fault::LieDigest(lie.clone()),
                 None,
-            )
+            );
         },
         Expect::PullFailed,
         &["sha256:0000000000"],
@@ -835,7 +828,6 @@ fn restart_mid_pass(prefix: &str, step: &str, pause_secs: &str, down_secs: u32) 
     let data = TempDir::new(prefix);
     let s = Service::new(bed, prefix, data.path());
     let run = apply_paused_at(&s, step, pause_secs, &|| restart_engine(down_secs));
-    eprintln!("{prefix}: the interrupted pass\n{run}");
     match run.code {
         0 => assert_eq!(
             run.container("app")["result"]["outcome"],
@@ -863,7 +855,5 @@ fn serial_dockerd_restarts_while_the_old_container_is_stopped() {
 #[ignore = "restarts the bed's dockerd: run alone (--test-threads=1 serial_), --features fault-injection"]
 fn serial_dockerd_is_down_when_the_pass_goes_on() {
     // The old container has its temporary name and the pass resumes with no Docker to talk to.
-    let started = Instant::now();
     restart_mid_pass("down-after-rename", "after-rename-old", "3", 15);
-    eprintln!("took {:?}", started.elapsed());
 }
