@@ -165,6 +165,9 @@ pub struct RelayArgs {
     /// How long a challenge stays valid (tests shorten it).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, hide = true)]
     pub challenge_ttl: std::time::Duration,
+    /// How long a socket may stay unauthenticated before it is closed (tests shorten it).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, hide = true)]
+    pub auth_timeout: std::time::Duration,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -1,10 +1,442 @@
 //! `pullpilot relay`: the relay protocol v1 as a self-hostable server.
+//!
+//! One process, plain HTTP and WebSocket (a TLS reverse proxy goes in front), one thread per
+//! connection. Routes and answers follow the public relay exactly (`webhook::protocol`, the
+//! behaviour reference §5.4–5.5), with these fixes:
+//!
+//! - registrations, `lastSeen` and the pending flag live in one file that survives restarts;
+//!   `lastSeen` is written at most once a minute, not once per poke;
+//! - pruning is a sweep at start and every hour, and a connected listener keeps its webhook
+//!   alive (the reference's weekly refresh never ran after hibernation);
+//! - a poke within 5 s of the last delivery is not dropped: one delivery (with the latest
+//!   reason) is sent when the 5 s are over;
+//! - an authenticated socket silent for two minutes is closed (clients ping every 30 s), so a
+//!   vanished listener cannot hold one of the four places forever.
 
-use anyhow::Result;
+mod limits;
+mod room;
+mod routes;
+mod socket;
+mod store;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context as _, Result};
 
 use crate::cli::RelayArgs;
-use crate::error::Outcome;
+use crate::error::{Failure, Outcome};
+use limits::ProvisionLimiter;
+use room::{Room, lock};
+use store::{Store, short_id};
 
-pub fn run(_args: &RelayArgs) -> Result<Outcome> {
-    anyhow::bail!("relay is not built yet")
+/// Most connections served at once; more are answered 503 and closed.
+const MAX_CONNECTIONS: usize = 1024;
+/// How often `lastSeen` changes are written, at most.
+const SAVE_EVERY: Duration = Duration::from_secs(60);
+/// How often stale registrations are looked for (besides at start).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How stale `lastSeen` may get while a listener stays connected.
+const CONNECTED_TOUCH_EVERY: Duration = Duration::from_secs(3600);
+
+/// The relay's settings, from the command line.
+#[derive(Debug)]
+pub(crate) struct Config {
+    /// The address actually bound (the port is known even for `:0`).
+    pub(crate) local: SocketAddr,
+    /// `--public-url` without trailing slashes.
+    pub(crate) public_url: Option<String>,
+    pub(crate) challenge_ttl: Duration,
+    pub(crate) auth_timeout: Duration,
+    pub(crate) prune_after: Duration,
+}
+
+/// Work for the housekeeping thread.
+#[derive(Debug, Default)]
+struct Chores {
+    /// Deferred poke deliveries: when, and for which webhook.
+    deferred: Vec<(Instant, String)>,
+    save_now: bool,
+    stop: bool,
+}
+
+/// Everything the connection threads share.
+pub(crate) struct Relay {
+    pub(crate) cfg: Config,
+    store: Mutex<Store>,
+    rooms: Mutex<HashMap<String, Arc<Mutex<Room>>>>,
+    pub(crate) provisions: Mutex<ProvisionLimiter>,
+    chores: Mutex<Chores>,
+    chores_changed: Condvar,
+    /// Serialises file writes, so a later snapshot is never overwritten by an earlier one.
+    saving: Mutex<()>,
+    stopping: AtomicBool,
+    connections: AtomicUsize,
+}
+
+pub fn run(args: &RelayArgs) -> Result<Outcome> {
+    let public_url = args
+        .public_url
+        .as_deref()
+        .map(routes::parse_public_url)
+        .transpose()?;
+    let mut store = Store::open(&args.state_dir)?;
+    let pruned = prune_at_start(&mut store, args.prune_after)?;
+    let listener = bind(args.listen)?;
+    let local = listener
+        .local_addr()
+        .context("reading the relay's bound address")?;
+    let loaded = store.len();
+    let path = store.path();
+    let relay = Arc::new(Relay {
+        cfg: Config {
+            local,
+            public_url,
+            challenge_ttl: args.challenge_ttl,
+            auth_timeout: args.auth_timeout,
+            prune_after: args.prune_after,
+        },
+        store: Mutex::new(store),
+        rooms: Mutex::new(HashMap::new()),
+        provisions: Mutex::new(ProvisionLimiter::default()),
+        chores: Mutex::new(Chores::default()),
+        chores_changed: Condvar::new(),
+        saving: Mutex::new(()),
+        stopping: AtomicBool::new(false),
+        connections: AtomicUsize::new(0),
+    });
+    watch_signals(&relay)?;
+    let housekeeper = {
+        let relay = Arc::clone(&relay);
+        thread::Builder::new()
+            .name("relay-housekeeping".into())
+            .spawn(move || relay.housekeep())
+            .context("starting the relay's housekeeping thread")?
+    };
+    let pruned_note = if pruned > 0 {
+        format!(
+            " ({pruned} unused for over {} forgotten)",
+            humantime::format_duration(args.prune_after)
+        )
+    } else {
+        String::new()
+    };
+    log::info!(
+        "relay listening on http://{local} with {loaded} registrations from {}{pruned_note}",
+        path.display()
+    );
+    if relay.cfg.public_url.is_none() {
+        log::info!(
+            "poke and listen URLs follow each request's Host header; set --public-url to the \
+             address clients use if that is not what they send"
+        );
+    }
+    accept_loop(&relay, &listener);
+    relay.shut_down();
+    let _ = housekeeper.join();
+    relay.save().context(
+        "saving the registrations before exiting; the last minute of activity may be lost",
+    )?;
+    log::info!("relay stopped; registrations saved");
+    Ok(Outcome::Ok)
+}
+
+fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            Failure::usage(format!(
+                "cannot listen on {addr}: the address is already in use (another relay or web \
+                 server?); stop it or choose another address with --listen"
+            ))
+        } else {
+            Failure::usage(format!(
+                "cannot listen on {addr}: {e}; choose another address with --listen"
+            ))
+        }
+    })
+}
+
+/// Drops registrations unused for longer than `after` before serving anything.
+fn prune_at_start(store: &mut Store, after: Duration) -> Result<usize> {
+    let stale = store.stale(SystemTime::now(), after);
+    for id in &stale {
+        store.remove(id);
+        log::info!(
+            "forgot webhook {} after more than {} without activity",
+            short_id(id),
+            humantime::format_duration(after)
+        );
+    }
+    if !stale.is_empty() {
+        let path = store.path();
+        let dir = path
+            .parent()
+            .expect("the file is inside the state directory");
+        store::write_atomic(dir, &store.to_bytes())
+            .context("saving the registrations after pruning")?;
+        store.dirty = false;
+    }
+    Ok(stale.len())
+}
+
+/// SIGTERM and SIGINT stop accepting, close the sockets and save (see `run`).
+fn watch_signals(relay: &Arc<Relay>) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .context("installing the SIGTERM/SIGINT handlers")?;
+    let relay = Arc::clone(relay);
+    thread::Builder::new()
+        .name("relay-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let name = if signal == SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                log::info!("{name} received; closing connections and saving registrations");
+                relay.stopping.store(true, Ordering::SeqCst);
+                // Wake the accept loop with a connection of our own.
+                let _ = TcpStream::connect_timeout(
+                    &wake_address(relay.cfg.local),
+                    Duration::from_secs(2),
+                );
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(())
+}
+
+/// Where to connect to reach our own listener.
+fn wake_address(local: SocketAddr) -> SocketAddr {
+    let ip = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, local.port())
+}
+
+fn accept_loop(relay: &Arc<Relay>, listener: &TcpListener) {
+    for incoming in listener.incoming() {
+        if relay.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let stream = match incoming {
+            Ok(stream) => stream,
+            Err(e) => {
+                log::warn!("accepting a connection failed: {e}");
+                // Out of file descriptors and similar: give the others a moment to finish.
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let Ok(peer) = stream.peer_addr() else {
+            continue;
+        };
+        if relay.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            relay.connections.fetch_sub(1, Ordering::SeqCst);
+            routes::refuse_busy(stream);
+            continue;
+        }
+        let worker = Arc::clone(relay);
+        let spawned = thread::Builder::new()
+            .name("relay-conn".into())
+            .spawn(move || {
+                routes::serve(&worker, stream, peer);
+                worker.connections.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            relay.connections.fetch_sub(1, Ordering::SeqCst);
+            log::warn!("could not start a thread for a connection from {peer}: {e}");
+        }
+    }
+}
+
+impl Relay {
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Runs `f` on the registrations.
+    pub(crate) fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(&mut lock(&self.store))
+    }
+
+    pub(crate) fn is_known(&self, id: &str) -> bool {
+        self.with_store(|s| s.contains(id))
+    }
+
+    /// The live side of a registered webhook; `None` when the id is unknown.
+    pub(crate) fn room(&self, id: &str) -> Option<Arc<Mutex<Room>>> {
+        if !self.is_known(id) {
+            return None;
+        }
+        Some(Arc::clone(
+            lock(&self.rooms).entry(id.to_string()).or_default(),
+        ))
+    }
+
+    /// Sets or clears the pending flag, saving soon if that changed it.
+    pub(crate) fn set_pending(&self, id: &str, pending: bool) -> bool {
+        let changed = self.with_store(|s| s.set_pending(id, pending));
+        if changed {
+            self.request_save();
+        }
+        changed
+    }
+
+    /// Asks the housekeeping thread to save now instead of with the next minute.
+    pub(crate) fn request_save(&self) {
+        lock(&self.chores).save_now = true;
+        self.chores_changed.notify_all();
+    }
+
+    /// Arms the timer of a deferred poke delivery.
+    pub(crate) fn schedule_delivery(&self, due: Instant, id: &str) {
+        lock(&self.chores).deferred.push((due, id.to_string()));
+        self.chores_changed.notify_all();
+    }
+
+    /// Writes the registrations file from the current state.
+    pub(crate) fn save(&self) -> Result<()> {
+        let _serial = lock(&self.saving);
+        let (bytes, path) = self.with_store(|s| {
+            s.dirty = false;
+            (s.to_bytes(), s.path())
+        });
+        let dir = path
+            .parent()
+            .expect("the file is inside the state directory");
+        store::write_atomic(dir, &bytes).inspect_err(|_| self.with_store(|s| s.dirty = true))
+    }
+
+    /// The housekeeping thread: deferred deliveries, saves, pruning.
+    fn housekeep(&self) {
+        let mut last_save = Instant::now();
+        let mut next_prune = Instant::now() + PRUNE_EVERY;
+        let mut next_tick = Instant::now() + SAVE_EVERY;
+        loop {
+            let (due, save_now) = {
+                let mut chores = lock(&self.chores);
+                let now = Instant::now();
+                let wake = chores
+                    .deferred
+                    .iter()
+                    .map(|(at, _)| *at)
+                    .chain([next_tick, next_prune])
+                    .min()
+                    .expect("the chain has two fixed entries");
+                if !chores.stop && !chores.save_now && wake > now {
+                    chores = self
+                        .chores_changed
+                        .wait_timeout(chores, wake - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0;
+                }
+                if chores.stop {
+                    return;
+                }
+                let now = Instant::now();
+                let (due, later): (Vec<_>, Vec<_>) =
+                    chores.deferred.drain(..).partition(|(at, _)| *at <= now);
+                chores.deferred = later;
+                (due, std::mem::take(&mut chores.save_now))
+            };
+            let now = Instant::now();
+            for (_, id) in due {
+                self.fire_deferred(&id, now);
+            }
+            if now >= next_tick {
+                next_tick = now + SAVE_EVERY;
+                self.touch_connected();
+                lock(&self.provisions).forget_expired(now);
+            }
+            if now >= next_prune {
+                next_prune = now + PRUNE_EVERY;
+                self.prune();
+            }
+            let dirty = self.with_store(|s| s.dirty);
+            if save_now || (dirty && now.duration_since(last_save) >= SAVE_EVERY) {
+                match self.save() {
+                    Ok(()) => last_save = now,
+                    Err(e) => log::error!(
+                        "could not save the relay's registrations ({e:#}); retrying in a minute"
+                    ),
+                }
+            }
+        }
+    }
+
+    fn fire_deferred(&self, id: &str, now: Instant) {
+        let Some(room) = lock(&self.rooms).get(id).map(Arc::clone) else {
+            return;
+        };
+        let mut room = lock(&room);
+        if room.fire_deferred(now) {
+            // The listener left during the window: keep the poke for its return.
+            self.set_pending(id, true);
+        }
+    }
+
+    /// Keeps webhooks with a connected listener from looking unused.
+    fn touch_connected(&self) {
+        let rooms: Vec<_> = lock(&self.rooms)
+            .iter()
+            .map(|(id, room)| (id.clone(), Arc::clone(room)))
+            .collect();
+        let now = SystemTime::now();
+        for (id, room) in rooms {
+            let room = lock(&room);
+            if room.authed_count() > 0 {
+                self.with_store(|s| s.touch_if_older(&id, now, CONNECTED_TOUCH_EVERY));
+            }
+        }
+    }
+
+    /// Forgets webhooks unused for longer than `--prune-after` that have no socket open.
+    fn prune(&self) {
+        let after = self.cfg.prune_after;
+        let stale = self.with_store(|s| s.stale(SystemTime::now(), after));
+        let mut forgotten = 0;
+        let mut rooms = lock(&self.rooms);
+        for id in stale {
+            if let Some(room) = rooms.get(&id) {
+                let room = lock(room);
+                if room.has_members() || room.scheduled().is_some() {
+                    continue;
+                }
+            }
+            rooms.remove(&id);
+            if self.with_store(|s| s.remove(&id)).is_some() {
+                forgotten += 1;
+                log::info!(
+                    "forgot webhook {} after more than {} without activity",
+                    short_id(&id),
+                    humantime::format_duration(after)
+                );
+            }
+        }
+        // Rooms of webhooks that were never registered (raced with pruning) go too.
+        rooms.retain(|id, room| self.is_known(id) || lock(room).has_members());
+        drop(rooms);
+        if forgotten > 0 {
+            self.request_save();
+        }
+    }
+
+    /// Stops the housekeeping thread and closes every socket with 1001.
+    fn shut_down(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let rooms: Vec<_> = lock(&self.rooms).values().map(Arc::clone).collect();
+        for room in rooms {
+            lock(&room).close_all(1001, "relay shutting down");
+        }
+        lock(&self.chores).stop = true;
+        self.chores_changed.notify_all();
+    }
 }
