@@ -75,26 +75,35 @@ pub(crate) fn serve(relay: &Arc<Relay>, mut stream: TcpStream, peer: SocketAddr)
         }
         Err(ReadError::Io(_)) => return,
     };
-    let answered = match route(&request.path) {
-        Route::Health => http::respond_text(&mut stream, 200, "ok"),
+    let mut out = Vec::new();
+    let _ = match route(&request.path) {
+        Route::Health => http::respond_text(&mut out, 200, "ok"),
         Route::Version => http::respond_json(
-            &mut stream,
+            &mut out,
             200,
             &json!({ "version": env!("CARGO_PKG_VERSION") }),
         ),
         Route::Provision => {
             let (status, body) = provision(relay, &request, peer.ip());
-            http::respond_json(&mut stream, status, &body)
+            http::respond_json(&mut out, status, &body)
         }
         Route::Listen(id) => {
             let id = id.to_string();
             listen(relay, stream, request, &id);
             return;
         }
-        Route::Poke(id) => poke(relay, &mut stream, &request, id),
-        Route::NotFound => http::respond_text(&mut stream, 404, "not found"),
+        Route::Poke(id) => poke(relay, &mut out, &request, id),
+        Route::NotFound => http::respond_text(&mut out, 404, "not found"),
     };
-    if answered.is_ok() {
+    if request.method == "HEAD" {
+        // The head alone, Content-Length included, as HTTP wants for HEAD.
+        let head_end = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(out.len(), |i| i + 4);
+        out.truncate(head_end);
+    }
+    if stream.write_all(&out).is_ok() {
         finish(stream);
     }
 }
@@ -303,12 +312,12 @@ fn listen(relay: &Arc<Relay>, mut stream: TcpStream, request: Request, id: &str)
     super::socket::serve(relay, id, stream, request.leftover);
 }
 
-fn poke(relay: &Relay, stream: &mut TcpStream, request: &Request, id: &str) -> std::io::Result<()> {
+fn poke(relay: &Relay, out: &mut Vec<u8>, request: &Request, id: &str) -> std::io::Result<()> {
     if request.method != "POST" && request.method != "GET" {
-        return http::respond_json(stream, 405, &json!({ "error": "method_not_allowed" }));
+        return http::respond_json(out, 405, &json!({ "error": "method_not_allowed" }));
     }
     let Some(room) = relay.room(id) else {
-        return http::respond_text(stream, 404, "unknown webhook");
+        return http::respond_text(out, 404, "unknown webhook");
     };
     let reason = if request.method == "POST"
         && request
@@ -336,13 +345,13 @@ fn poke(relay: &Relay, stream: &mut TcpStream, request: &Request, id: &str) -> s
     match result {
         PokeResult::Limited => {
             log::debug!("webhook {} over 100 pokes in 5 s", short_id(id));
-            return http::respond_json(stream, 429, &json!({ "error": "rate_limited" }));
+            return http::respond_json(out, 429, &json!({ "error": "rate_limited" }));
         }
         PokeResult::Deferred(due) => relay.schedule_delivery(due, id),
         PokeResult::Delivered => log::debug!("delivered a poke for webhook {}", short_id(id)),
         PokeResult::NoListener | PokeResult::Coalesced => {}
     }
-    http::respond_json(stream, 202, &json!({ "status": "accepted" }))
+    http::respond_json(out, 202, &json!({ "status": "accepted" }))
 }
 
 /// A poke body's `reason`: a string in a JSON object of at most 4096 bytes, cut to 256
