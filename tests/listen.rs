@@ -127,7 +127,7 @@ enum Seen {
     },
     Listen {
         path: String,
-        socket: WebSocket<TcpStream>,
+        socket: Box<WebSocket<TcpStream>>,
     },
 }
 
@@ -224,7 +224,12 @@ fn serve(mut stream: TcpStream, origin: &str, n: u32, tx: &Sender<Seen>) -> Resu
         )
         .unwrap();
         let socket = WebSocket::from_raw_socket(stream, Role::Server, None);
-        return tx.send(Seen::Listen { path, socket }).map_err(|_| ());
+        return tx
+            .send(Seen::Listen {
+                path,
+                socket: Box::new(socket),
+            })
+            .map_err(|_| ());
     }
     let _ = write!(
         stream,
@@ -249,14 +254,14 @@ fn provisioned(relay: &ScriptedRelay) -> String {
             assert_eq!(key.len(), 32);
             body["pubkey"].as_str().unwrap().to_string()
         }
-        other => panic!("expected provisioning first, got {other:?}"),
+        other @ Seen::Listen { .. } => panic!("expected provisioning first, got {other:?}"),
     }
 }
 
 fn listened(relay: &ScriptedRelay) -> (String, WebSocket<TcpStream>) {
     match relay.next() {
-        Seen::Listen { path, socket } => (path, socket),
-        other => panic!("expected a listen socket, got {other:?}"),
+        Seen::Listen { path, socket } => (path, *socket),
+        other @ Seen::Provision { .. } => panic!("expected a listen socket, got {other:?}"),
     }
 }
 
