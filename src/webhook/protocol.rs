@@ -1,4 +1,4 @@
-//! The PullPilot relay protocol, version 1: what travels between `listen`, a relay and whoever
+//! The `PullPilot` relay protocol, version 1: what travels between `listen`, a relay and whoever
 //! pokes. Both sides (`listen` and `relay`) use these types, and the conformance tests check
 //! them against literal frames, so either side can be swapped for another implementation.
 //!
