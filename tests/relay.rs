@@ -965,7 +965,7 @@ fn webhooks_unused_past_prune_after_are_forgotten() {
         "{}",
         relay.log()
     );
-    assert!(relay.log().contains("forgot webhook"), "{}", relay.log());
+    assert!(relay.log().contains("Forgot webhook"), "{}", relay.log());
     assert!(
         !relay.log().contains(&id),
         "full webhook ids are never logged"

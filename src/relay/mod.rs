@@ -126,13 +126,13 @@ pub fn run(args: &RelayArgs) -> Result<Outcome> {
         String::new()
     };
     log::info!(
-        "relay listening on http://{local} with {loaded} registrations from {}{pruned_note}",
+        "Relay listening on http://{local} with {loaded} registrations from {}{pruned_note}.",
         path.display()
     );
     if relay.cfg.public_url.is_none() {
         log::info!(
-            "poke and listen URLs follow each request's Host header; set --public-url to the \
-             address clients use if that is not what they send"
+            "Poke and listen URLs follow each request's Host header; set --public-url to the \
+             address clients use if that is not what they send."
         );
     }
     accept_loop(&relay, &listener);
@@ -141,7 +141,7 @@ pub fn run(args: &RelayArgs) -> Result<Outcome> {
     relay.save().context(
         "saving the registrations before exiting; the last minute of activity may be lost",
     )?;
-    log::info!("relay stopped; registrations saved");
+    log::info!("Relay stopped; registrations saved.");
     Ok(Outcome::Ok)
 }
 
@@ -165,11 +165,7 @@ fn prune_at_start(store: &mut Store, after: Duration) -> Result<usize> {
     let stale = store.stale(SystemTime::now(), after);
     for id in &stale {
         store.remove(id);
-        log::info!(
-            "forgot webhook {} after more than {} without activity",
-            short_id(id),
-            humantime::format_duration(after)
-        );
+        log_forgotten(id, after);
     }
     if !stale.is_empty() {
         let path = store.path();
@@ -181,6 +177,14 @@ fn prune_at_start(store: &mut Store, after: Duration) -> Result<usize> {
         store.dirty = false;
     }
     Ok(stale.len())
+}
+
+fn log_forgotten(id: &str, after: Duration) {
+    log::info!(
+        "Forgot webhook {} after more than {} without activity.",
+        short_id(id),
+        humantime::format_duration(after)
+    );
 }
 
 /// SIGTERM and SIGINT stop accepting, close the sockets and save (see `run`).
@@ -198,7 +202,7 @@ fn watch_signals(relay: &Arc<Relay>) -> Result<()> {
                 } else {
                     "SIGTERM"
                 };
-                log::info!("{name} received; closing connections and saving registrations");
+                log::info!("Got {name}; closing connections and saving registrations.");
                 relay.stopping.store(true, Ordering::SeqCst);
                 // Wake the accept loop with a connection of our own.
                 let _ = TcpStream::connect_timeout(
@@ -229,7 +233,7 @@ fn accept_loop(relay: &Arc<Relay>, listener: &TcpListener) {
         let stream = match incoming {
             Ok(stream) => stream,
             Err(e) => {
-                log::warn!("accepting a connection failed: {e}");
+                log::warn!("Accepting a connection failed: {e}.");
                 // Out of file descriptors and similar: give the others a moment to finish.
                 thread::sleep(Duration::from_millis(100));
                 continue;
@@ -252,7 +256,9 @@ fn accept_loop(relay: &Arc<Relay>, listener: &TcpListener) {
             });
         if let Err(e) = spawned {
             relay.connections.fetch_sub(1, Ordering::SeqCst);
-            log::warn!("could not start a thread for a connection from {peer}: {e}");
+            log::warn!(
+                "Could not start a thread for a connection from {peer} ({e}); it was dropped."
+            );
         }
     }
 }
@@ -365,7 +371,7 @@ impl Relay {
                 match self.save() {
                     Ok(()) => last_save = now,
                     Err(e) => log::error!(
-                        "could not save the relay's registrations ({e:#}); retrying in a minute"
+                        "Could not save the relay's registrations ({e:#}); check the state directory. Retrying in a minute."
                     ),
                 }
             }
@@ -414,11 +420,7 @@ impl Relay {
             rooms.remove(&id);
             if self.with_store(|s| s.remove(&id)).is_some() {
                 forgotten += 1;
-                log::info!(
-                    "forgot webhook {} after more than {} without activity",
-                    short_id(&id),
-                    humantime::format_duration(after)
-                );
+                log_forgotten(&id, after);
             }
         }
         // Rooms of webhooks that were never registered (raced with pruning) go too.

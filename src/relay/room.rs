@@ -218,7 +218,7 @@ impl Room {
         let frame = poke_frame(reason, SystemTime::now());
         for member in self.members.iter().filter(|m| m.authed) {
             if let Err(e) = member.conn.send_text(&frame) {
-                log::debug!("dropping a listener whose socket failed: {e}");
+                log::debug!("Dropping a listener whose socket failed: {e}.");
                 member.conn.kill();
             }
         }

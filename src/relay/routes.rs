@@ -141,7 +141,7 @@ fn provision(relay: &Relay, request: &Request, peer: IpAddr) -> (u16, Value) {
     }
     let ip = client_ip(peer, request.header("x-forwarded-for"));
     if !lock(&relay.provisions).admit(&ip, Instant::now()) {
-        log::debug!("refused a provision from {ip}: over 10 a minute");
+        log::debug!("Refused a provision from {ip}: over 10 a minute.");
         return error(429, "rate_limited");
     }
     let body = match &request.body {
@@ -157,7 +157,7 @@ fn provision(relay: &Relay, request: &Request, peer: IpAddr) -> (u16, Value) {
     relay.with_store(|s| s.insert(id.clone(), Record::new(pubkey, label.clone(), now)));
     if let Err(e) = relay.save() {
         relay.with_store(|s| s.remove(&id));
-        log::error!("could not save a new registration ({e:#}); check the state directory");
+        log::error!("Could not save a new registration ({e:#}); check the state directory.");
         return error(500, "storage_failed");
     }
     let (http_origin, ws_origin) = origins(
@@ -167,7 +167,7 @@ fn provision(relay: &Relay, request: &Request, peer: IpAddr) -> (u16, Value) {
         &relay.cfg.local.to_string(),
     );
     log::info!(
-        "provisioned webhook {} (label {}) for {ip}",
+        "Provisioned webhook {} (label {}) for {ip}.",
         short_id(&id),
         label
             .as_deref()
@@ -336,7 +336,7 @@ fn poke(relay: &Relay, out: &mut Vec<u8>, request: &Request, id: &str) -> std::i
         }
         if result == PokeResult::NoListener && relay.set_pending(id, true) {
             log::debug!(
-                "webhook {} poked with no listener; kept as pending",
+                "Webhook {} poked with no listener; kept as pending.",
                 short_id(id)
             );
         }
@@ -344,11 +344,14 @@ fn poke(relay: &Relay, out: &mut Vec<u8>, request: &Request, id: &str) -> std::i
     };
     match result {
         PokeResult::Limited => {
-            log::debug!("webhook {} over 100 pokes in 5 s", short_id(id));
+            log::debug!(
+                "Webhook {} got over 100 pokes in 5 s; refused.",
+                short_id(id)
+            );
             return http::respond_json(out, 429, &json!({ "error": "rate_limited" }));
         }
         PokeResult::Deferred(due) => relay.schedule_delivery(due, id),
-        PokeResult::Delivered => log::debug!("delivered a poke for webhook {}", short_id(id)),
+        PokeResult::Delivered => log::debug!("Delivered a poke for webhook {}.", short_id(id)),
         PokeResult::NoListener | PokeResult::Coalesced => {}
     }
     http::respond_json(out, 202, &json!({ "status": "accepted" }))

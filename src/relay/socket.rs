@@ -76,7 +76,7 @@ pub(crate) fn serve(relay: &Arc<Relay>, id: &str, stream: TcpStream, leftover: V
     };
     if !lock(&room).join(&conn) {
         log::debug!(
-            "refused a listen socket for webhook {}: 8 are already waiting to authenticate",
+            "Refused a listen socket for webhook {}: 8 are already waiting to authenticate.",
             short_id(id)
         );
         close_socket(&mut ws, &conn, close::TRY_AGAIN_LATER, close::TOO_MANY);
@@ -99,7 +99,7 @@ pub(crate) fn serve(relay: &Arc<Relay>, id: &str, stream: TcpStream, leftover: V
     }
     lock(&room).leave(&conn);
     if session.authed {
-        log::info!("listener for webhook {} disconnected", short_id(id));
+        log::info!("The listener for webhook {} disconnected.", short_id(id));
     }
 }
 
@@ -153,7 +153,7 @@ impl Session<'_> {
                 Err(tungstenite::Error::Io(e)) if is_timeout(&e) => {
                     if self.authed {
                         log::debug!(
-                            "closing the listener of webhook {}: silent for {}",
+                            "Closing the listener of webhook {}: silent for {}.",
                             short_id(self.id),
                             humantime::format_duration(IDLE_TIMEOUT)
                         );
@@ -202,7 +202,11 @@ impl Session<'_> {
             return Step::Close(close::POLICY, close::UNKNOWN_WEBHOOK);
         };
         if !protocol::verify(&pubkey, self.id, &self.challenge, sig) {
-            log::debug!("bad signature for webhook {}", short_id(self.id));
+            log::info!(
+                "A listener for webhook {} sent a bad signature and was closed; a daemon whose \
+                 key changed has to provision again.",
+                short_id(self.id)
+            );
             return Step::Close(close::POLICY, close::BAD_SIGNATURE);
         }
         let mut room = lock(self.room);
@@ -218,10 +222,13 @@ impl Session<'_> {
         }
         self.relay
             .with_store(|s| s.touch(self.id, SystemTime::now()));
-        log::info!("listener for webhook {} authenticated", short_id(self.id));
+        log::info!(
+            "A listener for webhook {} authenticated.",
+            short_id(self.id)
+        );
         if self.relay.set_pending(self.id, false) {
             log::debug!(
-                "delivering the pending poke of webhook {}",
+                "Delivering the pending poke of webhook {}.",
                 short_id(self.id)
             );
             room.deliver(None, Instant::now());
