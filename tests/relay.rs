@@ -909,8 +909,15 @@ fn registrations_and_the_pending_flag_survive_a_restart() {
     let relay = Relay::start(&dir.0, &[]);
     let id = provision(&relay.addr, &key);
     assert_eq!(get(&relay.addr, &format!("/v1/poke/{id}")).status, 202);
+    let mut waiting = connect(&relay.addr, &id);
+    let _ = hello(&mut waiting);
     let status = relay.stop();
     assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+    assert_eq!(
+        next(&mut waiting, Duration::from_secs(5)),
+        Event::Closed(1001, "relay shutting down".into()),
+        "open sockets are told the relay is going away"
+    );
 
     let file = dir.0.join("registrations.json");
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;

@@ -442,3 +442,25 @@ impl Relay {
         self.chores_changed.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_wakes_the_listener_through_a_reachable_address() {
+        let table = [
+            ("0.0.0.0:8080", "127.0.0.1:8080"),
+            ("[::]:8080", "[::1]:8080"),
+            ("192.0.2.7:80", "192.0.2.7:80"),
+            ("127.0.0.1:1", "127.0.0.1:1"),
+        ];
+        for (bound, wake) in table {
+            assert_eq!(
+                wake_address(bound.parse().unwrap()),
+                wake.parse::<SocketAddr>().unwrap(),
+                "{bound}"
+            );
+        }
+    }
+}
