@@ -936,7 +936,7 @@ fn registrations_and_the_pending_flag_survive_a_restart() {
 
     let relay = Relay::start(&dir.0, &[]);
     assert!(
-        relay.log().contains("with 1 registrations"),
+        relay.log().contains("with 1 registration from"),
         "{}",
         relay.log()
     );
@@ -1002,6 +1002,18 @@ fn a_damaged_registrations_file_stops_the_relay_with_a_clear_message() {
         "{\"version\":1,\"webhooks\":{",
         "the file is left for the operator"
     );
+}
+
+#[test]
+fn two_relays_cannot_share_a_state_directory() {
+    let dir = TempDir::new("shared");
+    let _first = Relay::start(&dir.0, &[]);
+    let log = match Relay::try_start(&dir.0, &[]) {
+        Ok(second) => panic!("a second relay started:\n{}", second.log()),
+        Err(log) => log,
+    };
+    assert!(log.contains("another relay is already using"), "{log}");
+    assert!(log.contains("--state-dir"), "{log}");
 }
 
 #[test]

@@ -126,7 +126,8 @@ pub fn run(args: &RelayArgs) -> Result<Outcome> {
         String::new()
     };
     log::info!(
-        "Relay listening on http://{local} with {loaded} registrations from {}{pruned_note}.",
+        "Relay listening on http://{local} with {loaded} registration{} from {}{pruned_note}.",
+        if loaded == 1 { "" } else { "s" },
         path.display()
     );
     if relay.cfg.public_url.is_none() {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::webhook::protocol;
 
 pub(crate) const FILE_NAME: &str = "registrations.json";
+const LOCK_NAME: &str = "relay.lock";
 const FORMAT_VERSION: u32 = 1;
 
 /// What the relay knows about one webhook.
@@ -59,6 +60,8 @@ struct StoreFile {
 /// The registrations and whether memory is ahead of the file.
 #[derive(Debug)]
 pub(crate) struct Store {
+    /// Held for the relay's life: two relays on one directory would overwrite each other.
+    _lock: File,
     dir: PathBuf,
     records: BTreeMap<String, Record>,
     /// Something changed since the last successful save.
@@ -70,6 +73,7 @@ impl Store {
     /// is an empty relay; a damaged one is an error, never silently replaced by an empty list.
     pub(crate) fn open(dir: &Path) -> Result<Store> {
         ensure_dir(dir)?;
+        let lock = lock_dir(dir)?;
         let path = dir.join(FILE_NAME);
         let records = match fs::read(&path) {
             Ok(bytes) => parse(&bytes).with_context(|| {
@@ -87,6 +91,7 @@ impl Store {
             }
         };
         Ok(Store {
+            _lock: lock,
             dir: dir.to_path_buf(),
             records,
             dirty: false,
@@ -232,6 +237,25 @@ fn ensure_dir(dir: &Path) -> Result<()> {
     })
 }
 
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_NAME);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("opening the relay's lock file {}", path.display()))?;
+    fs2::FileExt::try_lock_exclusive(&file).map_err(|_| {
+        anyhow::anyhow!(
+            "another relay is already using the state directory {}; stop it or give this one \
+             its own --state-dir",
+            dir.display()
+        )
+    })?;
+    Ok(file)
+}
+
 /// Replaces `<dir>/registrations.json` with `bytes`: temporary file (0600), fsync, rename,
 /// directory fsync. A crash leaves either the old or the new file, never half of one.
 pub(crate) fn write_atomic(dir: &Path, bytes: &[u8]) -> Result<()> {
@@ -319,8 +343,10 @@ mod tests {
         let dir_mode = fs::metadata(&dir).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o700);
 
+        let saved = store.get(&id).cloned();
+        drop(store);
         let again = Store::open(&dir).unwrap();
-        assert_eq!(again.get(&id), store.get(&id));
+        assert_eq!(again.get(&id), saved.as_ref());
         assert!(again.get(&id).unwrap().pending);
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -342,6 +368,17 @@ mod tests {
             assert!(err.contains("registrations.json is damaged"), "{err}");
         }
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn one_directory_serves_one_relay_at_a_time() {
+        let dir = temp_dir("lock");
+        let first = Store::open(&dir).unwrap();
+        let err = format!("{:#}", Store::open(&dir).unwrap_err());
+        assert!(err.contains("another relay is already using"), "{err}");
+        drop(first);
+        Store::open(&dir).unwrap();
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
