@@ -51,6 +51,8 @@ complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "rollback" -d 'P
 complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "pin" -d 'Hold a service at a digest (its current one by default) until `unpin`'
 complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "unpin" -d 'Let a pinned service be updated again'
 complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "unblock" -d 'Forget "failed the health gate" marks, for a service or a digest'
+complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "listen" -d 'Stay running: apply on relay pokes and local webhook calls (debounced), and on the PP_SCHEDULE floor whatever the relay does'
+complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "relay" -d 'Run a relay server (the relay protocol v1) for `listen` clients; put it behind a TLS reverse proxy'
 complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand plan" -l scope -d 'Which containers to manage: `project`, `project:<name>` or `all` [env: PP_SCOPE]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand plan" -l project-directory -d 'The compose project directory for scope `project` (default: the working directory)' -r -F
@@ -199,11 +201,65 @@ complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -l metrics-
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -s h -l help -d 'Print help'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -s V -l version -d 'Print version'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock help" -f -a "plan" -d 'Show what `apply` would do now, and why, for every container in scope. Changes nothing'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock help" -f -a "apply" -d 'Make one pass: heal interrupted updates, start soak clocks, roll out soaked digests with a health gate, roll back what fails'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock help" -f -a "status" -d 'Show what pullpilot knows, without asking any registry: running digest, soak clock, pin, blocked digests, last update, history and any interrupted update'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock help" -f -a "rollback" -d 'Put a service back on the image it ran before its last update (health-gated), block the abandoned digest and pin the service there'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock help" -f -a "pin" -d 'Hold a service at a digest (its current one by default) until `unpin`'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock help" -f -a "unpin" -d 'Let a pinned service be updated again'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock help" -f -a "unblock" -d 'Forget "failed the health gate" marks, for a service or a digest'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l http -d 'Also accept `POST /notify[/SERVICE]` on this address, with the bearer secret from PP_WEBHOOK_SECRET (required). `GET /health` answers without it' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l debounce -d 'Wait this long after the last poke before a pass (pokes in between join it)' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l min-interval -d 'Least time between two poke-triggered passes (scheduled passes are not held back)' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l ping-interval -d 'How often to send the relay a heartbeat (tests shorten it)' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l read-deadline -d 'Reconnect when the relay sends nothing for this long (tests shorten it)' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l scope -d 'Which containers to manage: `project`, `project:<name>` or `all` [env: PP_SCOPE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l project-directory -d 'The compose project directory for scope `project` (default: the working directory)' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l soak -d 'How long a new digest must stay current before rollout; bare numbers are seconds [env: PP_SOAK]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l health-timeout -d 'How long the health gate waits for `healthy` [env: PP_HEALTH_TIMEOUT]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l health-stable -d 'How long a container without a healthcheck must keep running [env: PP_HEALTH_STABLE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l cleanup -d 'Remove the old image after a successful update [env: PP_CLEANUP]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l self-update -d 'Check pullpilot\'s own container too (notify only, never recreated) [env: PP_SELF_UPDATE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l data-dir -d 'Where state, the lock and the webhook identity live [env: PP_DATA_DIR]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l notify-url -d 'Notification URLs, space-separated [env: PP_NOTIFY_URL]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l dry-run -d 'Plan and log only; change nothing [env: PP_DRY_RUN]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l log-level -d 'error, warn, info, debug or trace [env: PP_LOG_LEVEL]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l log-json -d 'Log JSON lines instead of text [env: PP_LOG_JSON]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l timezone -d 'IANA time zone for times in messages, e.g. Europe/Berlin [env: PP_TIMEZONE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l jitter -d 'Random delay before a scheduled pass [env: PP_JITTER]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l compat-watchtower -d 'Honour Watchtower\'s enable and monitor-only labels [env: PP_COMPAT_WATCHTOWER]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l insecure-registries -d 'Registries reached over plain HTTP besides loopback, comma-separated host[:port] [env: PP_INSECURE_REGISTRIES]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l metrics-file -d 'Write a node_exporter textfile here after each pass [env: PP_METRICS_FILE]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l show-url -d 'Print the relay poke URL (a secret: anyone holding it can trigger passes) and exit'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -s h -l help -d 'Print help'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -s V -l version -d 'Print version'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l listen -d 'Address to serve plain HTTP and WebSocket on (put a TLS reverse proxy in front)' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l state-dir -d 'Where registrations are kept (created 0700; the file inside is 0600)' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l public-url -d 'The public origin clients reach this relay at, such as https://relay.example.org; used in the poke and listen URLs it hands out. Without it, the request\'s Host header is used (and X-Forwarded-Proto from a proxy on loopback)' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l prune-after -d 'Forget a webhook after this long without a connection or poke' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l challenge-ttl -d 'How long a challenge stays valid (tests shorten it)' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l auth-timeout -d 'How long a socket may stay unauthenticated before it is closed (tests shorten it)' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l scope -d 'Which containers to manage: `project`, `project:<name>` or `all` [env: PP_SCOPE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l project-directory -d 'The compose project directory for scope `project` (default: the working directory)' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l soak -d 'How long a new digest must stay current before rollout; bare numbers are seconds [env: PP_SOAK]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l health-timeout -d 'How long the health gate waits for `healthy` [env: PP_HEALTH_TIMEOUT]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l health-stable -d 'How long a container without a healthcheck must keep running [env: PP_HEALTH_STABLE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l cleanup -d 'Remove the old image after a successful update [env: PP_CLEANUP]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l self-update -d 'Check pullpilot\'s own container too (notify only, never recreated) [env: PP_SELF_UPDATE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l data-dir -d 'Where state, the lock and the webhook identity live [env: PP_DATA_DIR]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l notify-url -d 'Notification URLs, space-separated [env: PP_NOTIFY_URL]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l dry-run -d 'Plan and log only; change nothing [env: PP_DRY_RUN]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l log-level -d 'error, warn, info, debug or trace [env: PP_LOG_LEVEL]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l log-json -d 'Log JSON lines instead of text [env: PP_LOG_JSON]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l timezone -d 'IANA time zone for times in messages, e.g. Europe/Berlin [env: PP_TIMEZONE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l jitter -d 'Random delay before a scheduled pass [env: PP_JITTER]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l compat-watchtower -d 'Honour Watchtower\'s enable and monitor-only labels [env: PP_COMPAT_WATCHTOWER]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l insecure-registries -d 'Registries reached over plain HTTP besides loopback, comma-separated host[:port] [env: PP_INSECURE_REGISTRIES]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l metrics-file -d 'Write a node_exporter textfile here after each pass [env: PP_METRICS_FILE]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -s h -l help -d 'Print help'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -s V -l version -d 'Print version'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock listen relay help" -f -a "plan" -d 'Show what `apply` would do now, and why, for every container in scope. Changes nothing'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock listen relay help" -f -a "apply" -d 'Make one pass: heal interrupted updates, start soak clocks, roll out soaked digests with a health gate, roll back what fails'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock listen relay help" -f -a "status" -d 'Show what pullpilot knows, without asking any registry: running digest, soak clock, pin, blocked digests, last update, history and any interrupted update'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock listen relay help" -f -a "rollback" -d 'Put a service back on the image it ran before its last update (health-gated), block the abandoned digest and pin the service there'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock listen relay help" -f -a "pin" -d 'Hold a service at a digest (its current one by default) until `unpin`'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock listen relay help" -f -a "unpin" -d 'Let a pinned service be updated again'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock listen relay help" -f -a "unblock" -d 'Forget "failed the health gate" marks, for a service or a digest'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock listen relay help" -f -a "listen" -d 'Stay running: apply on relay pokes and local webhook calls (debounced), and on the PP_SCHEDULE floor whatever the relay does'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock listen relay help" -f -a "relay" -d 'Run a relay server (the relay protocol v1) for `listen` clients; put it behind a TLS reverse proxy'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status rollback pin unpin unblock listen relay help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
