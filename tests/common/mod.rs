@@ -329,6 +329,16 @@ impl Bed {
         )
     }
 
+    /// Like [`Bed::inspect`], but `None` when the object is gone (removed mid-update).
+    pub(crate) fn try_inspect(&self, object: &str) -> Option<Value> {
+        let out = self.try_docker_in(&self.docker_config, &["inspect", object]);
+        if !out.status.success() {
+            return None;
+        }
+        let mut all: Value = serde_json::from_slice(&out.stdout).ok()?;
+        all.get_mut(0).map(Value::take)
+    }
+
     pub(crate) fn registry(&self, reg: Reg) -> &Registry {
         match reg {
             Reg::Open => &self.open,
@@ -579,6 +589,11 @@ pub(crate) struct Project<'a> {
 }
 
 impl<'a> Project<'a> {
+    /// The bed the project runs on.
+    pub(crate) fn bed(&self) -> &'a Bed {
+        self.bed
+    }
+
     /// Writes `compose.yaml` and runs `docker compose up -d --wait` with the bed's config.
     pub(crate) fn up(bed: &'a Bed, yaml: &str) -> Project<'a> {
         Project::up_with_config(bed, yaml, &bed.docker_config)

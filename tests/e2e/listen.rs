@@ -55,9 +55,13 @@ fn wait_image(project: &Project<'_>, image: &str, within: Duration) -> Duration 
     let started = Instant::now();
     loop {
         let ids = project.container_ids("app");
-        if ids.len() == 1 {
-            let c = project.container("app");
-            if c["Image"] == image && c["State"]["Running"] == true {
+        // Inspect the id just listed: a pass may be recreating the container right now, so
+        // listing again could see two (old and new) for a moment.
+        if let [id] = ids.as_slice() {
+            let c = project.bed().try_inspect(id);
+            if c.as_ref()
+                .is_some_and(|c| c["Image"] == image && c["State"]["Running"] == true)
+            {
                 return started.elapsed();
             }
         }
@@ -162,8 +166,10 @@ fn relay_pokes_update_within_seconds_and_survive_relay_restarts_and_forgetting()
             "listen",
             "--scope",
             &scope,
+            // Longer than the relay's 5 s coalescing window, as the 10 s default is: the
+            // relay's deferred deliveries during a burst then keep re-arming one debounce.
             "--debounce",
-            "2s",
+            "6s",
             "--min-interval",
             "4s",
         ],
