@@ -105,7 +105,7 @@ ok "version $version; Depends: $depends; Recommends: $recommends"
 scripts=$(mktemp -d)
 dpkg-deb -e "$deb" "$scripts"
 if grep -E 'deb-systemd-invoke .*(start|restart)' "$scripts"/postinst "$scripts"/prerm 2>/dev/null |
-  grep -E 'pullpilot(-listen)?\.service'; then
+  grep -E 'pullpilot(-listen|-relay)?\.service'; then
   fail "a maintainer script starts or restarts a service (lines above)"
 fi
 for script in postinst prerm postrm; do
@@ -163,7 +163,7 @@ if command -v zsh >/dev/null; then zsh -n /usr/share/zsh/vendor-completions/_pul
 if command -v fish >/dev/null; then fish -n /usr/share/fish/vendor_completions.d/pullpilot.fish || fail "fish completion"; fi
 ok "bash, zsh and fish completions (bash one sourced and registered)"
 
-units=(pullpilot.service pullpilot.timer pullpilot-listen.service)
+units=(pullpilot.service pullpilot.timer pullpilot-listen.service pullpilot-relay.service)
 for unit in "${units[@]}"; do
   [ -f "/usr/lib/systemd/system/$unit" ] || fail "unit $unit is not in /usr/lib/systemd/system"
   cmp -s "/usr/lib/systemd/system/$unit" "systemd/$unit" || fail "installed $unit differs from systemd/$unit"
@@ -184,8 +184,8 @@ case "$(readlink "$wants")" in
   *) fail "$wants points to $(readlink "$wants")" ;;
 esac
 ok "pullpilot.timer enabled ($wants -> $(readlink "$wants"))"
-leftover=$(find /etc/systemd/system -name 'pullpilot-listen*' -o -name 'pullpilot.service' | head -n5)
-[ -z "$leftover" ] || fail "pullpilot-listen.service or pullpilot.service is enabled: $leftover"
+leftover=$(find /etc/systemd/system -name 'pullpilot-listen*' -o -name 'pullpilot-relay*' -o -name 'pullpilot.service' | head -n5)
+[ -z "$leftover" ] || fail "pullpilot-listen.service, pullpilot-relay.service or pullpilot.service is enabled: $leftover"
 for unit in "${units[@]}"; do
   printf '    systemctl --root=/ is-enabled %-26s %s\n' "$unit" \
     "$(systemctl --root=/ is-enabled "$unit" 2>&1 || true)"
@@ -193,6 +193,8 @@ done
 [ "$(systemctl --root=/ is-enabled pullpilot.timer 2>&1)" = enabled ] || fail "systemctl: timer not enabled"
 [ "$(systemctl --root=/ is-enabled pullpilot-listen.service 2>&1 || true)" = disabled ] ||
   fail "systemctl: pullpilot-listen.service is not disabled"
+[ "$(systemctl --root=/ is-enabled pullpilot-relay.service 2>&1 || true)" = disabled ] ||
+  fail "systemctl: pullpilot-relay.service is not disabled"
 if [ -d /run/systemd/system ]; then
   # A real systemd: the postinst started the timer, and nothing ran a pass.
   systemctl is-active --quiet pullpilot.timer || fail "pullpilot.timer is not active"
