@@ -504,8 +504,9 @@ pub(crate) struct Tmpfs {
 impl Tmpfs {
     pub(crate) fn mount(prefix: &str, size_kib: u32) -> Tmpfs {
         let dir = TempDir::new(prefix);
+        // -n everywhere: without it util-linux creates /run/mount on the host (utab).
         let out = run(Command::new("mount")
-            .args(["-t", "tmpfs", "-o"])
+            .args(["-n", "-t", "tmpfs", "-o"])
             .arg(format!("size={size_kib}k,mode=0700"))
             .arg("pptb-e2e")
             .arg(dir.path()));
@@ -525,7 +526,7 @@ impl Tmpfs {
     /// `mount -o remount,OPTIONS`, e.g. `ro` or `rw`.
     pub(crate) fn remount(&self, options: &str) {
         let out = run(Command::new("mount")
-            .arg("-o")
+            .args(["-n", "-o"])
             .arg(format!("remount,{options}"))
             .arg(self.path()));
         if !out.status.success() {
@@ -565,6 +566,7 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let umount = |lazy: bool| {
             let mut cmd = Command::new("umount");
+            cmd.arg("-n");
             if lazy {
                 cmd.arg("--lazy");
             }
