@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -256,27 +255,11 @@ fn lock_dir(dir: &Path) -> Result<File> {
     Ok(file)
 }
 
-/// Replaces `<dir>/registrations.json` with `bytes`: temporary file (0600), fsync, rename,
-/// directory fsync. A crash leaves either the old or the new file, never half of one.
+/// Replaces `<dir>/registrations.json` with `bytes` (0600, through a synced temporary file
+/// and a rename): a crash leaves either the old or the new file, never half of one.
 pub(crate) fn write_atomic(dir: &Path, bytes: &[u8]) -> Result<()> {
     let path = dir.join(FILE_NAME);
-    let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-    let write = || -> std::io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    };
-    write().with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing the directory {}", dir.display()))
+    crate::files::write_private(&path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// RFC 3339 timestamps in UTC with seconds, as `createdAt`/`lastSeen` are written.

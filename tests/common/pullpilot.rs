@@ -147,6 +147,29 @@ impl Running {
         }
     }
 
+    /// Sends it SIGTERM, as `systemctl stop` does.
+    pub(crate) fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `within` for it to end by itself; panics (and kills it) after that.
+    pub(crate) fn wait_within(mut self, within: Duration) -> Run {
+        let deadline = Instant::now() + within;
+        while self.child.try_wait().expect("polling pullpilot").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "pullpilot did not exit within {within:?}\n--- stderr ---\n{}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+        self.wait()
+    }
+
     /// Waits for it to end.
     pub(crate) fn wait(mut self) -> Run {
         let status = self.child.wait().expect("waiting for pullpilot");

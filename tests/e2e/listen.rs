@@ -73,6 +73,50 @@ fn wait_image(project: &Project<'_>, image: &str, within: Duration) -> Duration 
     }
 }
 
+/// `pullpilot listen --http` on `port` for `project`'s services, with short debounce and
+/// minimum interval; returns once its first pass (at start) has finished.
+fn receiver_listen(
+    project: &Project<'_>,
+    data: &Path,
+    port: u16,
+    secret: &str,
+    env: &[(&str, &str)],
+) -> Running {
+    let bed = project.bed();
+    let scope = format!("project:{}", project.name());
+    let addr = format!("127.0.0.1:{port}");
+    let mut env = env.to_vec();
+    env.push(("PP_WEBHOOK_SECRET", secret));
+    let args = [
+        "listen",
+        "--scope",
+        &scope,
+        "--http",
+        &addr,
+        "--debounce",
+        "1s",
+        "--min-interval",
+        "1s",
+    ];
+    let listen = spawn_pullpilot(bed, project.dir(), &bed.docker_config, data, &args, &env);
+    wait_count(&listen, "The pass finished", 1, Duration::from_secs(60));
+    listen
+}
+
+/// `POST path` to the local receiver on `port` with an optional header; the status code.
+fn notify(port: u16, path: &str, header: Option<&str>) -> String {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"]);
+    if let Some(h) = header {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 /// A `pullpilot relay` on a free loopback port with its state in `dir`.
 fn start_relay(bed: &Bed, dir: &Path, port: u16) -> Running {
     let addr = format!("127.0.0.1:{port}");
@@ -286,50 +330,18 @@ fn pokes_cannot_roll_out_an_unsoaked_or_blocked_digest() {
     let image = bed.registry(Reg::Open).image(&repo, "stable");
     let project = Project::up(bed, &YAML.replace("{image}", &image));
     let data = TempDir::new("gates-data");
-    let scope = format!("project:{}", project.name());
     let v1 = image_id(bed, Variant::V1);
     let secret = "e2e-secret-0123456789abcdef0123456789";
     let auth = format!("Authorization: Bearer {secret}");
     let start = |soak: &str, port: u16| {
-        let addr = format!("127.0.0.1:{port}");
-        let listen = spawn_pullpilot(
-            bed,
-            project.dir(),
-            &bed.docker_config,
-            data.path(),
-            &[
-                "listen",
-                "--scope",
-                &scope,
-                "--http",
-                &addr,
-                "--debounce",
-                "1s",
-                "--min-interval",
-                "1s",
-            ],
-            &[
-                ("PP_WEBHOOK_SECRET", secret),
-                ("PP_SOAK", soak),
-                ("PP_HEALTH_TIMEOUT", "10s"),
-                ("PP_HEALTH_STABLE", "3s"),
-            ],
-        );
-        wait_count(&listen, "The pass finished", 1, Duration::from_secs(60));
-        listen
+        let env = [
+            ("PP_SOAK", soak),
+            ("PP_HEALTH_TIMEOUT", "10s"),
+            ("PP_HEALTH_STABLE", "3s"),
+        ];
+        receiver_listen(&project, data.path(), port, secret, &env)
     };
-    let notify = |port: u16, header: Option<&str>| -> String {
-        let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"]);
-        if let Some(h) = header {
-            cmd.args(["-H", h]);
-        }
-        let out = cmd
-            .arg(format!("http://127.0.0.1:{port}/notify/app"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
+    let notify = |port: u16, header: Option<&str>| notify(port, "/notify/app", header);
 
     // An image that exits at start: the poke's pass rolls it back and blocks it.
     let port = free_port();
@@ -385,4 +397,55 @@ fn pokes_cannot_roll_out_an_unsoaked_or_blocked_digest() {
         v3.as_str(),
         "the soak clock runs for v3"
     );
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn sigterm_mid_update_lets_the_pass_finish_then_exits_cleanly() {
+    let bed = Bed::get();
+    let repo = unique_name("stop");
+    bed.push_image(Reg::Open, &repo, "stable", Variant::V1);
+    let image = bed.registry(Reg::Open).image(&repo, "stable");
+    let project = Project::up(bed, &YAML.replace("{image}", &image));
+    let data = TempDir::new("stop-data");
+    let secret = "e2e-secret-stop-0123456789abcdef0123";
+    let port = free_port();
+    let old_id = project.container("app")["Id"].clone();
+    let env = [
+        ("PP_SOAK", "0"),
+        ("PP_HEALTH_STABLE", "1s"),
+        // The old container is stopped and the new one not yet started: the worst moment.
+        ("PULLPILOT_PAUSE_AT", "after-stop"),
+        ("PULLPILOT_PAUSE_SECS", "4"),
+    ];
+    let mut listen = receiver_listen(&project, data.path(), port, secret, &env);
+    bed.push_image(Reg::Open, &repo, "stable", Variant::V2);
+    let auth = format!("Authorization: Bearer {secret}");
+    assert_eq!(notify(port, "/notify", Some(&auth)), "202");
+    listen.wait_for_stderr("pausing 4s at step after-stop", Duration::from_secs(60));
+    listen.terminate();
+
+    let run = listen.wait_within(Duration::from_secs(120));
+    assert_eq!(run.code, 0, "SIGTERM is a clean stop:\n{}", run.stderr);
+    assert_eq!(
+        count_in(&run.stderr, "The pass finished"),
+        2,
+        "the pass in progress ran to its end:\n{}",
+        run.stderr
+    );
+    let c = project.container("app");
+    assert_eq!(
+        c["Image"],
+        image_id(bed, Variant::V2),
+        "the update completed"
+    );
+    assert_eq!(c["State"]["Running"], true);
+    assert_ne!(c["Id"], old_id, "the old container is gone");
+    let state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(data.path().join("state.json")).unwrap()).unwrap();
+    assert!(state.get("journal").is_none(), "journal left: {state:#}");
+}
+
+fn count_in(log: &str, needle: &str) -> usize {
+    log.matches(needle).count()
 }
