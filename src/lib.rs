@@ -32,6 +32,8 @@ pub mod schedule;
 pub mod scope;
 pub mod settings;
 pub mod state;
+#[cfg(test)]
+mod testhttp;
 pub mod update;
 pub mod values;
 pub mod webhook;

@@ -1,7 +1,6 @@
 //! Test-only stand-in for a Docker daemon: a unix socket served by a thread that answers with
 //! canned HTTP responses and records every request. No Docker, no network.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,23 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// One request as the daemon would have seen it.
-#[derive(Debug, Clone)]
-pub(super) struct Seen {
-    pub(super) method: String,
-    /// Path and query, e.g. `/v1.41/containers/json?all=true`.
-    pub(super) target: String,
-    /// Header names in lowercase.
-    pub(super) headers: Vec<(String, String)>,
-}
-
-impl Seen {
-    pub(super) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub(super) use crate::testhttp::Recorded as Seen;
+use crate::testhttp::{read_request, respond};
 
 /// A canned answer.
 pub(super) struct Reply {
@@ -79,7 +63,7 @@ impl FakeEngine {
                         break;
                     }
                     let Ok(conn) = conn else { continue };
-                    serve(conn, &*route, &seen);
+                    serve(&conn, &*route, &seen);
                 }
             })
         };
@@ -119,36 +103,9 @@ pub(super) fn version_body(api: &str) -> String {
     )
 }
 
-fn serve(conn: UnixStream, route: &Route, seen: &Mutex<Vec<Seen>>) {
-    let mut reader = BufReader::new(conn.try_clone().expect("clone stream"));
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+fn serve(conn: &UnixStream, route: &Route, seen: &Mutex<Vec<Seen>>) {
+    let Some(request) = read_request(conn) else {
         return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = h.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    let _ = reader.read_exact(&mut body);
-    let request = Seen {
-        method,
-        target,
-        headers,
     };
     seen.lock().expect("not poisoned").push(request.clone());
     let reply = route(&request);
@@ -157,13 +114,6 @@ fn serve(conn: UnixStream, route: &Route, seen: &Mutex<Vec<Seen>>) {
     } else {
         reply
     };
-    let head = format!(
-        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        reply.status,
-        reply.body.len()
-    );
-    let mut conn = conn;
-    let _ = conn.write_all(head.as_bytes());
-    let _ = conn.write_all(reply.body.as_bytes());
-    let _ = conn.flush();
+    let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
+    respond(conn, reply.status, &headers, reply.body.as_bytes(), false);
 }

@@ -70,32 +70,8 @@ fn server_tls() -> Arc<rustls::ServerConfig> {
     Arc::new(config)
 }
 
-#[derive(Clone, Debug)]
-pub(crate) struct Recorded {
-    pub(crate) method: String,
-    /// Path with query.
-    pub(crate) target: String,
-    /// Names lowercased.
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
-}
-
-impl Recorded {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub(crate) fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).expect("JSON body")
-    }
-
-    pub(crate) fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).expect("UTF-8 body")
-    }
-}
+pub(crate) use crate::testhttp::Recorded;
+use crate::testhttp::{read_request, respond};
 
 pub(crate) struct HttpServer {
     pub(crate) base: String,
@@ -113,7 +89,7 @@ impl HttpServer {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let log = Arc::clone(&log);
-                std::thread::spawn(move || serve_http(stream, status, body, &log));
+                std::thread::spawn(move || serve_http(&stream, status, body, &log));
             }
         });
         HttpServer {
@@ -128,51 +104,14 @@ impl HttpServer {
     }
 }
 
-fn serve_http(mut stream: TcpStream, status: u16, body: &str, log: &Mutex<Vec<Recorded>>) {
+fn serve_http(stream: &TcpStream, status: u16, body: &str, log: &Mutex<Vec<Recorded>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
+    let Some(request) = read_request(stream) else {
+        return;
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next().unwrap_or_default().split(' ');
-    let method = request_line.next().unwrap_or_default().to_string();
-    let target = request_line.next().unwrap_or_default().to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body_bytes = buf[head_end + 4..].to_vec();
-    while body_bytes.len() < length {
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => body_bytes.extend_from_slice(&chunk[..n]),
-        }
-    }
-    log.lock().unwrap().push(Recorded {
-        method,
-        target,
-        headers,
-        body: body_bytes,
-    });
-    let answer = format!(
-        "HTTP/1.1 {status} Scripted\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(answer.as_bytes());
+    log.lock().unwrap().push(request);
+    let headers = [("Content-Type".to_owned(), "text/plain".to_owned())];
+    respond(stream, status, &headers, body.as_bytes(), false);
 }
 
 /// Accepts connections and never answers; returns the port.
