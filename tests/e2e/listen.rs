@@ -54,10 +54,13 @@ fn wait_count(run: &Running, needle: &str, n: usize, within: Duration) {
 fn wait_image(project: &Project<'_>, image: &str, within: Duration) -> Duration {
     let started = Instant::now();
     loop {
-        let ids = project.container_ids("app");
-        // Inspect the id just listed: a pass may be recreating the container right now, so
-        // listing again could see two (old and new) for a moment.
-        if let [id] = ids.as_slice() {
+        // A pass may be recreating the container right now: `compose ps` itself can then fail
+        // (a listed container is gone before compose inspects it), and listing again could see
+        // two (old and new). So poll with the try variants, and inspect the id just listed.
+        let listed = project.try_compose(&["ps", "--all", "--quiet", "app"]);
+        let text = String::from_utf8_lossy(&listed.stdout);
+        let ids: Vec<&str> = text.split_whitespace().collect();
+        if let (true, [id]) = (listed.status.success(), ids.as_slice()) {
             let c = project.bed().try_inspect(id);
             if c.as_ref()
                 .is_some_and(|c| c["Image"] == image && c["State"]["Running"] == true)
