@@ -321,7 +321,9 @@ fn apply_soaks_a_new_digest_and_restarts_the_clock_when_it_changes() {
     let s = Setup::new(bed, "soak", "services:\n  app:\n    image: {image}\n");
     let old_id = s.project.container_ids("app");
     let v2 = s.push(Variant::V2);
-    let soak = [("PP_SOAK", "4s")];
+    // Long enough that the "only ~3s" check below keeps a wide margin on a loaded machine,
+    // where one apply can take seconds.
+    let soak = [("PP_SOAK", "10s")];
 
     let first = s.apply(&[], &soak);
     assert_eq!(first.code, 0, "{first}");
@@ -338,6 +340,8 @@ fn apply_soaks_a_new_digest_and_restarts_the_clock_when_it_changes() {
     thread::sleep(Duration::from_secs(2));
     let v3 = s.push(Variant::V3);
     let second = s.apply(&[], &soak);
+    // v3's clock started during that run, so no later than now.
+    let v3_seen_by = Instant::now();
     assert_eq!(second.container("app")["decision"], "soaking", "{second}");
     let restarted = s.state()["containers"][&key]["candidate"].clone();
     assert_eq!(
@@ -358,7 +362,8 @@ fn apply_soaks_a_new_digest_and_restarts_the_clock_when_it_changes() {
         "soaking",
         "v3 has soaked only ~3s\n{early}"
     );
-    thread::sleep(Duration::from_secs(2));
+    let soaked = v3_seen_by + Duration::from_secs(11);
+    thread::sleep(soaked.saturating_duration_since(Instant::now()));
     let third = s.apply(&[], &soak);
     assert_eq!(
         third.container("app")["result"]["outcome"],
