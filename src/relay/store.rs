@@ -6,8 +6,8 @@
 //! save (see `Relay::save`), never once per poke.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::fs::{self, File};
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -238,12 +238,7 @@ fn ensure_dir(dir: &Path) -> Result<()> {
 
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_NAME);
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
+    let file = crate::files::open_lock_file(&path)
         .with_context(|| format!("opening the relay's lock file {}", path.display()))?;
     fs2::FileExt::try_lock_exclusive(&file).map_err(|_| {
         anyhow::anyhow!(

@@ -254,12 +254,7 @@ pub fn lock(data_dir: &Path, wait: bool) -> Result<Lock> {
     ensure_data_dir(data_dir)
         .with_context(|| format!("{}; nothing was changed", not_writable(data_dir)))?;
     let path = data_dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
+    let file = crate::files::open_lock_file(&path)
         .with_context(|| format!("opening the lock file {}", path.display()))
         .with_context(|| format!("{}; nothing was changed", not_writable(data_dir)))?;
     if wait {
