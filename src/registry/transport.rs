@@ -226,12 +226,16 @@ impl Transport {
                         });
                     }
                     attempt += 1;
-                    std::thread::sleep(backoff_delay(self.backoff, attempt));
+                    self.pause_before_retry(req, &format!("HTTP {}", resp.status), attempt);
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.retryable && attempt < self.retries => {
                     attempt += 1;
-                    std::thread::sleep(backoff_delay(self.backoff, attempt));
+                    let why = match &e.failure {
+                        Failure::Unreachable(why) | Failure::Bad(why) => why.as_str(),
+                        Failure::ServerError { .. } | Failure::RateLimited(_) => "it failed",
+                    };
+                    self.pause_before_retry(req, why, attempt);
                 }
                 Err(e) => {
                     return Err(match e.failure {
@@ -243,6 +247,22 @@ impl Transport {
                 }
             }
         }
+    }
+
+    /// Logs why an attempt failed and sleeps the backoff before attempt `attempt + 1`.
+    fn pause_before_retry(&self, req: &Request<'_>, why: &str, attempt: u32) {
+        let wait = backoff_delay(self.backoff, attempt);
+        log::debug!(
+            "{} {}: {why}; trying again in {} (attempt {} of {})",
+            req.method.as_str(),
+            redact(&req.url),
+            humantime::format_duration(Duration::from_millis(
+                u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+            )),
+            attempt + 1,
+            self.retries + 1
+        );
+        std::thread::sleep(wait);
     }
 
     /// One attempt, following up to [`MAX_REDIRECTS`] redirects. `Authorization` goes only to
