@@ -15,7 +15,7 @@ use crate::decide::Decision;
 use crate::discover;
 use crate::docker::Docker;
 use crate::error::{Failure, Outcome as RunOutcome};
-use crate::evaluate::{self, Evaluated, Knobs};
+use crate::evaluate::{self, Evaluated};
 use crate::heal::{self, Healed};
 use crate::hooks;
 use crate::metrics;
@@ -23,7 +23,6 @@ use crate::notify::Notifier;
 use crate::order::{self, Item};
 use crate::output;
 use crate::registry::RegistryClient;
-use crate::scope;
 use crate::state::{self, record};
 use crate::update::{self, Executor, Outcome};
 
@@ -53,30 +52,18 @@ pub(super) fn run(inv: &Invocation, args: &ApplyArgs) -> Result<RunOutcome> {
         docker: &docker,
         registry: &registry,
         data_dir: &settings.data_dir,
-        knobs: update::Knobs {
-            health_timeout: settings.health_timeout,
-            health_stable: settings.health_stable,
-            cleanup: settings.cleanup,
-            pre_update_hook: settings.pre_update_hook.clone(),
-            hook_timeout: settings.hook_timeout,
-        },
+        knobs: inv.update_knobs(settings.cleanup),
     };
     let healed = heal::heal_all(&exec, &mut state);
     for h in &healed {
         announce::healed(&notifier, h);
     }
 
-    let scope = scope::resolve(settings, &docker, &inv.env)?;
-    let containers = discover::select(
-        discover::discover(&docker, &scope, settings.compat_watchtower)?,
-        &args.services,
-    )?;
+    let (scope, all) = inv.discover(&docker)?;
+    let containers = discover::select(all, &args.services)?;
     let now = SystemTime::now();
-    let knobs = Knobs {
-        default_soak: settings.soak,
-        self_update: settings.self_update,
-    };
-    let mut evaluated = evaluate::evaluate(containers, &registry, &state, knobs, now);
+    let mut evaluated =
+        evaluate::evaluate(containers, &registry, &state, inv.evaluate_knobs(), now);
     let mut changed = false;
     for e in &evaluated {
         changed |= record::observe(&mut state, &e.container.observed.key, &e.decision, now);

@@ -18,7 +18,6 @@ use crate::error::{Failure, Outcome};
 use crate::labels;
 use crate::output;
 use crate::reference::Digest;
-use crate::scope;
 use crate::state::{self, Pin};
 
 pub(super) fn pin(inv: &Invocation, args: &PinArgs) -> Result<Outcome> {
@@ -26,11 +25,7 @@ pub(super) fn pin(inv: &Invocation, args: &PinArgs) -> Result<Outcome> {
     let docker = Docker::connect(settings.docker_host.as_deref())?;
     let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
     let mut state = state::load(&settings.data_dir)?.state;
-    let scope = scope::resolve(settings, &docker, &inv.env)?;
-    let c = discover::select_one(
-        discover::discover(&docker, &scope, settings.compat_watchtower)?,
-        &args.service,
-    )?;
+    let c = discover::select_one(inv.discover(&docker)?.1, &args.service)?;
     let digest = match &args.digest {
         Some(text) => Digest::parse(text).map_err(|e| Failure::usage(format!("{e}")))?,
         None => c.observed.local_digests.first().cloned().ok_or_else(|| {
@@ -81,11 +76,7 @@ pub(super) fn unpin(inv: &Invocation, args: &UnpinArgs) -> Result<Outcome> {
     let docker = Docker::connect(settings.docker_host.as_deref())?;
     let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
     let mut state = state::load(&settings.data_dir)?.state;
-    let scope = scope::resolve(settings, &docker, &inv.env)?;
-    let c = discover::select_one(
-        discover::discover(&docker, &scope, settings.compat_watchtower)?,
-        &args.service,
-    )?;
+    let c = discover::select_one(inv.discover(&docker)?.1, &args.service)?;
     let edited = if args.compose {
         Some(edit_compose(&c, None)?)
     } else {

@@ -10,28 +10,20 @@ use crate::commands::Invocation;
 use crate::discover;
 use crate::docker::Docker;
 use crate::error::Outcome;
-use crate::evaluate::{self, Evaluated, Knobs};
+use crate::evaluate::{self, Evaluated};
 use crate::output;
 use crate::registry::{RegistryClient, RegistryOptions};
-use crate::scope;
 use crate::state;
 
 pub(super) fn run(inv: &Invocation, args: &PlanArgs) -> Result<Outcome> {
     let settings = &inv.settings;
     let docker = Docker::connect(settings.docker_host.as_deref())?;
-    let scope = scope::resolve(settings, &docker, &inv.env)?;
-    let containers = discover::select(
-        discover::discover(&docker, &scope, settings.compat_watchtower)?,
-        &args.services,
-    )?;
+    let (scope, all) = inv.discover(&docker)?;
+    let containers = discover::select(all, &args.services)?;
     let state = state::load_read_only(&settings.data_dir)?.state;
     let registry = RegistryClient::new(registry_options(settings))?;
     let now = SystemTime::now();
-    let knobs = Knobs {
-        default_soak: settings.soak,
-        self_update: settings.self_update,
-    };
-    let evaluated = evaluate::evaluate(containers, &registry, &state, knobs, now);
+    let evaluated = evaluate::evaluate(containers, &registry, &state, inv.evaluate_knobs(), now);
 
     if args.json {
         let rows: Vec<_> = evaluated.iter().map(|e| e.row(now)).collect();

@@ -16,9 +16,8 @@ use crate::heal;
 use crate::output;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
-use crate::scope;
 use crate::state::{self, HistoryEntry, Pin, record};
-use crate::update::{self, Executor, Outcome};
+use crate::update::{Executor, Outcome};
 
 pub(super) fn run(inv: &Invocation, args: &RollbackArgs) -> Result<RunOutcome> {
     let settings = &inv.settings;
@@ -30,21 +29,12 @@ pub(super) fn run(inv: &Invocation, args: &RollbackArgs) -> Result<RunOutcome> {
         docker: &docker,
         registry: &registry,
         data_dir: &settings.data_dir,
-        knobs: update::Knobs {
-            health_timeout: settings.health_timeout,
-            health_stable: settings.health_stable,
-            cleanup: false,
-            pre_update_hook: settings.pre_update_hook.clone(),
-            hook_timeout: settings.hook_timeout,
-        },
+        // The image rolled back from stays: it may be wanted again once fixed.
+        knobs: inv.update_knobs(false),
     };
     heal::heal_all(&exec, &mut state);
 
-    let scope = scope::resolve(settings, &docker, &inv.env)?;
-    let c = discover::select_one(
-        discover::discover(&docker, &scope, settings.compat_watchtower)?,
-        &args.service,
-    )?;
+    let c = discover::select_one(inv.discover(&docker)?.1, &args.service)?;
     let reference = ImageRef::parse(&c.observed.config_image)
         .map_err(|e| Failure::usage(format!("{} cannot be rolled back: {e}", c.name)))?;
     let history = state

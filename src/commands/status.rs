@@ -13,7 +13,6 @@ use crate::docker::Docker;
 use crate::error::Outcome;
 use crate::output;
 use crate::reference::{Digest, ImageRef};
-use crate::scope;
 use crate::state::{self, Blocked, Candidate, HistoryEntry, JournalEntry, Pin, State};
 use crate::values::format_duration;
 
@@ -55,11 +54,8 @@ fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error
 pub(super) fn run(inv: &Invocation, args: &StatusArgs) -> Result<Outcome> {
     let settings = &inv.settings;
     let docker = Docker::connect(settings.docker_host.as_deref())?;
-    let scope = scope::resolve(settings, &docker, &inv.env)?;
-    let containers = discover::select(
-        discover::discover(&docker, &scope, settings.compat_watchtower)?,
-        &args.services,
-    )?;
+    let (scope, all) = inv.discover(&docker)?;
+    let containers = discover::select(all, &args.services)?;
     let state = state::load_read_only(&settings.data_dir)?.state;
     let rows: Vec<Row<'_>> = containers
         .iter()

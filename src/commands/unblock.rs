@@ -10,7 +10,6 @@ use crate::docker::Docker;
 use crate::error::{Failure, Outcome};
 use crate::output;
 use crate::reference::{Digest, ImageRef};
-use crate::scope;
 use crate::state;
 
 pub(super) fn run(inv: &Invocation, args: &UnblockArgs) -> Result<Outcome> {
@@ -32,9 +31,7 @@ pub(super) fn run(inv: &Invocation, args: &UnblockArgs) -> Result<Outcome> {
         removed
     } else {
         let docker = Docker::connect(settings.docker_host.as_deref())?;
-        let scope = scope::resolve(settings, &docker, &inv.env)?;
-        let all = discover::discover(&docker, &scope, settings.compat_watchtower)?;
-        let container = discover::select_one(all, &args.target)?;
+        let container = discover::select_one(inv.discover(&docker)?.1, &args.target)?;
         let repository = ImageRef::parse(&container.observed.config_image)
             .map_err(|e| Failure::usage(format!("{}: {e}", container.name)))?
             .name();
