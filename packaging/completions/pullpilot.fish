@@ -204,8 +204,6 @@ complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -s V -l ver
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l http -d 'Also accept `POST /notify[/SERVICE]` on this address, with the bearer secret from PP_WEBHOOK_SECRET (required). `GET /health` answers without it' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l debounce -d 'Wait this long after the last poke before a pass (pokes in between join it)' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l min-interval -d 'Least time between two poke-triggered passes (scheduled passes are not held back)' -r
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l ping-interval -d 'How often to send the relay a heartbeat (tests shorten it)' -r
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l read-deadline -d 'Reconnect when the relay sends nothing for this long (tests shorten it)' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l scope -d 'Which containers to manage: `project`, `project:<name>` or `all` [env: PP_SCOPE]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l project-directory -d 'The compose project directory for scope `project` (default: the working directory)' -r -F
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l soak -d 'How long a new digest must stay current before rollout; bare numbers are seconds [env: PP_SOAK]' -r
@@ -231,8 +229,6 @@ complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l listen -d 
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l state-dir -d 'Where registrations are kept (created 0700; the file inside is 0600)' -r -F
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l public-url -d 'The public origin clients reach this relay at, such as https://relay.example.org; used in the poke and listen URLs it hands out. Without it, the request\'s Host header is used (and X-Forwarded-Proto from a proxy on loopback)' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l prune-after -d 'Forget a webhook after this long without a connection or poke' -r
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l challenge-ttl -d 'How long a challenge stays valid (tests shorten it)' -r
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l auth-timeout -d 'How long a socket may stay unauthenticated before it is closed (tests shorten it)' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l scope -d 'Which containers to manage: `project`, `project:<name>` or `all` [env: PP_SCOPE]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l project-directory -d 'The compose project directory for scope `project` (default: the working directory)' -r -F
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l soak -d 'How long a new digest must stay current before rollout; bare numbers are seconds [env: PP_SOAK]' -r

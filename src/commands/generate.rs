@@ -70,12 +70,47 @@ fn visible_command() -> clap::Command {
         .subcommand_required(full.is_subcommand_required_set())
         .arg_required_else_help(full.is_arg_required_else_help_set())
         .args(full.get_arguments().cloned())
-        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+        .subcommands(
+            full.get_subcommands()
+                .filter(|s| !s.is_hide_set())
+                .map(without_hidden_args),
+        );
     if let Some(about) = full.get_about() {
         cmd = cmd.about(about.clone());
     }
     if let Some(long_about) = full.get_long_about() {
         cmd = cmd.long_about(long_about.clone());
+    }
+    cmd
+}
+
+/// `sub` without its hidden arguments (test knobs such as `--ping-interval`), which the man
+/// pages leave out but `clap_complete` would offer. Only commands that have some are rebuilt, from
+/// the parts they use: name, help texts and arguments. The derive's implicit group (one per
+/// `Args` struct, naming every field) is dropped: it constrains nothing here and would name the
+/// removed arguments.
+fn without_hidden_args(sub: &clap::Command) -> clap::Command {
+    if !sub.get_arguments().any(clap::Arg::is_hide_set) {
+        return sub.clone();
+    }
+    debug_assert!(
+        sub.get_subcommands().next().is_none() && sub.get_groups().all(|g| !g.is_required_set()),
+        "{} has subcommands or a constraining group; rebuild them too",
+        sub.get_name()
+    );
+    let mut cmd = clap::Command::new(sub.get_name().to_owned())
+        .args(sub.get_arguments().filter(|a| !a.is_hide_set()).cloned());
+    if let Some(about) = sub.get_about() {
+        cmd = cmd.about(about.clone());
+    }
+    if let Some(long_about) = sub.get_long_about() {
+        cmd = cmd.long_about(long_about.clone());
+    }
+    if let Some(after) = sub.get_after_help() {
+        cmd = cmd.after_help(after.clone());
+    }
+    if let Some(after) = sub.get_after_long_help() {
+        cmd = cmd.after_long_help(after.clone());
     }
     cmd
 }
@@ -235,4 +270,54 @@ fn write_completions(dir: &Path) -> Result<Vec<PathBuf>> {
                 .with_context(|| format!("cannot write {shell} completions to {}", dir.display()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every hidden flag of the real command line, as `--name`.
+    fn hidden_flags() -> Vec<String> {
+        let full = Cli::command();
+        full.get_subcommands()
+            .flat_map(clap::Command::get_arguments)
+            .filter(|a| a.is_hide_set())
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect()
+    }
+
+    #[test]
+    fn completions_offer_no_hidden_flag_and_keep_the_visible_ones() {
+        let hidden = hidden_flags();
+        assert!(hidden.contains(&"--ping-interval".to_owned()), "{hidden:?}");
+        let mut cmd = visible_command();
+        let mut bash = Vec::new();
+        clap_complete::generate(Shell::Bash, &mut cmd, "pullpilot", &mut bash);
+        let bash = String::from_utf8(bash).unwrap();
+        for flag in &hidden {
+            assert!(!bash.contains(flag.as_str()), "{flag} is offered");
+        }
+        for flag in [
+            "--debounce",
+            "--min-interval",
+            "--prune-after",
+            "--show-url",
+        ] {
+            assert!(bash.contains(flag), "{flag} is missing");
+        }
+    }
+
+    #[test]
+    fn the_visible_listen_command_still_parses_its_flags() {
+        let mut cmd = visible_command();
+        let matches = cmd
+            .try_get_matches_from_mut(["pullpilot", "listen", "--debounce", "3s"])
+            .unwrap();
+        let (name, sub) = matches.subcommand().unwrap();
+        assert_eq!(name, "listen");
+        assert_eq!(
+            sub.get_one::<std::time::Duration>("debounce"),
+            Some(&std::time::Duration::from_secs(3))
+        );
+    }
 }
