@@ -34,15 +34,33 @@ pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
     builder.build().new_agent()
 }
 
-/// Sends one request before `deadline`. The error text may quote the server; callers scrub it.
+/// Why one request failed. The text may quote the server; callers scrub it.
+#[derive(Debug)]
+pub(crate) struct SendError {
+    pub(crate) text: String,
+    /// Another attempt could succeed: the connection failed before an answer (refused, reset),
+    /// or the server answered 429 or 5xx. A timeout is not transient here: it used the budget.
+    pub(crate) transient: bool,
+}
+
+impl SendError {
+    fn permanent(text: impl Into<String>) -> Self {
+        SendError {
+            text: text.into(),
+            transient: false,
+        }
+    }
+}
+
+/// Sends one request before `deadline`.
 pub(crate) fn send(
     agent: &ureq::Agent,
     req: &HttpRequest,
     deadline: Instant,
-) -> Result<(), String> {
+) -> Result<(), SendError> {
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
-        return Err("no time left before the timeout".into());
+        return Err(SendError::permanent("no time left before the timeout"));
     }
     let mut builder = match req.method {
         Method::Post => agent.post(&req.url),
@@ -57,9 +75,10 @@ pub(crate) fn send(
         .timeout_global(Some(remaining))
         .timeout_connect(Some(remaining))
         .build();
-    let mut response = builder
-        .send(&req.body[..])
-        .map_err(|e| describe(&e, remaining))?;
+    let mut response = builder.send(&req.body[..]).map_err(|e| SendError {
+        text: describe(&e, remaining),
+        transient: matches!(e, ureq::Error::Io(_) | ureq::Error::ConnectionFailed),
+    })?;
     let status = response.status().as_u16();
     let location = response
         .headers()
@@ -73,7 +92,10 @@ pub(crate) fn send(
         .take(BODY_LIMIT)
         .read_to_end(&mut body);
     let text = String::from_utf8_lossy(&body);
-    judge(status, location.as_deref(), &text, req.check)
+    judge(status, location.as_deref(), &text, req.check).map_err(|text| SendError {
+        text,
+        transient: status == 429 || status >= 500,
+    })
 }
 
 fn describe(err: &ureq::Error, remaining: Duration) -> String {

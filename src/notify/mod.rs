@@ -1,8 +1,9 @@
 //! Notifications: shoutrrr-style URLs (as `PP_NOTIFY_URL` takes them) are parsed once by
 //! [`Notifier::new`]; [`Notifier::send`] delivers one [`Event`] to every target synchronously.
 //! Targets are sent to in parallel, each bounded by the one timeout (connect plus the whole
-//! exchange), so a target that never answers costs at most the timeout. Sending never fails a
-//! pass: failures are logged at WARN and counted, never returned.
+//! exchange), so a target that never answers costs at most the timeout. An HTTP request that
+//! fails transiently is tried again within that timeout ([`RETRY_WAITS`]). Sending never fails
+//! a pass: failures are logged at WARN and counted, never returned.
 //!
 //! Secrets never reach a log line, an error or a `Debug` output: URLs are shown through
 //! [`redact`] (scheme and host only), and any text quoted from a server is scrubbed of the
@@ -163,7 +164,14 @@ pub(crate) struct Overrides {
     pub(crate) http_base: Option<String>,
     /// Extra DER trust roots for SMTP TLS.
     pub(crate) extra_roots: Vec<Vec<u8>>,
+    /// Replaces [`RETRY_WAITS`] (tests shorten them).
+    pub(crate) retry_waits: Option<Vec<Duration>>,
 }
+
+/// Waits before the second and third attempt of an HTTP notification that failed transiently
+/// (refused or reset connection, 429, 5xx). A retry is made only if its wait ends before the
+/// target's deadline, so a target still costs at most the timeout.
+const RETRY_WAITS: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
 
 /// Parsed targets, one HTTP agent, the timeout and the zone for times.
 pub struct Notifier {
@@ -173,6 +181,7 @@ pub struct Notifier {
     zone: tz::Zone,
     smtp_tls: Option<Arc<rustls::ClientConfig>>,
     http_base: Option<String>,
+    retry_waits: Vec<Duration>,
     /// Every warning `send` logged, so tests need not own the process's logger.
     #[cfg(test)]
     warnings: std::sync::Mutex<Vec<String>>,
@@ -199,7 +208,7 @@ impl Notifier {
         let http_base = None;
         let overrides = Overrides {
             http_base,
-            extra_roots: Vec::new(),
+            ..Overrides::default()
         };
         Notifier::with_overrides(urls, timezone, timeout, overrides)
     }
@@ -246,6 +255,9 @@ impl Notifier {
             zone,
             smtp_tls,
             http_base: overrides.http_base,
+            retry_waits: overrides
+                .retry_waits
+                .unwrap_or_else(|| RETRY_WAITS.to_vec()),
             #[cfg(test)]
             warnings: std::sync::Mutex::default(),
         })
@@ -309,11 +321,42 @@ impl Notifier {
         match &target.delivery {
             Delivery::Http(service) => {
                 for req in service.requests(msg, self.http_base.as_deref()) {
-                    http::send(&self.agent, &req, deadline)?;
+                    self.send_with_retries(target, &req, deadline)?;
                 }
                 Ok(())
             }
             Delivery::Smtp(smtp) => smtp.send(msg, self.smtp_tls.as_ref(), deadline),
+        }
+    }
+
+    /// Sends `req`, trying again after [`RETRY_WAITS`] while the failure is transient and the
+    /// wait ends before `deadline`. The error says how many attempts were made.
+    fn send_with_retries(
+        &self,
+        target: &Target,
+        req: &services::HttpRequest,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        let mut attempts = 1;
+        loop {
+            let Err(e) = http::send(&self.agent, req, deadline) else {
+                return Ok(());
+            };
+            let wait = self.retry_waits.get(attempts - 1).copied();
+            match wait {
+                Some(wait) if e.transient && Instant::now() + wait < deadline => {
+                    log::debug!(
+                        "Notification to {} failed ({}); trying again in {}.",
+                        target.redacted,
+                        scrub(&e.text, &target.secrets),
+                        humantime::format_duration(wait)
+                    );
+                    std::thread::sleep(wait);
+                    attempts += 1;
+                }
+                _ if attempts > 1 => return Err(format!("{} ({attempts} attempts)", e.text)),
+                _ => return Err(e.text),
+            }
         }
     }
 }

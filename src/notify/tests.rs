@@ -22,11 +22,14 @@ pub(crate) fn sample_event(kind: EventKind) -> Event {
 }
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// The waits between attempts in these tests (the real ones are 1 s and 3 s).
+const RETRY_WAIT: Duration = Duration::from_millis(50);
 
 fn notifier(urls: &[String], base: Option<&str>) -> Notifier {
     let overrides = Overrides {
         http_base: base.map(str::to_string),
         extra_roots: vec![ca_der()],
+        retry_waits: Some(vec![RETRY_WAIT; 2]),
     };
     Notifier::with_overrides(urls, "UTC", TIMEOUT, overrides).unwrap()
 }
@@ -507,7 +510,60 @@ fn server_error_is_counted_as_failed_and_scrubbed() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert_eq!(
         w[0],
-        "Notification to slack://T00000000/… failed: answered 500: \"internal error for ***\"."
+        "Notification to slack://T00000000/… failed: answered 500: \"internal error for ***\" \
+         (3 attempts)."
+    );
+    assert_eq!(server.requests().len(), 3, "a 5xx is tried three times");
+    assert_eq!(ok.requests().len(), 1);
+}
+
+#[test]
+fn a_transient_failure_is_tried_again_and_then_delivered() {
+    let flaky = HttpServer::answering(&[503, 429, 204], "");
+    let n = one(
+        format!("generic+http://127.0.0.1:{}/hook", flaky.port),
+        None,
+    );
+    assert_eq!(n.send(&sample_event(EventKind::Updated)), 1);
+    assert!(warnings(&n).is_empty(), "{:?}", warnings(&n));
+    assert_eq!(flaky.requests().len(), 3);
+}
+
+#[test]
+fn a_client_error_is_not_tried_again() {
+    let server = HttpServer::start(404, "no such hook");
+    let n = one(
+        format!("generic+http://127.0.0.1:{}/hook", server.port),
+        None,
+    );
+    assert_eq!(n.send(&sample_event(EventKind::Updated)), 0);
+    assert_eq!(server.requests().len(), 1);
+    let w = warnings(&n);
+    assert!(w[0].ends_with("answered 404: \"no such hook\"."), "{w:?}");
+}
+
+#[test]
+fn no_retry_waits_past_the_timeout() {
+    let server = HttpServer::start(502, "");
+    let urls = [format!("generic+http://127.0.0.1:{}/hook", server.port)];
+    let timeout = Duration::from_millis(600);
+    let overrides = Overrides {
+        retry_waits: Some(vec![Duration::from_millis(200), Duration::from_secs(1)]),
+        ..Overrides::default()
+    };
+    let n = Notifier::with_overrides(&urls, "UTC", timeout, overrides).unwrap();
+    let started = Instant::now();
+    assert_eq!(n.send(&sample_event(EventKind::Updated)), 0);
+    assert!(started.elapsed() < timeout, "took {:?}", started.elapsed());
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "the 200 ms wait fits in 600 ms, the 1 s wait does not"
+    );
+    assert!(
+        warnings(&n)[0].contains("(2 attempts)"),
+        "{:?}",
+        warnings(&n)
     );
 }
 
@@ -521,7 +577,9 @@ fn refused_connection_fails_fast() {
     let started = Instant::now();
     assert_eq!(n.send(&sample_event(EventKind::Updated)), 0);
     assert!(started.elapsed() < TIMEOUT);
-    assert_eq!(warnings(&n).len(), 1);
+    let w = warnings(&n);
+    assert_eq!(w.len(), 1);
+    assert!(w[0].contains("(3 attempts)"), "refused is transient: {w:?}");
 }
 
 #[test]

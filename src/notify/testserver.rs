@@ -82,13 +82,20 @@ pub(crate) struct HttpServer {
 impl HttpServer {
     /// Answers every request with `status` and `body`.
     pub(crate) fn start(status: u16, body: &'static str) -> HttpServer {
+        HttpServer::answering(&[status], body)
+    }
+
+    /// Answers the requests with `statuses` in turn, then with the last one; always `body`.
+    pub(crate) fn answering(statuses: &[u16], body: &'static str) -> HttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&requests);
+        let statuses = statuses.to_vec();
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
+            for (n, stream) in listener.incoming().flatten().enumerate() {
                 let log = Arc::clone(&log);
+                let status = statuses[n.min(statuses.len() - 1)];
                 std::thread::spawn(move || serve_http(&stream, status, body, &log));
             }
         });
