@@ -48,6 +48,12 @@ pub fn format_duration(d: Duration) -> String {
     parts.join(" ")
 }
 
+/// A duration for log lines, to the millisecond: `612ms`, `1s 500ms`, `20s`.
+pub fn format_millis(d: Duration) -> String {
+    let millis = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    humantime::format_duration(Duration::from_millis(millis)).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +103,8 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
         assert_eq!(format_duration(Duration::from_secs(90_000)), "1d 1h");
         assert_eq!(format_duration(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(format_millis(Duration::from_micros(612_345)), "612ms");
+        assert_eq!(format_millis(Duration::from_millis(1500)), "1s 500ms");
+        assert_eq!(format_millis(Duration::from_secs(20)), "20s");
     }
 }

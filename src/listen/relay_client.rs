@@ -89,7 +89,7 @@ impl RelayClient {
                         log::warn!(
                             "Could not register with the relay: {e:#}. Trying again in {}; \
                              scheduled passes go on meanwhile.",
-                            humantime::format_duration(round(wait))
+                            crate::values::format_millis(wait)
                         );
                         self.sleep(wait);
                         continue;
@@ -267,10 +267,6 @@ impl RelayClient {
 fn backoff(attempt: u32) -> Duration {
     let cap = (Duration::from_secs(1) * 2u32.pow(attempt.min(6))).min(MAX_BACKOFF);
     protocol::random_up_to(cap)
-}
-
-fn round(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis() as u64)
 }
 
 fn closed(frame: Option<&tungstenite::protocol::CloseFrame>) -> Ended {

@@ -43,15 +43,6 @@ pub(crate) struct SendError {
     pub(crate) transient: bool,
 }
 
-impl SendError {
-    fn permanent(text: impl Into<String>) -> Self {
-        SendError {
-            text: text.into(),
-            transient: false,
-        }
-    }
-}
-
 /// Sends one request before `deadline`.
 pub(crate) fn send(
     agent: &ureq::Agent,
@@ -60,7 +51,10 @@ pub(crate) fn send(
 ) -> Result<(), SendError> {
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
-        return Err(SendError::permanent("no time left before the timeout"));
+        return Err(SendError {
+            text: "no time left before the timeout".into(),
+            transient: false,
+        });
     }
     let mut builder = match req.method {
         Method::Post => agent.post(&req.url),
@@ -102,7 +96,7 @@ fn describe(err: &ureq::Error, remaining: Duration) -> String {
     match err {
         ureq::Error::Timeout(_) => format!(
             "no answer within {}",
-            humantime::format_duration(Duration::from_millis(remaining.as_millis() as u64))
+            crate::values::format_millis(remaining)
         ),
         other => other.to_string(),
     }

@@ -256,9 +256,7 @@ impl Transport {
             "{} {}: {why}; trying again in {} (attempt {} of {})",
             req.method.as_str(),
             redact(&req.url),
-            humantime::format_duration(Duration::from_millis(
-                u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
-            )),
+            crate::values::format_millis(wait),
             attempt + 1,
             self.retries + 1
         );
