@@ -14,6 +14,7 @@ pub enum EditError {
     NoServices,
     NoService(String),
     NoImage(String),
+    EmptyImage(String),
     FlowStyle(String),
     VarNotInDotenv(String),
 }
@@ -24,6 +25,11 @@ impl fmt::Display for EditError {
             EditError::NoServices => f.write_str("it has no block-style `services:` section"),
             EditError::NoService(s) => write!(f, "it has no service {s:?}"),
             EditError::NoImage(s) => write!(f, "service {s:?} has no `image:` line"),
+            EditError::EmptyImage(s) => write!(
+                f,
+                "service {s:?} has an empty `image:` value; write the image it runs there (for \
+                 example `image: nginx:1.27`) and try again"
+            ),
             EditError::FlowStyle(s) => write!(
                 f,
                 "service {s:?} is written in flow style ({{ … }}), which pullpilot does not edit; \
@@ -86,7 +92,12 @@ pub fn find_image(text: &str, service: &str) -> Result<ImageValue, EditError> {
         }
         let child = *child_indent.get_or_insert(indent);
         if indent == child && key == "image" {
-            let value = unquote(strip_comment(rest).trim()).to_string();
+            let value = unquote(strip_comment(rest).trim()).trim().to_string();
+            if value.is_empty() {
+                // `image:`, `image: ""` or `image:  # note`: there is no reference to pin, and
+                // appending a digest would glue it to the comment.
+                return Err(EditError::EmptyImage(service.to_string()));
+            }
             return Ok(match trailing_variable(&value) {
                 Some(var) => ImageValue::Variable(var),
                 None => ImageValue::Line { index: i, value },
@@ -106,10 +117,11 @@ pub fn set_image_line(text: &str, index: usize, digest: Option<&Digest>) -> Stri
             continue;
         }
         let (body, newline) = split_newline(line);
-        let colon = body
-            .find("image:")
-            .expect("the line was found as an image line")
-            + "image:".len();
+        let Some(colon) = body.find("image:").map(|at| at + "image:".len()) else {
+            // Not the line find_image reported: leave the text as it is.
+            out.push_str(line);
+            continue;
+        };
         let (head, rest) = body.split_at(colon);
         let comment_at = comment_start(rest);
         let (value_part, comment) = rest.split_at(comment_at);
@@ -352,6 +364,30 @@ mod tests {
             set_dotenv_var(env, "MISSING", None),
             Err(EditError::VarNotInDotenv("MISSING".into()))
         );
+    }
+
+    #[test]
+    fn an_empty_image_value_is_refused_not_pinned() {
+        for text in [
+            "services:\n  o:\n    image:\n",
+            "services:\n  o:\n    image:  # to do\n",
+            "services:\n  o:\n    image: \"\"\n",
+            "services:\n  o:\n    image: ' '\n",
+            "services:\n\to:\n    image:  # ",
+        ] {
+            assert_eq!(
+                find_image(text, "o"),
+                Err(EditError::EmptyImage("o".into())),
+                "{text:?}"
+            );
+        }
+        let message = EditError::EmptyImage("o".into()).to_string();
+        assert!(message.contains("empty `image:`"), "{message}");
+    }
+
+    #[test]
+    fn a_line_that_is_not_an_image_line_is_left_alone() {
+        assert_eq!(set_image_line(FILE, 0, Some(&d())), FILE);
     }
 
     #[test]
