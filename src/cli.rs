@@ -170,9 +170,11 @@ pub struct RelayArgs {
     pub auth_timeout: std::time::Duration,
 }
 
+/// Flags take the same durations as `PP_*` variables and labels, bound included.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    crate::values::parse_duration(text)
-        .ok_or_else(|| format!("{text:?} is not a duration; use one such as 10s, 5m or 180d"))
+    crate::values::parse_duration(text).ok_or_else(|| {
+        format!("{text:?} is not a duration of at most 10 years; use one such as 10s, 5m or 180d")
+    })
 }
 
 #[derive(Debug, Args)]

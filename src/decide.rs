@@ -184,7 +184,7 @@ impl Decision {
                 ..
             } => {
                 let left = rollout_at.duration_since(now).unwrap_or_default();
-                let at = humantime::format_rfc3339_seconds(*rollout_at);
+                let at = format_time(*rollout_at);
                 if *new_candidate {
                     format!(
                         "new digest; the soak clock starts at the next apply ({} from then)",
@@ -320,17 +320,40 @@ pub fn decide(c: &Observed, remote: Option<&Remote>, ctx: &Context<'_>) -> Decis
     Decision::Soaking {
         digest: digest.clone(),
         first_seen,
-        rollout_at: first_seen + soak,
+        rollout_at: rollout_at(first_seen, soak),
         remaining_seconds: soak.saturating_sub(elapsed).as_secs(),
         new_candidate: candidate.is_none(),
     }
+}
+
+/// When a digest first seen at `first_seen` has soaked for `soak`. Checked arithmetic: never
+/// an overflow, and never later than [`latest_printable`] (a far-future `first_seen` in a
+/// hand-edited state file would otherwise give a time that cannot be printed).
+pub fn rollout_at(first_seen: SystemTime, soak: Duration) -> SystemTime {
+    first_seen
+        .checked_add(soak)
+        .map_or_else(latest_printable, |t| t.min(latest_printable()))
+}
+
+/// The last second an RFC 3339 timestamp can show, 9999-12-31T23:59:59Z; humantime panics
+/// on anything later.
+pub fn latest_printable() -> SystemTime {
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(253_402_300_799))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// `t` as RFC 3339 seconds, clamped into what RFC 3339 can show (1970 to 9999).
+pub fn format_time(t: SystemTime) -> String {
+    let t = t.clamp(SystemTime::UNIX_EPOCH, latest_printable());
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 mod rfc3339 {
     use std::time::SystemTime;
 
     pub(super) fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string())
+        s.serialize_str(&super::format_time(*t))
     }
 }
 
@@ -721,6 +744,74 @@ mod tests {
             decide(&container(&[]), Some(&remote('b')), &context),
             Decision::Soaking { .. }
         ));
+    }
+
+    #[test]
+    fn a_soak_label_over_ten_years_is_an_invalid_label() {
+        let c = container(&[(labels::SOAK, "300000000000y")]);
+        let d = decide(&c, Some(&remote('b')), &ctx(&State::default()));
+        let Decision::InvalidLabel { errors } = &d else {
+            panic!("{d:?}");
+        };
+        assert_eq!(errors[0].label, labels::SOAK);
+        assert!(
+            d.reason(now()).contains("up to 10 years"),
+            "{}",
+            d.reason(now())
+        );
+        let c = container(&[(labels::HEALTH_TIMEOUT, "18446744073709551615")]);
+        let d = decide(&c, Some(&remote('b')), &ctx(&State::default()));
+        assert!(d.reason(now()).contains("at most 10 years"), "{d:?}");
+    }
+
+    #[test]
+    fn rollout_time_is_checked_and_printable() {
+        // Whatever reaches `decide` (a soak the parser would refuse, a first_seen a state file
+        // put in year 9999), the rollout time neither overflows nor breaks the printing.
+        let mut c = container(&[]);
+        c.labels.policy.soak = Some(Duration::MAX);
+        let d = decide(&c, Some(&remote('b')), &ctx(&State::default()));
+        let Decision::Soaking { rollout_at, .. } = &d else {
+            panic!("{d:?}");
+        };
+        assert_eq!(*rollout_at, latest_printable());
+        assert!(
+            d.reason(now()).contains("next apply"),
+            "{}",
+            d.reason(now())
+        );
+        serde_json::to_value(&d).unwrap();
+
+        let mut state = with_candidate(digest('b'), Duration::ZERO);
+        let far = humantime::parse_rfc3339("9999-12-31T00:00:00Z").unwrap();
+        state
+            .containers
+            .get_mut("shop/web")
+            .unwrap()
+            .candidate
+            .as_mut()
+            .unwrap()
+            .first_seen = far;
+        let d = decide(&container(&[]), Some(&remote('b')), &ctx(&state));
+        let Decision::Soaking { rollout_at, .. } = &d else {
+            panic!("{d:?}");
+        };
+        assert_eq!(*rollout_at, latest_printable());
+        assert!(
+            d.reason(now()).ends_with("rollout at 9999-12-31T23:59:59Z"),
+            "{}",
+            d.reason(now())
+        );
+        assert_eq!(
+            serde_json::to_value(&d).unwrap()["rollout_at"],
+            "9999-12-31T23:59:59Z"
+        );
+
+        assert_eq!(super::rollout_at(now(), HOUR), now() + HOUR);
+        assert_eq!(
+            format_time(SystemTime::UNIX_EPOCH - HOUR),
+            "1970-01-01T00:00:00Z"
+        );
     }
 
     #[test]

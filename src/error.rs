@@ -8,6 +8,10 @@
 //! | 2 | usage or configuration error |
 //! | 3 | Docker unreachable |
 //! | 75 | another run holds the lock |
+//!
+//! A closed stdout (`pullpilot plan | head -1`) changes none of these: the output that could not
+//! be written is dropped quietly and the command ends with the status above. Any other failure
+//! to write stdout turns 0 into 1.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -81,12 +85,22 @@ pub fn kind_of(err: &anyhow::Error) -> Option<FailureKind> {
 
 /// Maps a command's result to the documented exit status, printing the error if there is one.
 pub fn exit_code(result: anyhow::Result<Outcome>) -> ExitCode {
+    ExitCode::from(status(result, crate::output::write_failure().as_deref()))
+}
+
+/// The status for `result`. Output lost to a closed pipe does not change it (see
+/// `crate::output`); output lost to any other write error (`write_failure`) makes a successful
+/// run a failure, 1.
+fn status(result: anyhow::Result<Outcome>, write_failure: Option<&str>) -> u8 {
+    if let Some(why) = write_failure {
+        crate::output::error(&anyhow::anyhow!("{why}"));
+    }
     match result {
-        Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::SomeFailed) => ExitCode::from(1),
+        Ok(Outcome::Ok) if write_failure.is_none() => 0,
+        Ok(_) => 1,
         Err(err) => {
             crate::output::error(&err);
-            ExitCode::from(kind_of(&err).map_or(1, FailureKind::code))
+            kind_of(&err).map_or(1, FailureKind::code)
         }
     }
 }
@@ -104,5 +118,13 @@ mod tests {
         assert_eq!(kind_of(&err), Some(FailureKind::Usage));
         assert_eq!(kind_of(&anyhow::anyhow!("plain")), None);
         assert_eq!(FailureKind::LockHeld.code(), 75);
+    }
+
+    #[test]
+    fn lost_output_fails_only_a_run_that_would_have_succeeded() {
+        assert_eq!(status(Ok(Outcome::Ok), None), 0);
+        assert_eq!(status(Ok(Outcome::Ok), Some("disk full")), 1);
+        assert_eq!(status(Ok(Outcome::SomeFailed), Some("disk full")), 1);
+        assert_eq!(status(Err(Failure::usage("bad")), Some("disk full")), 2);
     }
 }

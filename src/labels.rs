@@ -168,7 +168,7 @@ pub fn parse(labels: &BTreeMap<String, String>, watchtower_compat: bool) -> Pars
     policy.health_timeout = get_duration(
         HEALTH_TIMEOUT,
         Duration::from_secs(1),
-        "a duration of at least 1s, such as 90s or 5m",
+        crate::values::NONZERO_DURATION_FORM,
     );
     policy.health_stable = get_duration(HEALTH_STABLE, Duration::ZERO, DURATION_FORM);
     policy.stop_timeout = get_duration(STOP_TIMEOUT, Duration::ZERO, DURATION_FORM);

@@ -1,31 +1,68 @@
 //! Everything pullpilot prints: results on stdout (a table or one JSON document), errors on
 //! stderr. Logs go through `log`, not here.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//!
+//! Nothing here panics on a closed stream. When the reader of stdout has gone away
+//! (`pullpilot plan | head -1`: EPIPE), the rest of the output is dropped without a word and
+//! the command finishes with the exit status it would have had anyway, as ripgrep and the
+//! coreutils do. Any other failure to write stdout (a full disk) is remembered and turns a
+//! successful run into exit status 1 with a message (see [`write_failure`]).
 
 use std::fmt::Write as _;
-use std::io::Write;
+use std::io::{self, Write};
+use std::sync::Mutex;
 
 use serde::Serialize;
+
+/// The first failure to write stdout other than a closed pipe, for `error::exit_code`.
+static WRITE_FAILURE: Mutex<Option<String>> = Mutex::new(None);
 
 /// Prints an error chain as one line: `pullpilot: error: outer: inner`.
 pub fn error(err: &anyhow::Error) {
     let text = format!("{err:#}");
     if !text.is_empty() {
-        eprintln!("pullpilot: error: {text}");
+        // Nowhere left to report a failure to write stderr.
+        let _ = writeln!(io::stderr().lock(), "pullpilot: error: {text}");
     }
 }
 
 /// Prints one JSON document on stdout.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    let mut bytes = serde_json::to_vec_pretty(value)?;
+    bytes.push(b'\n');
+    write_stdout(&bytes);
     Ok(())
 }
 
 /// Prints lines of text on stdout.
 pub fn text(lines: &str) {
-    print!("{lines}");
+    write_stdout(lines.as_bytes());
+}
+
+/// Writes and flushes stdout: a closed pipe is ignored, other errors are remembered.
+fn write_stdout(bytes: &[u8]) {
+    let mut out = io::stdout().lock();
+    let result = out.write_all(bytes).and_then(|()| out.flush());
+    if let Err(e) = result {
+        note_write_error(&e);
+    }
+}
+
+fn note_write_error(e: &io::Error) {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return;
+    }
+    let mut failure = WRITE_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    failure.get_or_insert_with(|| format!("the output could not be written to stdout: {e}"));
+}
+
+/// Why writing stdout failed, if it did for a reason other than a closed pipe.
+pub fn write_failure() -> Option<String> {
+    WRITE_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
 }
 
 /// Renders rows as a left-aligned table with a header; the last column is not padded.
@@ -59,6 +96,20 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io;
+
+    #[test]
+    fn a_closed_pipe_is_not_a_failure_but_other_write_errors_are() {
+        super::note_write_error(&io::Error::from(io::ErrorKind::BrokenPipe));
+        assert_eq!(super::write_failure(), None);
+        super::note_write_error(&io::Error::from(io::ErrorKind::StorageFull));
+        let failure = super::write_failure().unwrap();
+        assert!(
+            failure.starts_with("the output could not be written to stdout"),
+            "{failure}"
+        );
+    }
+
     #[test]
     fn table_aligns_columns() {
         let t = super::table(

@@ -162,7 +162,11 @@ impl Schedule {
     /// (None only if it never fires, e.g. "0 0 30 2 *"). Looks eight years ahead.
     // `Zone` is crate-internal, so only this crate (`listen`) can call this; that is the intent.
     pub(crate) fn next_after(&self, zone: &Zone, after: SystemTime) -> Option<SystemTime> {
-        let mut t = unix_secs(after).div_euclid(60) * 60 + 60;
+        // Checked: a clock at the end of time has no next minute, rather than an overflow.
+        let mut t = unix_secs(after)
+            .div_euclid(60)
+            .checked_mul(60)?
+            .checked_add(60)?;
         let mut c = zone.civil(t);
         let last_year = c.year + SEARCH_YEARS;
         while c.year <= last_year {
@@ -190,7 +194,7 @@ impl Schedule {
                     None => 3600 - into_hour,
                 }
             };
-            (t, c) = advance(zone, t, c.offset, step);
+            (t, c) = advance(zone, t, c.offset, step)?;
         }
         None
     }
@@ -305,11 +309,11 @@ fn next_bit(bits: u64, from: u8) -> Option<u8> {
 
 /// `t + step`, unless the zone's offset changes on the way: then the first second of the new
 /// offset, so local times right after the change are looked at too.
-fn advance(zone: &Zone, t: i64, offset: i32, step: i64) -> (i64, Civil) {
-    let next = t + step;
+fn advance(zone: &Zone, t: i64, offset: i32, step: i64) -> Option<(i64, Civil)> {
+    let next = t.checked_add(step)?;
     let c = zone.civil(next);
     if c.offset == offset {
-        return (next, c);
+        return Some((next, c));
     }
     let (mut lo, mut hi) = (t, next);
     while hi - lo > 1 {
@@ -320,7 +324,7 @@ fn advance(zone: &Zone, t: i64, offset: i32, step: i64) -> (i64, Civil) {
             hi = mid;
         }
     }
-    (hi, zone.civil(hi))
+    Some((hi, zone.civil(hi)))
 }
 
 /// Whether the local time at `t` already happened before a fall-back change (within a day).
@@ -719,6 +723,15 @@ mod tests {
             next("0 0 30 2 MON", &Zone::utc(), at(JAN_1_2025)).unwrap(),
             "2025-02-03T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn the_end_of_time_has_no_next_minute() {
+        // Checked arithmetic: a clock at the last second of i64 is "never", not a panic.
+        let end = UNIX_EPOCH
+            .checked_add(Duration::from_secs(i64::MAX as u64))
+            .unwrap();
+        assert_eq!(parse("* * * * *").next_after(&Zone::utc(), end), None);
     }
 
     #[test]

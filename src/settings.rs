@@ -13,7 +13,7 @@ use anyhow::Result;
 
 use crate::cli::GlobalArgs;
 use crate::error::Failure;
-use crate::values::{BOOL_FORM, DURATION_FORM, parse_bool, parse_duration};
+use crate::values::{BOOL_FORM, DURATION_FORM, NONZERO_DURATION_FORM, parse_bool, parse_duration};
 
 /// Every variable pullpilot reads, with its default and meaning (for docs and the typo guard).
 pub const VARIABLES: &[(&str, &str, &str)] = &[
@@ -294,7 +294,7 @@ impl Settings {
                 "PP_HEALTH_TIMEOUT",
                 Duration::from_secs(90),
                 Duration::from_secs(1),
-                "a duration of at least 1s, such as 90s or 5m",
+                NONZERO_DURATION_FORM,
             )?,
             health_stable: src.duration(
                 a.health_stable.as_ref(),
@@ -334,7 +334,7 @@ impl Settings {
                 "PP_HOOK_TIMEOUT",
                 Duration::from_secs(300),
                 Duration::from_secs(1),
-                "a duration of at least 1s, such as 30s or 5m",
+                NONZERO_DURATION_FORM,
             )?,
             wait: a.wait,
             docker_host: env.get("DOCKER_HOST").filter(|v| !v.is_empty()).cloned(),
@@ -527,6 +527,41 @@ mod tests {
         };
         let err = resolve(&args, &[]).unwrap_err().to_string();
         assert!(err.starts_with("--soak \"x\" is not valid"), "{err}");
+    }
+
+    #[test]
+    fn durations_longer_than_ten_years_are_invalid_everywhere() {
+        for var in [
+            "PP_SOAK",
+            "PP_HEALTH_TIMEOUT",
+            "PP_HEALTH_STABLE",
+            "PP_JITTER",
+            "PP_HOOK_TIMEOUT",
+        ] {
+            assert!(
+                resolve(&GlobalArgs::default(), &[(var, "10y")]).is_ok(),
+                "{var}"
+            );
+            for value in ["18446744073709551615", "11y", "300000000000y"] {
+                let err = resolve(&GlobalArgs::default(), &[(var, value)]).unwrap_err();
+                let text = err.to_string();
+                assert!(
+                    text.starts_with(&format!("{var}={value:?} is not valid"))
+                        && text.contains("10 years"),
+                    "{var}={value}: {text}"
+                );
+                assert_eq!(kind_of(&err), Some(FailureKind::Usage), "{var}");
+            }
+        }
+        let args = GlobalArgs {
+            soak: Some("18446744073709551615".into()),
+            ..GlobalArgs::default()
+        };
+        let err = resolve(&args, &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--soak \"18446744073709551615\" is not valid"),
+            "{err}"
+        );
     }
 
     #[test]

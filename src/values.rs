@@ -1,12 +1,22 @@
-//! Parsing of the small value languages shared by `PP_*` variables and container labels:
-//! booleans and durations. Pure; every error names the accepted form.
+//! Parsing of the small value languages shared by `PP_*` variables, container labels and
+//! command-line flags: booleans and durations. Pure; every error names the accepted form.
+//!
+//! Every duration pullpilot accepts is at most [`MAX_DURATION`] (ten years), whichever way it
+//! arrives, so adding one to the clock can never overflow.
 
 use std::time::Duration;
 
+/// The longest duration any setting, label or flag accepts: ten years (`10y`, as humantime
+/// counts a year: 365.25 days). Longer is an invalid value, not "forever".
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 31_557_600);
+
 /// Accepted spellings, for messages.
 pub const BOOL_FORM: &str = "true or false (also yes/no, on/off, 1/0)";
-pub const DURATION_FORM: &str =
-    "a duration such as 90s, 10m, 24h, 1h30m or 2d, or a whole number of seconds";
+pub const DURATION_FORM: &str = "a duration such as 90s, 10m, 24h, 1h30m or 2d, or a whole number \
+     of seconds, up to 10 years";
+/// For durations that must not be zero (timeouts).
+pub const NONZERO_DURATION_FORM: &str =
+    "a duration of at least 1s and at most 10 years, such as 90s or 5m";
 
 /// `true/false/yes/no/on/off/1/0/y/n`, case-insensitive, surrounding space ignored.
 pub fn parse_bool(text: &str) -> Option<bool> {
@@ -17,16 +27,19 @@ pub fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-/// A non-negative duration: humantime syntax (`90s`, `1h30m`, `2d`) or bare seconds (`300`).
+/// A non-negative duration of at most [`MAX_DURATION`]: humantime syntax (`90s`, `1h30m`, `2d`)
+/// or bare seconds (`300`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     if text.is_empty() || text.starts_with('-') {
         return None;
     }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse::<u64>().ok().map(Duration::from_secs);
-    }
-    humantime::parse_duration(text).ok()
+    let parsed = if text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<u64>().ok().map(Duration::from_secs)
+    } else {
+        humantime::parse_duration(text).ok()
+    };
+    parsed.filter(|d| *d <= MAX_DURATION)
 }
 
 /// A duration for people, in its two largest units: `1d`, `23h 59m`, `1m 30s`, `45s`, `0s`.
@@ -93,6 +106,36 @@ mod tests {
         for bad in ["", "-5", "-5s", "soon", "5x", "1.5"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_stop_at_ten_years() {
+        assert_eq!(parse_duration("10y"), Some(MAX_DURATION));
+        assert_eq!(
+            parse_duration("3652d"),
+            Some(Duration::from_secs(3652 * 86_400))
+        );
+        assert_eq!(parse_duration("315576000"), Some(MAX_DURATION));
+        for too_long in [
+            "315576001",
+            "10y 1s",
+            "11y",
+            "3653d",
+            "18446744073709551615",
+            "18446744073709551616",
+            "300000000000y",
+            "99999999999999999999999h",
+        ] {
+            assert_eq!(parse_duration(too_long), None, "{too_long}");
+        }
+        // The bound is far enough from the clock's limits that adding it cannot overflow.
+        let now = std::time::SystemTime::now();
+        assert!(now.checked_add(MAX_DURATION).is_some());
+        assert!(
+            std::time::Instant::now()
+                .checked_add(MAX_DURATION)
+                .is_some()
+        );
     }
 
     #[test]

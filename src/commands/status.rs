@@ -105,7 +105,7 @@ fn row<'a>(c: &'a Discovered, state: &'a State, default_soak: std::time::Duratio
             .and_then(|s| s.candidate.as_ref())
             .map(|candidate| Soak {
                 candidate,
-                rollout_at: candidate.first_seen + soak_window,
+                rollout_at: crate::decide::rollout_at(candidate.first_seen, soak_window),
             }),
         pin: saved.and_then(|s| s.pin.as_ref()),
         blocked,
