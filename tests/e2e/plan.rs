@@ -600,13 +600,14 @@ pub(crate) fn push_labelled_image(
     variant: Variant,
     labels: &[(&str, &str)],
 ) -> String {
+    use std::fmt::Write as _;
     use std::io::Write as _;
     use std::process::Stdio;
 
     let image = bed.registry(Reg::Open).image(repo, "stable");
     let mut dockerfile = format!("FROM {}\n", variant.base_image());
     for (key, value) in labels {
-        dockerfile.push_str(&format!("LABEL {key}={value:?}\n"));
+        let _ = writeln!(dockerfile, "LABEL {key}={value:?}");
     }
     let mut child = bed
         .docker_command(&bed.docker_config)
