@@ -70,25 +70,44 @@ pub fn discover(
             images.insert(facts.image_id.clone(), fetched.clone());
             fetched
         };
-        let built = built_by_compose(&facts.labels, &mut compose_files);
+        let services = compose_services(&facts.labels, &mut compose_files);
+        let built = services
+            .iter()
+            .any(|s| s.get("build").is_some_and(|b| !b.is_null()));
         let local_digests = match &image {
             Some(image) if !built => local_digests(image, &facts.config_image, containerd_store),
             _ => Vec::new(),
         };
-        let mut parsed = labels::parse(&facts.labels, watchtower_compat);
-        let inherited = image
-            .as_ref()
-            .and_then(|i| i.config.labels.get(labels::PRE_UPDATE));
-        if parsed.policy.pre_update.is_some() && parsed.policy.pre_update.as_ref() == inherited {
-            // An image's label must never run a command on the host: only the container's
-            // own configuration (the compose file) may set a hook.
-            log::warn!(
-                "Ignoring {} on {}: it comes from the image, and hooks are only taken from labels \
-                 set on the container.",
-                labels::PRE_UPDATE,
-                facts.name
-            );
-            parsed.policy.pre_update = None;
+        let no_labels = BTreeMap::new();
+        let image_labels = image.as_ref().map_or(&no_labels, |i| &i.config.labels);
+        // The compose file only speaks for the container when compose itself pointed at it: an
+        // image could carry compose's labels too.
+        let compose_labels =
+            compose_is_own(&facts.labels, image_labels).then(|| compose_service_labels(&services));
+        let parsed = labels::parse_container(
+            &facts.labels,
+            image_labels,
+            compose_labels.as_ref(),
+            watchtower_compat,
+        );
+        for ignored in &parsed.ignored {
+            if ignored.label == labels::PRE_UPDATE {
+                // An image's label must never run a command on the host.
+                log::warn!(
+                    "Ignoring {} on {}: it comes from the image, and hooks are only taken from \
+                     labels set on the container.",
+                    labels::PRE_UPDATE,
+                    facts.name
+                );
+            } else {
+                log::info!(
+                    "Ignoring {}={:?} on {}: it comes from the image; only labels set on the \
+                     container count.",
+                    ignored.label,
+                    ignored.value,
+                    facts.name
+                );
+            }
         }
         let project = facts.labels.get(labels::COMPOSE_PROJECT).cloned();
         let service = facts.labels.get(labels::COMPOSE_SERVICE).cloned();
@@ -156,38 +175,85 @@ pub fn select_one(all: Vec<Discovered>, name: &str) -> Result<Discovered> {
     Ok(matches.remove(0))
 }
 
-/// Whether the container's compose service has a `build:` section in its compose file(s):
-/// its image is built on this host, never pulled. (On the containerd image store every local
-/// name gets a repo digest, so digests alone cannot tell.) Unreadable files count as no.
-fn built_by_compose(
+/// The container's compose service as each of its compose files defines it (the files named by
+/// compose's `config_files` label, in order; unreadable files and files without the service are
+/// left out). A service with a `build:` section has its image built on this host, never pulled
+/// (on the containerd image store every local name gets a repo digest, so digests alone cannot
+/// tell).
+fn compose_services<'a>(
     labels: &BTreeMap<String, String>,
-    cache: &mut BTreeMap<String, Option<serde_yaml::Value>>,
-) -> bool {
+    cache: &'a mut BTreeMap<String, Option<serde_yaml::Value>>,
+) -> Vec<&'a serde_yaml::Value> {
     let (Some(files), Some(service)) = (
         labels.get(labels::COMPOSE_CONFIG_FILES),
         labels.get(labels::COMPOSE_SERVICE),
     ) else {
-        return false;
+        return Vec::new();
     };
-    files
+    let files: Vec<&str> = files
         .split(',')
         .map(str::trim)
         .filter(|f| !f.is_empty())
-        .any(|file| {
-            let doc = cache.entry(file.to_string()).or_insert_with(|| {
-                let text = std::fs::read_to_string(file)
-                    .map_err(|e| log::debug!("Cannot read compose file {file}: {e}"))
-                    .ok()?;
-                serde_yaml::from_str(&text)
-                    .map_err(|e| log::debug!("Cannot parse {file}: {e}"))
-                    .ok()
-            });
-            doc.as_ref()
-                .and_then(|d| d.get("services"))
-                .and_then(|s| s.get(service.as_str()))
-                .and_then(|s| s.get("build"))
-                .is_some_and(|b| !b.is_null())
-        })
+        .collect();
+    for file in &files {
+        cache.entry((*file).to_string()).or_insert_with(|| {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| log::debug!("Cannot read compose file {file}: {e}"))
+                .ok()?;
+            serde_yaml::from_str(&text)
+                .map_err(|e| log::debug!("Cannot parse {file}: {e}"))
+                .ok()
+        });
+    }
+    let cache: &'a BTreeMap<_, _> = cache;
+    files
+        .iter()
+        .filter_map(|file| cache.get(*file)?.as_ref())
+        .filter_map(|doc| doc.get("services")?.get(service.as_str()))
+        .collect()
+}
+
+/// Whether compose's own labels on the container (which files, which service) were set by
+/// compose rather than copied from the image: only then may the compose file speak for the
+/// container's labels.
+fn compose_is_own(container: &BTreeMap<String, String>, image: &BTreeMap<String, String>) -> bool {
+    [labels::COMPOSE_CONFIG_FILES, labels::COMPOSE_SERVICE]
+        .iter()
+        .all(|key| !image.contains_key(*key) || image.get(*key) != container.get(*key))
+}
+
+/// The `labels:` the compose files set on the service, later files overriding earlier ones, in
+/// either compose form (a mapping, or a list of `key=value`). Values are taken literally: a
+/// label set through `${VARIABLE}` interpolation is not known here.
+fn compose_service_labels(services: &[&serde_yaml::Value]) -> BTreeMap<String, String> {
+    use serde_yaml::Value;
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => Some(String::new()),
+        _ => None,
+    };
+    let mut labels = BTreeMap::new();
+    for service in services {
+        match service.get("labels") {
+            Some(Value::Mapping(map)) => {
+                for (key, value) in map {
+                    if let (Value::String(key), Some(value)) = (key, scalar(value)) {
+                        labels.insert(key.clone(), value);
+                    }
+                }
+            }
+            Some(Value::Sequence(items)) => {
+                for item in items.iter().filter_map(Value::as_str) {
+                    let (key, value) = item.split_once('=').unwrap_or((item, ""));
+                    labels.insert(key.to_string(), value.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    labels
 }
 
 /// Keeps the containers named by `wanted` (compose service or container names). An unknown or
@@ -244,6 +310,23 @@ pub fn select(all: Vec<Discovered>, wanted: &[String]) -> Result<Vec<Discovered>
 mod tests {
     use super::*;
 
+    fn built(
+        labels: &BTreeMap<String, String>,
+        cache: &mut BTreeMap<String, Option<serde_yaml::Value>>,
+    ) -> bool {
+        compose_services(labels, cache)
+            .iter()
+            .any(|s| s.get("build").is_some_and(|b| !b.is_null()))
+    }
+
+    fn compose_labels(service: &str, files: &str) -> BTreeMap<String, String> {
+        [
+            (labels::COMPOSE_SERVICE.to_string(), service.to_string()),
+            (labels::COMPOSE_CONFIG_FILES.to_string(), files.to_string()),
+        ]
+        .into()
+    }
+
     #[test]
     fn compose_build_services_are_built_locally() {
         let dir = std::env::temp_dir().join(format!("pp-discover-{}", std::process::id()));
@@ -256,32 +339,85 @@ mod tests {
         )
         .unwrap();
         std::fs::write(&over, "services:\n  web:\n    build: ./web\n").unwrap();
-        let labels = |service: &str, files: &str| -> BTreeMap<String, String> {
-            [
-                (labels::COMPOSE_SERVICE.to_string(), service.to_string()),
-                (labels::COMPOSE_CONFIG_FILES.to_string(), files.to_string()),
-            ]
-            .into()
-        };
         let both = format!("{},{}", base.display(), over.display());
         let mut cache = BTreeMap::new();
         assert!(
-            built_by_compose(&labels("web", &both), &mut cache),
+            built(&compose_labels("web", &both), &mut cache),
             "build: in an override file"
         );
-        assert!(!built_by_compose(&labels("db", &both), &mut cache));
-        assert!(!built_by_compose(
-            &labels("web", &base.display().to_string()),
+        assert!(!built(&compose_labels("db", &both), &mut cache));
+        assert!(!built(
+            &compose_labels("web", &base.display().to_string()),
             &mut cache
         ));
-        assert!(!built_by_compose(
-            &labels("web", "/nonexistent/compose.yaml"),
+        assert!(!built(
+            &compose_labels("web", "/nonexistent/compose.yaml"),
             &mut cache
         ));
         assert!(
-            !built_by_compose(&BTreeMap::new(), &mut cache),
+            !built(&BTreeMap::new(), &mut cache),
             "not a compose container"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn compose_service_labels_merge_both_forms_later_files_winning() {
+        let dir = std::env::temp_dir().join(format!("pp-discover-labels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = dir.join("compose.yaml");
+        let over = dir.join("compose.override.yaml");
+        std::fs::write(
+            &base,
+            "services:\n  web:\n    image: shop/web\n    labels:\n      io.pullpilot.soak: 0\n      \
+             io.pullpilot.exclude: false\n      io.pullpilot.order: \"5\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &over,
+            "services:\n  web:\n    labels:\n      - io.pullpilot.order=7\n      - bare\n",
+        )
+        .unwrap();
+        let mut cache = BTreeMap::new();
+        let container = compose_labels("web", &format!("{},{}", base.display(), over.display()));
+        let services = compose_services(&container, &mut cache);
+        let got = compose_service_labels(&services);
+        let want: BTreeMap<String, String> = [
+            (labels::SOAK, "0"),
+            (labels::EXCLUDE, "false"),
+            (labels::ORDER, "7"),
+            ("bare", ""),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+        assert_eq!(got, want);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn compose_labels_copied_from_the_image_do_not_vouch_for_the_container() {
+        let container = compose_labels("web", "/srv/shop/compose.yaml");
+        assert!(compose_is_own(&container, &BTreeMap::new()));
+        let mut image = BTreeMap::new();
+        image.insert(labels::COMPOSE_SERVICE.to_string(), "other".to_string());
+        assert!(compose_is_own(&container, &image), "compose overrode it");
+        image.insert(
+            labels::COMPOSE_CONFIG_FILES.to_string(),
+            "/srv/shop/compose.yaml".to_string(),
+        );
+        assert!(
+            !compose_is_own(&container, &image),
+            "the files came from the image"
+        );
+        image.insert(
+            labels::COMPOSE_CONFIG_FILES.to_string(),
+            "/elsewhere.yaml".to_string(),
+        );
+        image.insert(labels::COMPOSE_SERVICE.to_string(), "web".to_string());
+        assert!(
+            !compose_is_own(&container, &image),
+            "the service came from the image"
+        );
     }
 }

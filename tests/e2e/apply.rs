@@ -636,3 +636,58 @@ fn containers_sharing_the_network_follow_the_updated_one() {
         s.container_names()
     );
 }
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn apply_takes_policy_from_the_compose_file_never_from_the_image() {
+    use crate::plan::{IMAGE_POLICY, IMAGE_POLICY_YAML, push_labelled_image};
+
+    let bed = Bed::get();
+    let repo = unique_name("apply-image-labels");
+    let hook_ran = TempDir::new("image-hook");
+    let marker = hook_ran.path().join("ran");
+    let hook = format!("touch {}", marker.display());
+    let mut labels = IMAGE_POLICY.to_vec();
+    labels.push(("io.pullpilot.pre-update", &hook));
+    push_labelled_image(bed, &repo, Variant::V1, &labels);
+    let image = bed.registry(Reg::Open).image(&repo, "stable");
+    let project = Project::up(bed, &IMAGE_POLICY_YAML.replace("{image}", &image));
+    let before = project.container_ids("inherited");
+    let v1_id = project.container("inherited")["Image"].clone();
+    push_labelled_image(bed, &repo, Variant::V2, &labels);
+    let data = TempDir::new("apply-image-labels");
+    let scope = format!("project:{}", project.name());
+    let run = pullpilot(
+        bed,
+        project.dir(),
+        &bed.docker_config,
+        data.path(),
+        &["apply", "--json", "--scope", &scope],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(
+        run.container("inherited")["decision"],
+        "soaking",
+        "the image's soak=0 and exclude are not read\n{run}"
+    );
+    assert_eq!(project.container_ids("inherited"), before, "{run}");
+    for service in ["same", "respelled"] {
+        assert_eq!(
+            run.container(service)["result"]["outcome"],
+            "updated",
+            "{service}: the compose file's soak counts\n{run}"
+        );
+        let updated = project.container(service);
+        assert_ne!(updated["Image"], v1_id, "{service} runs the new image");
+        assert_eq!(updated["Image"], project.container("same")["Image"]);
+    }
+    assert!(
+        !marker.exists(),
+        "the image's pre-update hook must never run on the host\n{run}"
+    );
+    assert!(
+        run.stderr.contains("Ignoring io.pullpilot.pre-update"),
+        "the ignored hook is logged\n{run}"
+    );
+}

@@ -590,3 +590,175 @@ fn plan_with_docker_unreachable_exits_3() {
     assert_eq!(run.code, 3, "{run}");
     assert!(run.stderr.contains("/nonexistent/docker.sock"), "{run}");
 }
+
+/// Builds the bed's base image `variant` with `labels` added (`docker build` on the bed's
+/// engine, offline: the base is local), pushes it as `<open registry>/<repo>:stable`, removes
+/// the local tag again (so compose really pulls it) and returns the pushed digest.
+pub(crate) fn push_labelled_image(
+    bed: &Bed,
+    repo: &str,
+    variant: Variant,
+    labels: &[(&str, &str)],
+) -> String {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
+    use std::process::Stdio;
+
+    let image = bed.registry(Reg::Open).image(repo, "stable");
+    let mut dockerfile = format!("FROM {}\n", variant.base_image());
+    for (key, value) in labels {
+        let _ = writeln!(dockerfile, "LABEL {key}={value:?}");
+    }
+    let mut child = bed
+        .docker_command(&bed.docker_config)
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "--quiet", "--tag", &image, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running docker build");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dockerfile.as_bytes())
+        .expect("writing the Dockerfile");
+    let out = child.wait_with_output().expect("waiting for docker build");
+    assert!(
+        out.status.success(),
+        "docker build -t {image} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bed.docker(&["push", "--quiet", &image]);
+    bed.docker(&["rmi", &image]);
+    bed.registry_digest(Reg::Open, repo, "stable")
+}
+
+/// The policy labels an image publisher might ship, to skip the soak and exclude itself.
+pub(crate) const IMAGE_POLICY: [(&str, &str); 3] = [
+    ("io.pullpilot.soak", "0"),
+    ("io.pullpilot.exclude", "true"),
+    ("io.pullpilot.monitor-only", "true"),
+];
+
+/// Three services on one image that carries [`IMAGE_POLICY`]: one leaves it at that, one
+/// sets the image's own `soak=0` again in the compose file (mapping form), one sets `0s` (list
+/// form).
+pub(crate) const IMAGE_POLICY_YAML: &str = r#"services:
+  inherited:
+    image: {image}
+  same:
+    image: {image}
+    labels: { io.pullpilot.soak: "0" }
+  respelled:
+    image: {image}
+    labels:
+      - io.pullpilot.soak=0s
+"#;
+
+fn ignored_labels(c: &Value) -> Vec<String> {
+    c["ignored_labels"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no ignored_labels: {c:#}"))
+        .iter()
+        .map(|l| {
+            assert!(
+                l["reason"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("label from the image, ignored"),
+                "{l:#}"
+            );
+            format!(
+                "{}={}",
+                l["label"].as_str().unwrap(),
+                l["value"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn plan_ignores_policy_labels_from_the_image_and_honours_the_compose_file() {
+    let bed = Bed::get();
+    let repo = unique_name("plan-image-labels");
+    let v1 = push_labelled_image(bed, &repo, Variant::V1, &IMAGE_POLICY);
+    let image = bed.registry(Reg::Open).image(&repo, "stable");
+    let project = Project::up(bed, &IMAGE_POLICY_YAML.replace("{image}", &image));
+    // Docker really copied the image's labels onto the container.
+    let inherited = project.container("inherited");
+    assert_eq!(
+        inherited["Config"]["Labels"]["io.pullpilot.soak"], "0",
+        "{inherited:#}"
+    );
+    let v2 = push_labelled_image(bed, &repo, Variant::V2, &IMAGE_POLICY);
+    let data = TempDir::new("plan-image-labels");
+    let scope = format!("project:{}", project.name());
+    let run = pullpilot(
+        bed,
+        project.dir(),
+        &bed.docker_config,
+        data.path(),
+        &["plan", "--json", "--scope", &scope],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run}");
+
+    let c = decision(&run, "inherited");
+    assert_eq!(c["current_digest"], v1.as_str(), "{c:#}");
+    assert_eq!(
+        c["decision"], "soaking",
+        "the image's soak=0, exclude and monitor-only are not read: {c:#}"
+    );
+    assert_eq!(c["available_digest"], v2.as_str());
+    assert_eq!(
+        c["remaining_seconds"], 86_400,
+        "the default 24h soak: {c:#}"
+    );
+    assert_eq!(
+        ignored_labels(&c),
+        [
+            "io.pullpilot.exclude=true",
+            "io.pullpilot.monitor-only=true",
+            "io.pullpilot.soak=0"
+        ]
+    );
+    for service in ["same", "respelled"] {
+        let c = decision(&run, service);
+        assert_eq!(
+            c["decision"], "update",
+            "{service}: the compose file's soak counts: {c:#}"
+        );
+        assert_eq!(
+            ignored_labels(&c),
+            [
+                "io.pullpilot.exclude=true",
+                "io.pullpilot.monitor-only=true"
+            ],
+            "{service}"
+        );
+    }
+
+    let table = pullpilot(
+        bed,
+        project.dir(),
+        &bed.docker_config,
+        data.path(),
+        &["plan", "--scope", &scope],
+        &[],
+    );
+    assert_eq!(table.code, 0, "{table}");
+    let section = table
+        .stdout
+        .split_once("Ignored labels:\n")
+        .unwrap_or_else(|| panic!("no ignored labels section\n{table}"))
+        .1;
+    assert!(
+        section.contains("  inherited (")
+            && section.contains("    io.pullpilot.soak=\"0\": label from the image, ignored"),
+        "{table}"
+    );
+}
