@@ -23,6 +23,7 @@ use crate::commands::{self, Invocation};
 use crate::error::{Failure, Outcome};
 use crate::notify::tz::Zone;
 use crate::schedule::Schedule;
+use crate::settings::ScopeSetting;
 use crate::webhook::protocol;
 use trigger::{Target, Trigger};
 
@@ -40,12 +41,21 @@ const PROVISION_TIMEOUT: Duration = Duration::from_secs(20);
 /// The main loop looks at the wall clock at least this often, so a clock step (NTP at boot)
 /// moves the schedule within a minute.
 const CLOCK_CHECK: Duration = Duration::from_secs(60);
+/// The most jitter drawn (centuries; it only keeps the random draw in range).
+const MAX_JITTER: Duration = Duration::from_nanos(u64::MAX - 1);
 
-pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
+/// Settings checked before `listen` starts waiting.
+struct Checked {
+    schedule: Schedule,
+    zone: Zone,
+    relay_url: Option<String>,
+    secret: Option<String>,
+}
+
+/// Checks every setting a pass would use, so a mistake stops `listen` at start (exit 2) with the
+/// fix, instead of failing every pass while updates silently stop.
+fn check_settings(inv: &Invocation, args: &ListenArgs) -> Result<Checked> {
     let settings = &inv.settings;
-    if args.show_url {
-        return show_url(inv);
-    }
     let schedule = Schedule::parse(&settings.schedule).map_err(|e| {
         Failure::usage(format!(
             "PP_SCHEDULE={:?} is not a schedule: {e}. Use five cron fields such as \"0 3 * * *\" \
@@ -55,8 +65,26 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
     })?;
     let zone =
         Zone::load(&settings.timezone).map_err(|e| Failure::usage(format!("PP_TIMEZONE: {e}")))?;
+    crate::notify::Notifier::new(&settings.notify_urls, &settings.timezone, PROVISION_TIMEOUT)
+        .map_err(|e| {
+            Failure::usage(format!(
+                "PP_NOTIFY_URL: {e:#}. Fix or remove that URL: listen refuses to start rather \
+                 than fail every pass"
+            ))
+        })?;
+    check_engine_settings(settings)?;
+    check_scope(inv)?;
     let relay_url = match (settings.webhook, &settings.webhook_url) {
-        (true, Some(url)) => Some(url.clone()),
+        (true, Some(url)) => {
+            relay_client::check_base_url(url).map_err(|why| {
+                Failure::usage(format!(
+                    "PP_WEBHOOK_URL={:?} {why}. Set the relay's base URL, such as \
+                     https://relay.example.org",
+                    identity::redact_userinfo(url)
+                ))
+            })?;
+            Some(url.clone())
+        }
         (true, None) => {
             return Err(Failure::usage(
                 "PP_WEBHOOK=true needs PP_WEBHOOK_URL, the relay's base URL (such as \
@@ -73,9 +101,76 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
                  `openssl rand -hex 32`",
             ));
         }
+        (Some(_), Some(s)) if s.0.trim() != s.0 => {
+            return Err(Failure::usage(
+                "PP_WEBHOOK_SECRET starts or ends with whitespace (often a newline from the file \
+                 it was copied from). Callers cannot send that in a header, so remove it",
+            ));
+        }
         (Some(_), Some(s)) => Some(s.0.clone()),
         (None, _) => None,
     };
+    Ok(Checked {
+        schedule,
+        zone,
+        relay_url,
+        secret,
+    })
+}
+
+/// `DOCKER_HOST`, `DOCKER_API_VERSION` and the registry credentials (`DOCKER_CONFIG`), as every
+/// pass reads them.
+fn check_engine_settings(settings: &crate::settings::Settings) -> Result<()> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(host) = settings.docker_host.clone().or_else(|| env("DOCKER_HOST")) {
+        crate::docker::Target::parse(&host, env("DOCKER_TLS_VERIFY").is_some())
+            .map_err(|e| Failure::usage(format!("DOCKER_HOST: {e}")))?;
+    }
+    if let Some(version) = env("DOCKER_API_VERSION")
+        && crate::docker::ApiVersion::parse(&version).is_none()
+    {
+        return Err(Failure::usage(format!(
+            "DOCKER_API_VERSION={version:?} is not an API version; use the form 1.41 or unset it \
+             to negotiate"
+        )));
+    }
+    crate::registry::RegistryClient::new(crate::registry::RegistryOptions {
+        docker_config_dir: settings.docker_config.clone(),
+        insecure_hosts: settings.insecure_registries.clone(),
+        ..crate::registry::RegistryOptions::default()
+    })
+    .map_err(|e| Failure::usage(format!("registry credentials (DOCKER_CONFIG): {e:#}")))?;
+    Ok(())
+}
+
+/// `PP_SCOPE=project` outside a container needs a compose project here; inside one (as
+/// [`crate::scope::resolve`] tells: `/.dockerenv` and a container id in the mounts), Docker
+/// decides at the first pass.
+fn check_scope(inv: &Invocation) -> Result<()> {
+    let settings = &inv.settings;
+    if settings.scope != ScopeSetting::OwnProject || maybe_in_container() {
+        return Ok(());
+    }
+    let dir = match &settings.project_directory {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("reading the working directory")?,
+    };
+    crate::scope::compose_project_name(&dir, &inv.env)
+        .map_err(|e| Failure::usage(format!("PP_SCOPE (project, the default): {e:#}")))?;
+    Ok(())
+}
+
+pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
+    let settings = &inv.settings;
+    if args.show_url {
+        return show_url(inv);
+    }
+    let Checked {
+        schedule,
+        zone,
+        relay_url,
+        secret,
+    } = check_settings(inv, args)?;
 
     let (tx, rx) = mpsc::channel::<Event>();
     let stop = Arc::new(AtomicBool::new(false));
@@ -113,9 +208,9 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
 
     let mut trigger = Trigger::new(args.debounce, args.min_interval);
     let next_fire = |after: SystemTime| {
-        schedule
-            .next_after(&zone, after)
-            .map(|t| t + protocol::random_up_to(settings.jitter))
+        let at = schedule.next_after(&zone, after)?;
+        let jitter = protocol::random_up_to(settings.jitter.min(MAX_JITTER));
+        Some(at.checked_add(jitter).unwrap_or(at))
     };
     let mut scheduled = next_fire(SystemTime::now());
     log_schedule(&schedule, &zone, scheduled);
@@ -170,6 +265,9 @@ fn log_schedule(schedule: &Schedule, zone: &Zone, next: Option<SystemTime>) {
 
 /// One `apply` pass; its failure is logged, never fatal to `listen`.
 fn run_pass(inv: &Invocation, target: &Target, why: &str) {
+    let Some(target) = drop_unknown_services(inv, target) else {
+        return;
+    };
     let services = target.services();
     if services.is_empty() {
         log::info!("Starting a pass ({why}).");
@@ -193,6 +291,51 @@ fn run_pass(inv: &Invocation, target: &Target, why: &str) {
              scheduled pass."
         ),
     }
+}
+
+/// The target without the services no container in scope answers to (each is logged), so one
+/// caller's typo does not cost the other pokes of its window their pass. `None`: nothing is
+/// left to run. When Docker cannot be asked, the target is kept and the pass reports why.
+fn drop_unknown_services(inv: &Invocation, target: &Target) -> Option<Target> {
+    if *target == Target::Everything {
+        return Some(Target::Everything);
+    }
+    let all = match in_scope(inv) {
+        Ok(all) => all,
+        Err(e) => {
+            log::debug!("Could not list the containers in scope before the pass: {e:#}");
+            return Some(target.clone());
+        }
+    };
+    let known = |name: &str| crate::discover::select(all.clone(), &[name.to_string()]).is_ok();
+    let (left, unknown) = target.clone().keep_known(known);
+    for name in &unknown {
+        log::warn!(
+            "Dropped a poke for {:?}: no single service or container of that name is in scope \
+             (check the caller's URL).",
+            relay_client::clean(name)
+        );
+    }
+    if left.is_none() {
+        log::info!("No pass: every service the pokes named was unknown.");
+    }
+    left
+}
+
+fn maybe_in_container() -> bool {
+    std::path::Path::new("/.dockerenv").exists()
+        && std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| {
+            m.split("/containers/").skip(1).any(|rest| {
+                let id = rest.split('/').next().unwrap_or_default();
+                id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
+            })
+        })
+}
+
+fn in_scope(inv: &Invocation) -> Result<Vec<crate::discover::Discovered>> {
+    let docker = crate::docker::Docker::connect(inv.settings.docker_host.as_deref())?;
+    let scope = crate::scope::resolve(&inv.settings, &docker, &inv.env)?;
+    crate::discover::discover(&docker, &scope, inv.settings.compat_watchtower)
 }
 
 fn watch_signals(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> Result<()> {
