@@ -12,7 +12,7 @@ mod relay_client;
 pub mod trigger;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -32,8 +32,28 @@ use trigger::{Target, Trigger};
 pub enum Event {
     /// Run a pass soon, for one service or (None) everything in scope.
     Poke { service: Option<String> },
+    /// The relay passed on pokes; how many is in the shared counter (see [`RelayPokes`]).
+    RelayPokes,
     /// SIGTERM or SIGINT.
     Shutdown,
+}
+
+/// Relay pokes counted but not yet read by the main loop. Only the poke that finds it at zero
+/// sends [`Event::RelayPokes`], so a relay poking during a long pass queues one event, not
+/// millions.
+#[derive(Clone, Debug, Default)]
+pub struct RelayPokes(Arc<AtomicU64>);
+
+impl RelayPokes {
+    /// Counts one poke; true when the main loop must be woken.
+    fn add(&self) -> bool {
+        self.0.fetch_add(1, Ordering::SeqCst) == 0
+    }
+
+    /// Takes the count (zero when an earlier take already had these pokes).
+    fn take(&self) -> u64 {
+        self.0.swap(0, Ordering::SeqCst)
+    }
 }
 
 /// How long provisioning may take.
@@ -186,6 +206,7 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
         let bound = receiver::start(addr, secret, tx.clone())?;
         log::info!("Accepting webhook calls on http://{bound}/notify (health: /health).");
     }
+    let relay_pokes = RelayPokes::default();
     if let Some(base_url) = relay_url {
         let identity = identity::load_or_create(&settings.data_dir)?;
         relay_client::RelayClient {
@@ -194,6 +215,7 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
             identity,
             agent: crate::notify::http::agent(PROVISION_TIMEOUT),
             events: tx.clone(),
+            pokes: relay_pokes.clone(),
             stop: stop.clone(),
             timing: relay_client::Timing {
                 ping_interval: args.ping_interval,
@@ -228,6 +250,10 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
         match rx.recv_timeout(wait) {
             Ok(Event::Poke { service }) => {
                 trigger.poke(Instant::now(), service);
+                continue;
+            }
+            Ok(Event::RelayPokes) => {
+                trigger.poke_many(Instant::now(), None, relay_pokes.take());
                 continue;
             }
             Ok(Event::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
@@ -379,5 +405,23 @@ fn show_url(inv: &Invocation) -> Result<Outcome> {
              PP_WEBHOOK=true and PP_WEBHOOK_URL set, then run this again",
             data_dir.display()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_pokes_wake_the_loop_once_per_batch() {
+        let pokes = RelayPokes::default();
+        let wakes = (0..1_000_000).filter(|_| pokes.add()).count();
+        assert_eq!(wakes, 1, "a flood must queue one event");
+        assert_eq!(pokes.take(), 1_000_000);
+        assert_eq!(pokes.take(), 0);
+        assert!(
+            pokes.add(),
+            "the next poke after a take wakes the loop again"
+        );
     }
 }

@@ -57,6 +57,7 @@ pub(super) struct RelayClient {
     pub(super) identity: Identity,
     pub(super) agent: ureq::Agent,
     pub(super) events: Sender<Event>,
+    pub(super) pokes: super::RelayPokes,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) timing: Timing,
 }
@@ -395,7 +396,7 @@ impl RelayClient {
                                     None => log::info!("The relay passed on a poke{more}."),
                                 }
                             }
-                            if self.events.send(Event::Poke { service: None }).is_err() {
+                            if self.pokes.add() && self.events.send(Event::RelayPokes).is_err() {
                                 return Ended::Shutdown;
                             }
                         }

@@ -112,6 +112,15 @@ impl Trigger {
     }
 
     pub fn poke(&mut self, now: Instant, service: Option<String>) {
+        self.poke_many(now, service, 1);
+    }
+
+    /// `count` pokes at `now` for the same target (the relay's, counted while the main loop
+    /// was busy); none is no poke.
+    pub fn poke_many(&mut self, now: Instant, service: Option<String>, count: u64) {
+        if count == 0 {
+            return;
+        }
         self.pending = Some(match self.pending.take() {
             None => Pending {
                 first: now,
@@ -120,13 +129,13 @@ impl Trigger {
                     Some(s) => Target::Services(BTreeSet::from([s])),
                     None => Target::Everything,
                 },
-                pokes: 1,
+                pokes: count,
             },
             Some(p) => Pending {
                 first: p.first,
                 last: now,
                 target: p.target.join(service),
-                pokes: p.pokes.saturating_add(1),
+                pokes: p.pokes.saturating_add(count),
             },
         });
     }
@@ -253,6 +262,18 @@ mod tests {
         t.poke(t0 + 100 * S, None);
         t.poke(t0 + 100 * S, Some("db".into()));
         assert_eq!(t.take(t0 + 200 * S).unwrap().target, Target::Everything);
+    }
+
+    #[test]
+    fn counted_pokes_join_like_single_ones() {
+        let (mut t, t0) = trigger();
+        t.poke_many(t0, None, 0);
+        assert!(!t.is_pending());
+        t.poke_many(t0, None, 5000);
+        t.poke(t0 + S, None);
+        t.poke_many(t0 + 2 * S, None, u64::MAX);
+        let due = t.take(t0 + 12 * S).unwrap();
+        assert_eq!((due.target, due.pokes), (Target::Everything, u64::MAX));
     }
 
     #[test]
