@@ -578,6 +578,18 @@ fn bad_listen_settings_are_refused_with_the_fix() {
         &["PP_WEBHOOK_URL", "port"],
     );
     refused(&[], &[("DOCKER_HOST", "ftp://engine")], &["DOCKER_HOST"]);
+    refused(
+        &[],
+        &[("PP_METRICS_FILE", "/nonexistent/pullpilot/metrics.prom")],
+        &["PP_METRICS_FILE", "does not exist"],
+    );
+    let not_a_dir = here.0.join("file");
+    std::fs::write(&not_a_dir, b"").unwrap();
+    refused(
+        &[],
+        &[("PP_DATA_DIR", not_a_dir.join("data").to_str().unwrap())],
+        &["PP_DATA_DIR"],
+    );
     // No PP_SCOPE, and no compose project in the working directory.
     refused(&[], &[("PP_SCOPE", "")], &["PP_SCOPE", "compose"]);
 

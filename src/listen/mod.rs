@@ -94,6 +94,7 @@ fn check_settings(inv: &Invocation, args: &ListenArgs) -> Result<Checked> {
         })?;
     check_engine_settings(settings)?;
     check_scope(inv)?;
+    check_files(settings)?;
     let relay_url = match (settings.webhook, &settings.webhook_url) {
         (true, Some(url)) => {
             relay_client::check_base_url(url).map_err(|why| {
@@ -160,6 +161,29 @@ fn check_engine_settings(settings: &crate::settings::Settings) -> Result<()> {
         ..crate::registry::RegistryOptions::default()
     })
     .map_err(|e| Failure::usage(format!("registry credentials (DOCKER_CONFIG): {e:#}")))?;
+    Ok(())
+}
+
+/// `PP_DATA_DIR` can be created (every pass takes its lock there) and `PP_METRICS_FILE`'s
+/// directory exists (else every pass only warns and the metrics go stale).
+fn check_files(settings: &crate::settings::Settings) -> Result<()> {
+    crate::state::store::ensure_data_dir(&settings.data_dir)
+        .map_err(|e| Failure::usage(format!("PP_DATA_DIR: {e:#}")))?;
+    if let Some(file) = &settings.metrics_file {
+        let dir = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            return Err(Failure::usage(format!(
+                "PP_METRICS_FILE={:?}: the directory {} does not exist. Create it, or point \
+                 PP_METRICS_FILE into an existing directory (such as the node exporter's \
+                 textfile directory)",
+                file.display().to_string(),
+                dir.display()
+            )));
+        }
+    }
     Ok(())
 }
 
