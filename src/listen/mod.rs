@@ -361,8 +361,8 @@ fn drop_unknown_services(inv: &Invocation, target: &Target) -> Option<Target> {
     let (left, unknown) = target.clone().keep_known(known);
     for name in &unknown {
         log::warn!(
-            "Dropped a poke for {:?}: no single service or container of that name is in scope \
-             (check the caller's URL).",
+            "Dropped a poke for \"{}\": no single service or container of that name is in \
+             scope (check the caller's URL).",
             relay_client::clean(name)
         );
     }
