@@ -135,6 +135,8 @@ enum Seen {
 struct ScriptedRelay {
     base: String,
     seen: Receiver<Seen>,
+    /// Webhook ids whose listen upgrade is answered with 404, as a relay that forgot them.
+    forgotten: Arc<Mutex<Vec<String>>>,
 }
 
 impl ScriptedRelay {
@@ -143,17 +145,27 @@ impl ScriptedRelay {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = mpsc::channel();
         let origin = base.clone();
+        let forgotten = Arc::new(Mutex::new(Vec::new()));
+        let forgot = forgotten.clone();
         std::thread::spawn(move || {
             let mut n = 0;
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 n += 1;
-                if serve(stream, &origin, n, &tx).is_err() {
+                if serve(stream, &origin, n, &tx, &forgot).is_err() {
                     return;
                 }
             }
         });
-        ScriptedRelay { base, seen: rx }
+        ScriptedRelay {
+            base,
+            seen: rx,
+            forgotten,
+        }
+    }
+
+    fn forget(&self, webhook_id: &str) {
+        self.forgotten.lock().unwrap().push(webhook_id.to_string());
     }
 
     fn next(&self) -> Seen {
@@ -183,7 +195,13 @@ fn read_head(stream: &mut TcpStream) -> (String, String, Vec<(String, String)>) 
     (method, path, headers)
 }
 
-fn serve(mut stream: TcpStream, origin: &str, n: u32, tx: &Sender<Seen>) -> Result<(), ()> {
+fn serve(
+    mut stream: TcpStream,
+    origin: &str,
+    n: u32,
+    tx: &Sender<Seen>,
+    forgotten: &Mutex<Vec<String>>,
+) -> Result<(), ()> {
     let (method, path, headers) = read_head(&mut stream);
     let header = |name: &str| {
         headers
@@ -214,6 +232,16 @@ fn serve(mut stream: TcpStream, origin: &str, n: u32, tx: &Sender<Seen>) -> Resu
                 body,
             })
             .map_err(|_| ());
+    }
+    let forgotten = path
+        .strip_prefix("/v1/listen/")
+        .is_some_and(|id| forgotten.lock().unwrap().iter().any(|f| f == id));
+    if forgotten {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 15\r\n\r\nunknown webhook"
+        );
+        return Ok(());
     }
     if path.starts_with("/v1/listen/") && header("upgrade").eq_ignore_ascii_case("websocket") {
         let accept =
@@ -359,19 +387,32 @@ fn listen_speaks_the_relay_protocol() {
     assert_eq!(std::fs::read(data.0.join("ed25519.key")).unwrap().len(), 32);
     assert_eq!(mode(&data.0.join("webhook.json")), 0o600);
 
-    // The relay forgot the webhook: listen registers again, with the same key.
+    // A close reason alone never re-registers: the reference relay closes late auths with
+    // `1008 unknown webhook` for a webhook it still knows. listen reconnects with the same id.
     ws.close(Some(CloseFrame {
         code: CloseCode::Policy,
         reason: "unknown webhook".into(),
     }))
     .unwrap();
     let _ = ws.flush();
+    let (same, mut ws2) = listened(&relay);
+    assert_eq!(
+        same, path,
+        "a close reason must not make listen register again"
+    );
+    authenticate(&mut ws2, &id, &pubkey);
+    listen.wait_for("Lost the relay connection", 1, Duration::from_secs(10));
+
+    // The relay forgot the webhook (404 to the upgrade): listen registers again, same key.
+    relay.forget(&id);
+    ws2.close(None).unwrap();
+    let _ = ws2.flush();
     let again = provisioned(&relay);
     assert_eq!(again, pubkey, "re-provisioning keeps the identity");
-    let (path2, mut ws2) = listened(&relay);
+    let (path2, mut ws3) = listened(&relay);
     let id2 = id_from(&path2);
     assert_ne!(id2, id);
-    authenticate(&mut ws2, &id2, &pubkey);
+    authenticate(&mut ws3, &id2, &pubkey);
     listen.wait_for("no longer knows", 1, Duration::from_secs(10));
     assert!(
         listen
@@ -382,9 +423,9 @@ fn listen_speaks_the_relay_protocol() {
     );
 
     // A silent relay is noticed by the read deadline, and listen reconnects.
-    let (path3, mut ws3) = listened(&relay);
+    let (path3, mut ws4) = listened(&relay);
     assert_eq!(path3, path2, "a reconnect reuses the registration");
-    authenticate(&mut ws3, &id2, &pubkey);
+    authenticate(&mut ws4, &id2, &pubkey);
 
     // Poke URLs never appear in the log in full.
     let (code, lines) = listen.terminate();
@@ -398,6 +439,7 @@ fn listen_speaks_the_relay_protocol() {
     }
     drop(ws);
     drop(ws2);
+    drop(ws3);
 
     // `--show-url` is the one place the URL is shown.
     let shown = Command::new(env!("CARGO_BIN_EXE_pullpilot"))
@@ -424,6 +466,7 @@ fn a_damaged_identity_is_an_error_not_a_new_identity() {
         .env("PP_DATA_DIR", &data.0)
         .env("PP_WEBHOOK", "true")
         .env("PP_WEBHOOK_URL", "http://127.0.0.1:9")
+        .env("PP_SCOPE", "all")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -438,35 +481,227 @@ fn a_damaged_identity_is_an_error_not_a_new_identity() {
     );
 }
 
+/// Runs `pullpilot listen` with a clean environment (plus `PP_SCOPE=all` unless `env` sets
+/// it) for at most 15 s; returns its exit code (None: still running, so killed) and stderr.
+fn run_briefly(
+    data_dir: &Path,
+    cwd: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pullpilot"));
+    cmd.arg("listen")
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PP_DATA_DIR", data_dir)
+        .env("DOCKER_HOST", "unix:///nonexistent/pullpilot-test.sock");
+    if !env.iter().any(|(k, _)| *k == "PP_SCOPE") {
+        cmd.env("PP_SCOPE", "all");
+    }
+    let mut child = cmd
+        .envs(env.iter().copied().filter(|(_, v)| !v.is_empty()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let until = Instant::now() + Duration::from_secs(15);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (code, reader.join().unwrap())
+}
+
 #[test]
 fn bad_listen_settings_are_refused_with_the_fix() {
     let data = TempDir::new("settings");
-    let run = |args: &[&str], env: &[(&str, &str)]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_pullpilot"))
-            .arg("listen")
-            .args(args)
-            .env_clear()
-            .env("PP_DATA_DIR", &data.0)
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+    let here = TempDir::new("settings-cwd");
+    let run = |args: &[&str], env: &[(&str, &str)]| run_briefly(&data.0, &here.0, args, env);
+    let refused = |args: &[&str], env: &[(&str, &str)], needles: &[&str]| {
+        let (code, err) = run(args, env);
+        assert_eq!(
+            code,
+            Some(2),
+            "{args:?} {env:?} was not refused at start: {err}"
+        );
+        for needle in needles {
+            assert!(err.contains(needle), "{env:?}: {needle:?} missing in {err}");
+        }
+        err
     };
-    let (code, err) = run(&["--http", "127.0.0.1:0"], &[]);
-    assert_eq!(code, Some(2));
-    assert!(err.contains("PP_WEBHOOK_SECRET"), "{err}");
-    let (code, err) = run(&[], &[("PP_SCHEDULE", "0 25 * * *")]);
-    assert_eq!(code, Some(2));
-    assert!(err.contains("PP_SCHEDULE") && err.contains("hour"), "{err}");
-    let (code, err) = run(&[], &[("PP_WEBHOOK", "true")]);
-    assert_eq!(code, Some(2));
-    assert!(err.contains("PP_WEBHOOK_URL"), "{err}");
-    let (code, err) = run(&["--show-url"], &[]);
-    assert_eq!(code, Some(2));
-    assert!(err.contains("no relay registration"), "{err}");
+    refused(&["--http", "127.0.0.1:0"], &[], &["PP_WEBHOOK_SECRET"]);
+    refused(
+        &[],
+        &[("PP_SCHEDULE", "0 25 * * *")],
+        &["PP_SCHEDULE", "hour"],
+    );
+    refused(&[], &[("PP_WEBHOOK", "true")], &["PP_WEBHOOK_URL"]);
+    refused(&["--show-url"], &[], &["no relay registration"]);
+
+    // Settings a pass uses are checked before listen waits: each of these used to make every
+    // pass fail (or retry forever) while listen looked healthy.
+    refused(&[], &[("PP_NOTIFY_URL", "garbage")], &["PP_NOTIFY_URL"]);
+    refused(
+        &[],
+        &[("PP_WEBHOOK", "true"), ("PP_WEBHOOK_URL", "https://")],
+        &["PP_WEBHOOK_URL", "no host"],
+    );
+    let err = refused(
+        &[],
+        &[
+            ("PP_WEBHOOK", "true"),
+            ("PP_WEBHOOK_URL", "https://ops:hunter2hunter2@:99"),
+        ],
+        &["PP_WEBHOOK_URL", "***@"],
+    );
+    assert!(!err.contains("hunter2"), "the password was shown: {err}");
+    refused(
+        &[],
+        &[
+            ("PP_WEBHOOK", "true"),
+            ("PP_WEBHOOK_URL", "https://relay.example:70000"),
+        ],
+        &["PP_WEBHOOK_URL", "port"],
+    );
+    refused(&[], &[("DOCKER_HOST", "ftp://engine")], &["DOCKER_HOST"]);
+    refused(
+        &[],
+        &[("PP_METRICS_FILE", "/nonexistent/pullpilot/metrics.prom")],
+        &["PP_METRICS_FILE", "does not exist"],
+    );
+    let not_a_dir = here.0.join("file");
+    std::fs::write(&not_a_dir, b"").unwrap();
+    refused(
+        &[],
+        &[("PP_DATA_DIR", not_a_dir.join("data").to_str().unwrap())],
+        &["PP_DATA_DIR"],
+    );
+    // No PP_SCOPE, and no compose project in the working directory.
+    refused(&[], &[("PP_SCOPE", "")], &["PP_SCOPE", "compose"]);
+
+    // A secret with surrounding whitespace is refused rather than trimmed: callers could
+    // never send it, and a silently changed secret confuses more than it helps.
+    let err = refused(
+        &["--http", "127.0.0.1:0"],
+        &[("PP_WEBHOOK_SECRET", "0123456789abcdef0123456789abcdef\n")],
+        &["PP_WEBHOOK_SECRET", "whitespace"],
+    );
+    assert!(
+        !err.contains("0123456789abcdef"),
+        "the secret was shown: {err}"
+    );
+}
+
+#[test]
+fn webhook_url_userinfo_is_never_logged() {
+    let relay = ScriptedRelay::start();
+    let data = TempDir::new("userinfo");
+    let base = relay
+        .base
+        .replacen("http://", "http://ops:hunter2hunter2@", 1);
+    let listen = Listen::start(
+        &data.0,
+        &FAST,
+        &[("PP_WEBHOOK", "true"), ("PP_WEBHOOK_URL", &base)],
+    );
+    let pubkey = provisioned(&relay);
+    let (path, mut ws) = listened(&relay);
+    authenticate(&mut ws, &id_from(&path), &pubkey);
+    listen.wait_for("Connected to the relay", 1, Duration::from_secs(10));
+    // The relay forgets the webhook: registering again shows the URL redacted too.
+    relay.forget(&id_from(&path));
+    ws.close(None).unwrap();
+    let _ = ws.flush();
+    listen.wait_for("no longer knows", 1, Duration::from_secs(10));
+    listen.wait_for("Registered this host", 2, Duration::from_secs(10));
+    let (_, mut lines) = listen.terminate();
+
+    // Registration fails and is retried: each retry's error leaves the userinfo out.
+    let dead = format!("http://ops:hunter2hunter2@127.0.0.1:{}", free_port());
+    let data2 = TempDir::new("userinfo-dead");
+    let listen = Listen::start(
+        &data2.0,
+        &FAST,
+        &[("PP_WEBHOOK", "true"), ("PP_WEBHOOK_URL", &dead)],
+    );
+    listen.wait_for("Could not register", 2, Duration::from_secs(15));
+    lines.extend(listen.terminate().1);
+    for line in &lines {
+        assert!(!line.contains("hunter2"), "userinfo was logged: {line}");
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("http://***@127.0.0.1")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn a_hostile_relay_cannot_flood_or_forge_the_log() {
+    let relay = ScriptedRelay::start();
+    let data = TempDir::new("hostile");
+    let listen = Listen::start(
+        &data.0,
+        &FAST,
+        &[("PP_WEBHOOK", "true"), ("PP_WEBHOOK_URL", &relay.base)],
+    );
+    let pubkey = provisioned(&relay);
+    let (path, mut ws) = listened(&relay);
+    authenticate(&mut ws, &id_from(&path), &pubkey);
+    listen.wait_for("Connected to the relay", 1, Duration::from_secs(10));
+    let before: usize = listen.lines().iter().map(|l| l.len() + 1).sum();
+
+    let forged = "\n2026-12-05T03:00:00Z ERROR FORGED line\u{1b}[2K";
+    let reason = format!("{forged}{}", "x".repeat(8000));
+    let poke = serde_json::json!({
+        "type": "poke", "v": 1, "id": "0123456789abcdef0123456789abcdef",
+        "ts": "2026-11-24T10:00:00Z", "reason": reason,
+    })
+    .to_string();
+    for _ in 0..2000 {
+        ws.send(Message::text(poke.clone())).unwrap();
+    }
+    ws.send(Message::text(
+        r#"{"type":"hello","v":1,"challenge":"a\nFORGED","exp":1}"#,
+    ))
+    .unwrap();
+    ws.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye\nFORGED close".into(),
+    }))
+    .unwrap();
+    let _ = ws.flush();
+    listen.wait_for("FORGED close", 1, Duration::from_secs(30));
+    let lines = listen.lines();
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum::<usize>() - before;
+    assert!(bytes < 64 * 1024, "2000 pokes wrote {bytes} bytes of log");
+    assert!(
+        listen.count("passed on a poke") <= 10,
+        "poke lines are not throttled"
+    );
+    for line in &lines {
+        assert!(line.chars().count() <= 1500, "a {}-char line", line.len());
+        assert!(!line.starts_with("2026-12-05T03:00:00Z"), "forged: {line}");
+        assert!(!line.starts_with("FORGED"), "forged: {line}");
+        assert!(!line.contains('\u{1b}'), "raw escape: {line:?}");
+    }
+    assert!(
+        lines.iter().any(|l| l.contains(r"bye\nFORGED close")),
+        "the close reason is shown, escaped: {lines:#?}"
+    );
 }
 
 fn free_port() -> u16 {

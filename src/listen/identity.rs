@@ -60,10 +60,72 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// The poke URL with most of the webhook id hidden, for logs.
+    /// The poke URL with most of the webhook id and any userinfo hidden, for logs.
     pub fn redacted_poke_url(&self) -> String {
-        redact(&self.poke_url, &self.webhook_id)
+        redact_userinfo(&redact(&self.poke_url, &self.webhook_id))
     }
+}
+
+/// `url` with its userinfo (`user:pass@`), if any, shown as `***@`: for logs and errors.
+pub fn redact_userinfo(url: &str) -> String {
+    match userinfo(url) {
+        Some(info) => url.replacen(&format!("{info}@"), "***@", 1),
+        None => url.to_string(),
+    }
+}
+
+/// The userinfo of `url` (`user:pass` in `https://user:pass@host/`), if it has one.
+fn userinfo(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    authority.rfind('@').map(|at| &authority[..at])
+}
+
+/// `%XX` escapes decoded; anything else (and broken escapes) kept as is.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `text` (an error message, say) with every trace of `url`'s userinfo replaced by `***`: the
+/// whole of it, its password part and their percent-decoded forms.
+pub fn scrub_userinfo(text: &str, url: &str) -> String {
+    let Some(info) = userinfo(url) else {
+        return text.to_string();
+    };
+    let mut secrets = vec![info.to_string()];
+    if let Some((_, password)) = info.split_once(':') {
+        secrets.push(password.to_string());
+    }
+    for s in secrets.clone() {
+        secrets.push(percent_decoded(&s));
+    }
+    secrets.retain(|s| !s.is_empty());
+    // Longest first, so the whole userinfo goes before its parts.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for s in &secrets {
+        out = out.replace(s.as_str(), "***");
+    }
+    out
 }
 
 /// `url` with all but the first 7 characters of `id` replaced by `…`.
@@ -87,8 +149,9 @@ pub fn saved_registration(data_dir: &Path, base_url: &str) -> Option<Registratio
         Ok(r) if !r.webhook_id.is_empty() && r.base_url == base_url => Some(r),
         Ok(r) if r.base_url != base_url => {
             log::info!(
-                "PP_WEBHOOK_URL changed from {} to {base_url}; registering with the new relay.",
-                r.base_url
+                "PP_WEBHOOK_URL changed from {} to {}; registering with the new relay.",
+                redact_userinfo(&r.base_url),
+                redact_userinfo(base_url)
             );
             None
         }
@@ -136,6 +199,7 @@ pub fn provision(
     identity: &Identity,
 ) -> Result<Registration> {
     let url = format!("{base_url}/v1/provision");
+    let shown = redact_userinfo(&url);
     let body = serde_json::to_string(&ProvisionRequest {
         pubkey: identity.public_key(),
         label: Some(protocol::LABEL.to_string()),
@@ -144,7 +208,12 @@ pub fn provision(
         .post(&url)
         .header("Content-Type", "application/json")
         .send(body.as_bytes())
-        .with_context(|| format!("registering with the relay at {url}"))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "registering with the relay at {shown}: {}",
+                scrub_userinfo(&e.to_string(), base_url)
+            )
+        })?;
     let status = response.status().as_u16();
     let text = response
         .body_mut()
@@ -153,14 +222,14 @@ pub fn provision(
         .read_to_string()
         .unwrap_or_default();
     if status != 200 && status != 201 {
-        let detail: String = text.chars().take(200).collect();
+        let detail = super::relay_client::clean(&text);
         bail!(
-            "the relay at {url} refused to register this host: HTTP {status} {detail}; check \
+            "the relay at {shown} refused to register this host: HTTP {status} \"{detail}\"; check \
              PP_WEBHOOK_URL"
         );
     }
     let provisioned: Provisioned = serde_json::from_str(&text).with_context(|| {
-        format!("the relay at {url} answered with something other than a registration")
+        format!("the relay at {shown} answered with something other than a registration")
     })?;
     if provisioned.webhook_id.is_empty()
         || !provisioned
@@ -168,12 +237,12 @@ pub fn provision(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
-        bail!("the relay at {url} answered with an unusable webhook id");
+        bail!("the relay at {shown} answered with an unusable webhook id");
     }
     if !(provisioned.listen_url.starts_with("ws://")
         || provisioned.listen_url.starts_with("wss://"))
     {
-        bail!("the relay at {url} answered with a listen URL that is not ws:// or wss://");
+        bail!("the relay at {shown} answered with a listen URL that is not ws:// or wss://");
     }
     let registration = Registration {
         base_url: base_url.to_string(),
@@ -258,6 +327,29 @@ mod tests {
         fs::write(dir.join(REGISTRATION_FILE), b"{broken").unwrap();
         assert_eq!(saved_registration(&dir, "https://relay.example"), None);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn userinfo_never_shows() {
+        let url = "https://ops:s3cr%3Ft@relay.example/base";
+        assert_eq!(redact_userinfo(url), "https://***@relay.example/base");
+        assert_eq!(
+            redact_userinfo("https://relay.example/a@b"),
+            "https://relay.example/a@b"
+        );
+        let text = "failed for https://ops:s3cr%3Ft@relay.example (user ops, s3cr?t)";
+        let scrubbed = scrub_userinfo(text, url);
+        assert!(!scrubbed.contains("s3cr"), "{scrubbed}");
+        let r = Registration {
+            base_url: url.into(),
+            webhook_id: "wh_0123456789".into(),
+            poke_url: format!("{url}/v1/poke/wh_0123456789"),
+            listen_url: "wss://relay.example/v1/listen/wh_0123456789".into(),
+        };
+        assert_eq!(
+            r.redacted_poke_url(),
+            "https://***@relay.example/base/v1/poke/wh_0123…"
+        );
     }
 
     #[test]

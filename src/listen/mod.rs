@@ -12,7 +12,7 @@ mod relay_client;
 pub mod trigger;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,6 +23,7 @@ use crate::commands::{self, Invocation};
 use crate::error::{Failure, Outcome};
 use crate::notify::tz::Zone;
 use crate::schedule::Schedule;
+use crate::settings::ScopeSetting;
 use crate::webhook::protocol;
 use trigger::{Target, Trigger};
 
@@ -31,8 +32,28 @@ use trigger::{Target, Trigger};
 pub enum Event {
     /// Run a pass soon, for one service or (None) everything in scope.
     Poke { service: Option<String> },
+    /// The relay passed on pokes; how many is in the shared counter (see [`RelayPokes`]).
+    RelayPokes,
     /// SIGTERM or SIGINT.
     Shutdown,
+}
+
+/// Relay pokes counted but not yet read by the main loop. Only the poke that finds it at zero
+/// sends [`Event::RelayPokes`], so a relay poking during a long pass queues one event, not
+/// millions.
+#[derive(Clone, Debug, Default)]
+pub struct RelayPokes(Arc<AtomicU64>);
+
+impl RelayPokes {
+    /// Counts one poke; true when the main loop must be woken.
+    fn add(&self) -> bool {
+        self.0.fetch_add(1, Ordering::SeqCst) == 0
+    }
+
+    /// Takes the count (zero when an earlier take already had these pokes).
+    fn take(&self) -> u64 {
+        self.0.swap(0, Ordering::SeqCst)
+    }
 }
 
 /// How long provisioning may take.
@@ -40,12 +61,21 @@ const PROVISION_TIMEOUT: Duration = Duration::from_secs(20);
 /// The main loop looks at the wall clock at least this often, so a clock step (NTP at boot)
 /// moves the schedule within a minute.
 const CLOCK_CHECK: Duration = Duration::from_secs(60);
+/// The most jitter drawn (centuries; it only keeps the random draw in range).
+const MAX_JITTER: Duration = Duration::from_nanos(u64::MAX - 1);
 
-pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
+/// Settings checked before `listen` starts waiting.
+struct Checked {
+    schedule: Schedule,
+    zone: Zone,
+    relay_url: Option<String>,
+    secret: Option<String>,
+}
+
+/// Checks every setting a pass would use, so a mistake stops `listen` at start (exit 2) with the
+/// fix, instead of failing every pass while updates silently stop.
+fn check_settings(inv: &Invocation, args: &ListenArgs) -> Result<Checked> {
     let settings = &inv.settings;
-    if args.show_url {
-        return show_url(inv);
-    }
     let schedule = Schedule::parse(&settings.schedule).map_err(|e| {
         Failure::usage(format!(
             "PP_SCHEDULE={:?} is not a schedule: {e}. Use five cron fields such as \"0 3 * * *\" \
@@ -55,8 +85,27 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
     })?;
     let zone =
         Zone::load(&settings.timezone).map_err(|e| Failure::usage(format!("PP_TIMEZONE: {e}")))?;
+    crate::notify::Notifier::new(&settings.notify_urls, &settings.timezone, PROVISION_TIMEOUT)
+        .map_err(|e| {
+            Failure::usage(format!(
+                "PP_NOTIFY_URL: {e:#}. Fix or remove that URL: listen refuses to start rather \
+                 than fail every pass"
+            ))
+        })?;
+    check_engine_settings(settings)?;
+    check_scope(inv)?;
+    check_files(settings)?;
     let relay_url = match (settings.webhook, &settings.webhook_url) {
-        (true, Some(url)) => Some(url.clone()),
+        (true, Some(url)) => {
+            relay_client::check_base_url(url).map_err(|why| {
+                Failure::usage(format!(
+                    "PP_WEBHOOK_URL={:?} {why}. Set the relay's base URL, such as \
+                     https://relay.example.org",
+                    identity::redact_userinfo(url)
+                ))
+            })?;
+            Some(url.clone())
+        }
         (true, None) => {
             return Err(Failure::usage(
                 "PP_WEBHOOK=true needs PP_WEBHOOK_URL, the relay's base URL (such as \
@@ -73,9 +122,99 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
                  `openssl rand -hex 32`",
             ));
         }
+        (Some(_), Some(s)) if s.0.trim() != s.0 => {
+            return Err(Failure::usage(
+                "PP_WEBHOOK_SECRET starts or ends with whitespace (often a newline from the file \
+                 it was copied from). Callers cannot send that in a header, so remove it",
+            ));
+        }
         (Some(_), Some(s)) => Some(s.0.clone()),
         (None, _) => None,
     };
+    Ok(Checked {
+        schedule,
+        zone,
+        relay_url,
+        secret,
+    })
+}
+
+/// `DOCKER_HOST`, `DOCKER_API_VERSION` and the registry credentials (`DOCKER_CONFIG`), as every
+/// pass reads them.
+fn check_engine_settings(settings: &crate::settings::Settings) -> Result<()> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(host) = settings.docker_host.clone().or_else(|| env("DOCKER_HOST")) {
+        crate::docker::Target::parse(&host, env("DOCKER_TLS_VERIFY").is_some())
+            .map_err(|e| Failure::usage(format!("DOCKER_HOST: {e}")))?;
+    }
+    if let Some(version) = env("DOCKER_API_VERSION")
+        && crate::docker::ApiVersion::parse(&version).is_none()
+    {
+        return Err(Failure::usage(format!(
+            "DOCKER_API_VERSION={version:?} is not an API version; use the form 1.41 or unset it \
+             to negotiate"
+        )));
+    }
+    crate::registry::RegistryClient::new(crate::registry::RegistryOptions {
+        docker_config_dir: settings.docker_config.clone(),
+        insecure_hosts: settings.insecure_registries.clone(),
+        ..crate::registry::RegistryOptions::default()
+    })
+    .map_err(|e| Failure::usage(format!("registry credentials (DOCKER_CONFIG): {e:#}")))?;
+    Ok(())
+}
+
+/// `PP_DATA_DIR` can be created (every pass takes its lock there) and `PP_METRICS_FILE`'s
+/// directory exists (else every pass only warns and the metrics go stale).
+fn check_files(settings: &crate::settings::Settings) -> Result<()> {
+    crate::state::store::ensure_data_dir(&settings.data_dir)
+        .map_err(|e| Failure::usage(format!("PP_DATA_DIR: {e:#}")))?;
+    if let Some(file) = &settings.metrics_file {
+        let dir = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            return Err(Failure::usage(format!(
+                "PP_METRICS_FILE={:?}: the directory {} does not exist. Create it, or point \
+                 PP_METRICS_FILE into an existing directory (such as the node exporter's \
+                 textfile directory)",
+                file.display().to_string(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `PP_SCOPE=project` outside a container needs a compose project here; inside one (as
+/// [`crate::scope::resolve`] tells: `/.dockerenv` and a container id in the mounts), Docker
+/// decides at the first pass.
+fn check_scope(inv: &Invocation) -> Result<()> {
+    let settings = &inv.settings;
+    if settings.scope != ScopeSetting::OwnProject || maybe_in_container() {
+        return Ok(());
+    }
+    let dir = match &settings.project_directory {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("reading the working directory")?,
+    };
+    crate::scope::compose_project_name(&dir, &inv.env)
+        .map_err(|e| Failure::usage(format!("PP_SCOPE (project, the default): {e:#}")))?;
+    Ok(())
+}
+
+pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
+    let settings = &inv.settings;
+    if args.show_url {
+        return show_url(inv);
+    }
+    let Checked {
+        schedule,
+        zone,
+        relay_url,
+        secret,
+    } = check_settings(inv, args)?;
 
     let (tx, rx) = mpsc::channel::<Event>();
     let stop = Arc::new(AtomicBool::new(false));
@@ -91,6 +230,7 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
         let bound = receiver::start(addr, secret, tx.clone())?;
         log::info!("Accepting webhook calls on http://{bound}/notify (health: /health).");
     }
+    let relay_pokes = RelayPokes::default();
     if let Some(base_url) = relay_url {
         let identity = identity::load_or_create(&settings.data_dir)?;
         relay_client::RelayClient {
@@ -99,6 +239,7 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
             identity,
             agent: crate::notify::http::agent(PROVISION_TIMEOUT),
             events: tx.clone(),
+            pokes: relay_pokes.clone(),
             stop: stop.clone(),
             timing: relay_client::Timing {
                 ping_interval: args.ping_interval,
@@ -113,9 +254,9 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
 
     let mut trigger = Trigger::new(args.debounce, args.min_interval);
     let next_fire = |after: SystemTime| {
-        schedule
-            .next_after(&zone, after)
-            .map(|t| t + protocol::random_up_to(settings.jitter))
+        let at = schedule.next_after(&zone, after)?;
+        let jitter = protocol::random_up_to(settings.jitter.min(MAX_JITTER));
+        Some(at.checked_add(jitter).unwrap_or(at))
     };
     let mut scheduled = next_fire(SystemTime::now());
     log_schedule(&schedule, &zone, scheduled);
@@ -133,6 +274,10 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
         match rx.recv_timeout(wait) {
             Ok(Event::Poke { service }) => {
                 trigger.poke(Instant::now(), service);
+                continue;
+            }
+            Ok(Event::RelayPokes) => {
+                trigger.poke_many(Instant::now(), None, relay_pokes.take());
                 continue;
             }
             Ok(Event::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
@@ -170,6 +315,9 @@ fn log_schedule(schedule: &Schedule, zone: &Zone, next: Option<SystemTime>) {
 
 /// One `apply` pass; its failure is logged, never fatal to `listen`.
 fn run_pass(inv: &Invocation, target: &Target, why: &str) {
+    let Some(target) = drop_unknown_services(inv, target) else {
+        return;
+    };
     let services = target.services();
     if services.is_empty() {
         log::info!("Starting a pass ({why}).");
@@ -193,6 +341,51 @@ fn run_pass(inv: &Invocation, target: &Target, why: &str) {
              scheduled pass."
         ),
     }
+}
+
+/// The target without the services no container in scope answers to (each is logged), so one
+/// caller's typo does not cost the other pokes of its window their pass. `None`: nothing is
+/// left to run. When Docker cannot be asked, the target is kept and the pass reports why.
+fn drop_unknown_services(inv: &Invocation, target: &Target) -> Option<Target> {
+    if *target == Target::Everything {
+        return Some(Target::Everything);
+    }
+    let all = match in_scope(inv) {
+        Ok(all) => all,
+        Err(e) => {
+            log::debug!("Could not list the containers in scope before the pass: {e:#}");
+            return Some(target.clone());
+        }
+    };
+    let known = |name: &str| crate::discover::select(all.clone(), &[name.to_string()]).is_ok();
+    let (left, unknown) = target.clone().keep_known(known);
+    for name in &unknown {
+        log::warn!(
+            "Dropped a poke for \"{}\": no single service or container of that name is in \
+             scope (check the caller's URL).",
+            relay_client::clean(name)
+        );
+    }
+    if left.is_none() {
+        log::info!("No pass: every service the pokes named was unknown.");
+    }
+    left
+}
+
+fn maybe_in_container() -> bool {
+    std::path::Path::new("/.dockerenv").exists()
+        && std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| {
+            m.split("/containers/").skip(1).any(|rest| {
+                let id = rest.split('/').next().unwrap_or_default();
+                id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
+            })
+        })
+}
+
+fn in_scope(inv: &Invocation) -> Result<Vec<crate::discover::Discovered>> {
+    let docker = crate::docker::Docker::connect(inv.settings.docker_host.as_deref())?;
+    let scope = crate::scope::resolve(&inv.settings, &docker, &inv.env)?;
+    crate::discover::discover(&docker, &scope, inv.settings.compat_watchtower)
 }
 
 fn watch_signals(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> Result<()> {
@@ -236,5 +429,23 @@ fn show_url(inv: &Invocation) -> Result<Outcome> {
              PP_WEBHOOK=true and PP_WEBHOOK_URL set, then run this again",
             data_dir.display()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_pokes_wake_the_loop_once_per_batch() {
+        let pokes = RelayPokes::default();
+        let wakes = (0..1_000_000).filter(|_| pokes.add()).count();
+        assert_eq!(wakes, 1, "a flood must queue one event");
+        assert_eq!(pokes.take(), 1_000_000);
+        assert_eq!(pokes.take(), 0);
+        assert!(
+            pokes.add(),
+            "the next poke after a take wakes the loop again"
+        );
     }
 }

@@ -1,6 +1,16 @@
 //! The relay connection: register once, keep one authenticated WebSocket, turn `poke` frames
 //! into events, and reconnect with full-jitter backoff. Runs on its own thread; the main loop
 //! decides what a poke leads to.
+//!
+//! Only a 404 to the listen upgrade means the relay forgot this host and makes it register
+//! again; a close reason alone never does (the reference relay closes late auths with
+//! `1008 unknown webhook` for webhooks it still knows, and a new registration would break the
+//! poke URL the operator configured in CI).
+//!
+//! Everything the relay says reaches the log through [`clean`] (cut to
+//! [`MAX_LOGGED_CHARS`], control characters escaped) and poke lines through a [`Throttle`], so a
+//! hostile relay can neither flood the log nor forge lines. `PP_WEBHOOK_URL`'s userinfo
+//! (`https://user:pass@…`) is never logged.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs as _};
@@ -16,7 +26,7 @@ use tungstenite::{Message, WebSocket};
 
 use super::Event;
 use super::identity::{self, Registration};
-use crate::webhook::protocol::{self, Frame, Identity, close};
+use crate::webhook::protocol::{self, Frame, Identity};
 
 /// How long connecting (TCP, TLS and the upgrade) may take, and the relay's `hello` and
 /// `ready` each.
@@ -27,6 +37,12 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// the backoff starts over.
 const STABLE_SESSION: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The longest string from the relay a log line shows.
+pub(super) const MAX_LOGGED_CHARS: usize = 256;
+/// Log lines of one kind (pokes, unexpected frames) shown per [`LOG_WINDOW`]; the rest are
+/// counted and the count is reported with the next line shown.
+const LOG_BURST: u32 = 10;
+const LOG_WINDOW: Duration = Duration::from_secs(60);
 
 /// Heartbeat timings; tests shorten them.
 #[derive(Clone, Copy, Debug)]
@@ -41,8 +57,120 @@ pub(super) struct RelayClient {
     pub(super) identity: Identity,
     pub(super) agent: ureq::Agent,
     pub(super) events: Sender<Event>,
+    pub(super) pokes: super::RelayPokes,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) timing: Timing,
+}
+
+/// At most [`LOG_BURST`] lines per [`LOG_WINDOW`].
+#[derive(Debug)]
+pub(super) struct Throttle {
+    start: Instant,
+    shown: u32,
+    hidden: u64,
+}
+
+impl Throttle {
+    pub(super) fn new(now: Instant) -> Throttle {
+        Throttle {
+            start: now,
+            shown: 0,
+            hidden: 0,
+        }
+    }
+
+    /// Whether a line may be logged at `now`; if so, how many were held back before it.
+    pub(super) fn allow(&mut self, now: Instant) -> Option<u64> {
+        if now.saturating_duration_since(self.start) >= LOG_WINDOW {
+            self.start = now;
+            self.shown = 0;
+        }
+        if self.shown >= LOG_BURST {
+            self.hidden = self.hidden.saturating_add(1);
+            return None;
+        }
+        self.shown += 1;
+        Some(std::mem::take(&mut self.hidden))
+    }
+}
+
+/// " (N more not logged)" after a throttled stretch, else nothing.
+fn held_back(hidden: u64, what: &str) -> String {
+    if hidden == 0 {
+        String::new()
+    } else {
+        format!("; {hidden} more {what} were not logged")
+    }
+}
+
+/// Per-connection-loop log throttles.
+struct Throttles {
+    pokes: Throttle,
+    frames: Throttle,
+}
+
+/// `text` from the relay made safe for one log line: at most [`MAX_LOGGED_CHARS`] characters,
+/// control and line-breaking characters escaped (`\n`, `\u{1b}`), cut ones marked with `…`.
+pub(super) fn clean(text: &str) -> String {
+    clean_to(text, MAX_LOGGED_CHARS)
+}
+
+fn clean_to(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut len = 0;
+    for c in text.chars() {
+        let unsafe_char = c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        let piece: String = if unsafe_char {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        };
+        let n = piece.chars().count();
+        if len + n > max.saturating_sub(1) {
+            out.push('…');
+            return out;
+        }
+        out.push_str(&piece);
+        len += n;
+    }
+    out
+}
+
+/// Checks `PP_WEBHOOK_URL` (already known to start with http:// or https://) for what the
+/// connection needs: a host, a valid port, no query or fragment. The error says what is wrong.
+pub(super) fn check_base_url(url: &str) -> Result<(), String> {
+    // The settings cut trailing slashes, so "https://" arrives as "https:".
+    let ws = if let Some(rest) = url.strip_prefix("https:") {
+        format!("wss://{}", rest.trim_start_matches('/'))
+    } else if let Some(rest) = url.strip_prefix("http:") {
+        format!("ws://{}", rest.trim_start_matches('/'))
+    } else {
+        return Err("is not an http:// or https:// URL".into());
+    };
+    if url.contains(['?', '#']) {
+        return Err("has a query or fragment; give the base URL only".into());
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains whitespace".into());
+    }
+    let (_, host, port) = endpoint(&ws).map_err(|e| {
+        let e = e.to_string();
+        if e.contains("bad port") {
+            "has a port that is not a number from 0 to 65535".to_string()
+        } else if e.contains("no host") {
+            "has no host name".to_string()
+        } else {
+            "is not a URL pullpilot can connect to".to_string()
+        }
+    })?;
+    if port == 0 {
+        return Err("has port 0".into());
+    }
+    if host.is_empty() {
+        return Err("has no host name".into());
+    }
+    Ok(())
 }
 
 enum Ended {
@@ -59,10 +187,27 @@ impl RelayClient {
             .expect("threads can be started")
     }
 
+    /// The base URL as logs show it: userinfo replaced by `***`.
+    fn shown_url(&self) -> String {
+        identity::redact_userinfo(&self.base_url)
+    }
+
+    /// An error for the log: `PP_WEBHOOK_URL`'s userinfo removed, relay text cleaned.
+    fn for_log(&self, e: &anyhow::Error) -> String {
+        clean_to(
+            &identity::scrub_userinfo(&format!("{e:#}"), &self.base_url),
+            4 * MAX_LOGGED_CHARS,
+        )
+    }
+
     fn run(self) {
         let mut attempt = 0u32;
         let mut registration = identity::saved_registration(&self.data_dir, &self.base_url);
         let mut connected_before = false;
+        let mut throttles = Throttles {
+            pokes: Throttle::new(Instant::now()),
+            frames: Throttle::new(Instant::now()),
+        };
         while !self.stopping() {
             let reg = if let Some(r) = &registration {
                 r.clone()
@@ -77,7 +222,7 @@ impl RelayClient {
                         log::info!(
                             "Registered this host with the relay at {}. Its poke URL is {} \
                              (shown in full by `pullpilot listen --show-url`; treat it as a secret).",
-                            self.base_url,
+                            self.shown_url(),
                             r.redacted_poke_url()
                         );
                         registration = Some(r.clone());
@@ -85,10 +230,11 @@ impl RelayClient {
                     }
                     Err(e) => {
                         let wait = backoff(attempt);
-                        attempt += 1;
+                        attempt = attempt.saturating_add(1);
                         log::warn!(
-                            "Could not register with the relay: {e:#}. Trying again in {}; \
+                            "Could not register with the relay: {}. Trying again in {}; \
                              scheduled passes go on meanwhile.",
+                            self.for_log(&e),
                             crate::values::format_millis(wait)
                         );
                         self.sleep(wait);
@@ -97,15 +243,15 @@ impl RelayClient {
                 }
             };
             let started = Instant::now();
-            let (authed, ended) = self.session(&reg, &mut connected_before);
+            let (authed, ended) = self.session(&reg, &mut connected_before, &mut throttles);
             match ended {
                 Ended::Shutdown => return,
                 Ended::UnknownWebhook => {
                     log::warn!(
-                        "The relay at {} no longer knows this host's webhook (it forgets hosts \
-                         that stay away for months). Registering again; the poke URL changes, \
-                         see the new one with `pullpilot listen --show-url`.",
-                        self.base_url
+                        "The relay at {} answered 404: it no longer knows this host's webhook \
+                         (it forgets hosts that stay away for months). Registering again; the \
+                         poke URL changes, see the new one with `pullpilot listen --show-url`.",
+                        self.shown_url()
                     );
                     if let Err(e) = identity::forget_registration(&self.data_dir) {
                         log::warn!("{e:#}");
@@ -115,17 +261,21 @@ impl RelayClient {
                 Ended::Failed(e) => {
                     if authed && started.elapsed() > STABLE_SESSION {
                         attempt = 0;
-                        log::debug!("The relay connection ended ({e:#}); reconnecting.");
+                        log::debug!(
+                            "The relay connection ended ({}); reconnecting.",
+                            self.for_log(&e)
+                        );
                     } else {
                         log::warn!(
-                            "Lost the relay connection: {e:#}. Reconnecting; scheduled passes go \
-                             on meanwhile."
+                            "Lost the relay connection: {}. Reconnecting; scheduled passes go \
+                             on meanwhile.",
+                            self.for_log(&e)
                         );
                     }
                 }
             }
             let wait = backoff(attempt);
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             self.sleep(wait);
         }
     }
@@ -136,7 +286,7 @@ impl RelayClient {
 
     /// Sleeps up to `wait`, waking early on shutdown.
     fn sleep(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        let until = super::trigger::later(Instant::now(), wait);
         while !self.stopping() {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -147,7 +297,12 @@ impl RelayClient {
     }
 
     /// One connection: returns whether it authenticated, and how it ended.
-    fn session(&self, reg: &Registration, connected_before: &mut bool) -> (bool, Ended) {
+    fn session(
+        &self,
+        reg: &Registration,
+        connected_before: &mut bool,
+        throttles: &mut Throttles,
+    ) -> (bool, Ended) {
         let (mut ws, tcp) = match connect(&reg.listen_url) {
             Ok(c) => c,
             Err(Connect::UnknownWebhook) => return (false, Ended::UnknownWebhook),
@@ -190,16 +345,21 @@ impl RelayClient {
         } else {
             log::info!(
                 "Connected to the relay at {}; pokes to {} now start passes.",
-                self.base_url,
+                self.shown_url(),
                 reg.redacted_poke_url()
             );
             *connected_before = true;
         }
-        (true, self.listen(&mut ws, &tcp))
+        (true, self.listen(&mut ws, &tcp, throttles))
     }
 
     /// The authenticated part: heartbeat, read deadline, pokes.
-    fn listen(&self, ws: &mut WebSocket<Conn>, tcp: &TcpStream) -> Ended {
+    fn listen(
+        &self,
+        ws: &mut WebSocket<Conn>,
+        tcp: &TcpStream,
+        throttles: &mut Throttles,
+    ) -> Ended {
         // Short reads so the heartbeat and shutdown are noticed; the deadline is tracked here.
         if let Err(e) = tcp.set_read_timeout(Some(Duration::from_millis(500))) {
             return Ended::Failed(e.into());
@@ -226,18 +386,33 @@ impl RelayClient {
                     }
                     match serde_json::from_str::<Frame>(text.as_str()) {
                         Ok(Frame::Poke { reason, .. }) => {
-                            match &reason {
-                                Some(r) => log::info!("The relay passed on a poke ({r:?})."),
-                                None => log::info!("The relay passed on a poke."),
+                            if let Some(hidden) = throttles.pokes.allow(Instant::now()) {
+                                let more = held_back(hidden, "pokes");
+                                match &reason {
+                                    Some(r) => log::info!(
+                                        "The relay passed on a poke (\"{}\"){more}.",
+                                        clean(r)
+                                    ),
+                                    None => log::info!("The relay passed on a poke{more}."),
+                                }
                             }
-                            if self.events.send(Event::Poke { service: None }).is_err() {
+                            if self.pokes.add() && self.events.send(Event::RelayPokes).is_err() {
                                 return Ended::Shutdown;
                             }
                         }
-                        Ok(other) => log::debug!("Ignoring an unexpected relay frame: {other:?}"),
+                        Ok(other) => {
+                            if let Some(hidden) = throttles.frames.allow(Instant::now()) {
+                                log::debug!(
+                                    "Ignoring an unexpected relay frame: {}{}",
+                                    clean(&format!("{other:?}")),
+                                    held_back(hidden, "frames")
+                                );
+                            }
+                        }
                         Err(e) => {
                             return Ended::Failed(anyhow!(
-                                "the relay sent a text frame that is not JSON ({e})"
+                                "the relay sent a text frame that is not JSON ({})",
+                                clean(&e.to_string())
                             ));
                         }
                     }
@@ -257,7 +432,7 @@ impl RelayClient {
                         ));
                     }
                 }
-                Err(e) => return Ended::Failed(anyhow!(e)),
+                Err(e) => return Ended::Failed(anyhow!("{}", clean(&e.to_string()))),
             }
         }
     }
@@ -269,13 +444,13 @@ fn backoff(attempt: u32) -> Duration {
     protocol::random_up_to(cap)
 }
 
+/// A close frame is never a reason to register again, whatever it says (see the module docs).
 fn closed(frame: Option<&tungstenite::protocol::CloseFrame>) -> Ended {
     match frame {
-        Some(f) if f.reason.as_str() == close::UNKNOWN_WEBHOOK => Ended::UnknownWebhook,
         Some(f) => Ended::Failed(anyhow!(
-            "the relay closed the connection ({} {:?})",
+            "the relay closed the connection ({} \"{}\")",
             u16::from(f.code),
-            f.reason.as_str()
+            clean(f.reason.as_str())
         )),
         None => Ended::Failed(anyhow!("the relay closed the connection")),
     }
@@ -288,12 +463,20 @@ fn next_frame(ws: &mut WebSocket<Conn>) -> Result<Frame, Ended> {
             Ok(Message::Text(text)) if text.as_str() == protocol::PONG => {}
             Ok(Message::Text(text)) => {
                 return serde_json::from_str(text.as_str()).map_err(|e| {
-                    Ended::Failed(anyhow!("the relay sent a frame that is not JSON ({e})"))
+                    Ended::Failed(anyhow!(
+                        "the relay sent a frame that is not JSON ({})",
+                        clean(&e.to_string())
+                    ))
                 });
             }
             Ok(Message::Close(frame)) => return Err(closed(frame.as_ref())),
             Ok(_) => {}
-            Err(e) => return Err(Ended::Failed(anyhow!(e).context("waiting for the relay"))),
+            Err(e) => {
+                return Err(Ended::Failed(anyhow!(
+                    "waiting for the relay: {}",
+                    clean(&e.to_string())
+                )));
+            }
         }
     }
 }
@@ -426,9 +609,10 @@ fn connect(url: &str) -> Result<(WebSocket<Conn>, TcpStream), Connect> {
                 response.status()
             )))
         }
-        Err(tungstenite::HandshakeError::Failure(e)) => {
-            Err(fail(anyhow!(e).context("opening the relay WebSocket")))
-        }
+        Err(tungstenite::HandshakeError::Failure(e)) => Err(fail(anyhow!(
+            "opening the relay WebSocket: {}",
+            clean(&e.to_string())
+        ))),
         Err(tungstenite::HandshakeError::Interrupted(_)) => Err(fail(anyhow!(
             "the relay did not answer the WebSocket upgrade in time"
         ))),
@@ -456,6 +640,75 @@ mod tests {
         assert!(endpoint("http://x/").is_err());
         assert!(endpoint("ws://x:notaport/").is_err());
         assert!(endpoint("ws:///path").is_err());
+    }
+
+    #[test]
+    fn relay_text_is_cut_and_escaped() {
+        let forged = "ci\n2026-01-01T00:00:00Z ERROR forged line\r\u{1b}[31m\u{2028}";
+        let shown = clean(forged);
+        assert!(
+            !shown.contains(['\n', '\r', '\u{1b}', '\u{2028}']),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\\n") && shown.contains("\\u{1b}"),
+            "{shown}"
+        );
+        let long = clean(&"\n".repeat(100_000));
+        assert!(long.chars().count() <= MAX_LOGGED_CHARS, "{}", long.len());
+        assert!(long.ends_with('…'));
+        let exact = "x".repeat(MAX_LOGGED_CHARS - 1);
+        assert_eq!(clean(&exact), exact);
+        assert_eq!(clean("plain reason"), "plain reason");
+    }
+
+    #[test]
+    fn a_close_reason_alone_never_means_register_again() {
+        for reason in [
+            "unknown webhook",
+            "bad signature",
+            "challenge expired",
+            "x\ny",
+        ] {
+            let frame = tungstenite::protocol::CloseFrame {
+                code: tungstenite::protocol::frame::coding::CloseCode::Policy,
+                reason: reason.into(),
+            };
+            let Ended::Failed(e) = closed(Some(&frame)) else {
+                panic!("close reason {reason:?} was not a plain failure");
+            };
+            assert!(!e.to_string().contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn log_lines_are_throttled_per_window() {
+        let t0 = Instant::now();
+        let mut t = Throttle::new(t0);
+        let shown = (0..1000).filter(|_| t.allow(t0).is_some()).count();
+        assert_eq!(shown, LOG_BURST as usize);
+        assert_eq!(t.allow(t0 + LOG_WINDOW), Some(1000 - u64::from(LOG_BURST)));
+        assert_eq!(t.allow(t0 + LOG_WINDOW), Some(0));
+    }
+
+    #[test]
+    fn base_urls_are_checked() {
+        assert!(check_base_url("https://relay.example").is_ok());
+        assert!(check_base_url("http://127.0.0.1:8080/prefix").is_ok());
+        assert!(check_base_url("https://user:pass@relay.example").is_ok());
+        for (url, why) in [
+            ("https://", "no host"),
+            ("https:", "no host"),
+            ("https://user:pass@", "no host"),
+            ("https://relay.example:99999", "port"),
+            ("https://relay.example:x", "port"),
+            ("https://relay.example/?a=b", "query"),
+            ("https://relay example", "whitespace"),
+        ] {
+            let err = check_base_url(url).unwrap_err();
+            assert!(err.contains(why), "{url}: {err}");
+            assert!(!err.contains("pass"), "{url}: {err}");
+        }
     }
 
     #[test]
