@@ -222,7 +222,7 @@ pub fn provision(
         .read_to_string()
         .unwrap_or_default();
     if status != 200 && status != 201 {
-        let detail = super::relay_client::clean(&text);
+        let detail = super::relay_text::clean(&text);
         bail!(
             "the relay at {shown} refused to register this host: HTTP {status} \"{detail}\"; check \
              PP_WEBHOOK_URL"

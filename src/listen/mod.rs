@@ -9,6 +9,7 @@
 pub mod identity;
 mod receiver;
 mod relay_client;
+mod relay_text;
 pub mod trigger;
 
 use std::sync::Arc;
@@ -363,7 +364,7 @@ fn drop_unknown_services(inv: &Invocation, target: &Target) -> Option<Target> {
         log::warn!(
             "Dropped a poke for \"{}\": no single service or container of that name is in \
              scope (check the caller's URL).",
-            relay_client::clean(name)
+            relay_text::clean(name)
         );
     }
     if left.is_none() {
