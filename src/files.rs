@@ -51,7 +51,7 @@ pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
 /// (a usage error, exit 2) when it is not a directory, when group or others may write to it,
 /// or when it belongs to another user than the one running pullpilot or root, because then
 /// someone else could replace or redirect the files in it. `what` names it ("the data
-/// directory") and `setting` says where it comes from ("PP_DATA_DIR").
+/// directory") and `setting` says where it comes from (`PP_DATA_DIR`).
 pub fn ensure_private_dir(dir: &Path, what: &str, setting: &str) -> anyhow::Result<()> {
     let shown = dir.display();
     let meta = match fs::metadata(dir) {
