@@ -57,17 +57,20 @@ pub fn ensure_private_dir(dir: &Path, what: &str, setting: &str) -> anyhow::Resu
     let meta = match fs::metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return fs::DirBuilder::new()
+            return match fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(dir)
-                .map_err(|e| not_a_directory(&e, dir, what, setting).unwrap_or_else(|| e.into()))
-                .with_context(|| format!("creating {what} {shown} (set {setting} to change it)"));
+            {
+                Ok(()) => Ok(()),
+                Err(e) if is_not_a_directory(&e) => Err(not_a_directory_error(dir, what, setting)),
+                Err(e) => Err(e).with_context(|| {
+                    format!("creating {what} {shown} (set {setting} to change it)")
+                }),
+            };
         }
-        Err(e) => {
-            return Err(not_a_directory(&e, dir, what, setting).unwrap_or_else(|| e.into()))
-                .with_context(|| format!("reading {what} {shown} ({setting})"));
-        }
+        Err(e) if is_not_a_directory(&e) => return Err(not_a_directory_error(dir, what, setting)),
+        Err(e) => return Err(e).with_context(|| format!("reading {what} {shown} ({setting})")),
     };
     if !meta.is_dir() {
         return Err(not_a_directory_error(dir, what, setting));
@@ -78,7 +81,8 @@ pub fn ensure_private_dir(dir: &Path, what: &str, setting: &str) -> anyhow::Resu
             "{what} {shown} ({setting}) can be written by {} (mode {mode:04o}), so the secrets \
              and state kept there are not safe; pullpilot never changes the permissions of a \
              directory it did not create. Point {setting} at a directory of its own (a missing \
-             one is created with mode 0700), or restrict this one: chmod go-w {shown}",
+             one is created with mode 0700), or, if nothing else needs to write there, restrict \
+             it: chmod go-w {shown}",
             if mode & 0o020 != 0 && mode & 0o002 != 0 {
                 "group and others"
             } else if mode & 0o002 != 0 {
@@ -109,15 +113,12 @@ fn effective_uid() -> Option<u32> {
     fs::metadata("/proc/self").ok().map(|m| m.uid())
 }
 
-/// The "not a directory" usage error, when `e` says a path component is a file.
-fn not_a_directory(
-    e: &std::io::Error,
-    dir: &Path,
-    what: &str,
-    setting: &str,
-) -> Option<anyhow::Error> {
-    (e.kind() == std::io::ErrorKind::NotADirectory || e.kind() == std::io::ErrorKind::AlreadyExists)
-        .then(|| not_a_directory_error(dir, what, setting))
+/// Whether `e` says that a path component is a file (or a file took the directory's place).
+fn is_not_a_directory(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotADirectory | std::io::ErrorKind::AlreadyExists
+    )
 }
 
 /// The usage error for a path that should be a directory but is (or runs through) a file.
@@ -369,7 +370,9 @@ mod tests {
             let err = ensure_private_dir(&path, "the data directory", "PP_DATA_DIR").unwrap_err();
             let text = format!("{err:#}");
             assert!(
-                text.contains("is not a directory") && !text.contains("free space"),
+                text.contains("is not a directory")
+                    && !text.contains("free space")
+                    && !text.contains("reading"),
                 "{text}"
             );
             assert_eq!(
