@@ -2,13 +2,31 @@
 //! environment. The pre-update hook runs after the pull and before anything is touched; a
 //! non-zero exit or a timeout cancels that update (a failure, not a bad digest). The
 //! post-update hook runs after the gate, rollback or failure, with the outcome; its result is
-//! only logged. Each hook runs in its own process group, killed whole on timeout.
+//! only logged.
+//!
+//! A hook sees only the `PULLPILOT_*` facts and `PATH`, `HOME`, `LANG`, `LC_*` and `TZ` from
+//! pullpilot's environment: never `PP_WEBHOOK_SECRET`, `PP_NOTIFY_URL` or any other variable
+//! that may hold a secret. Each hook runs in its own process group. When its main process
+//! exits, or when it times out, the whole group is killed, so a background job cannot keep
+//! the run (and its lock) waiting; output still held by a process that left the group is
+//! read for at most [`PIPE_GRACE`] more.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+/// Variables a hook inherits from pullpilot's environment (plus every `LC_*`).
+const INHERITED: [&str; 4] = ["PATH", "HOME", "LANG", "TZ"];
+
+/// `PATH` for a hook when pullpilot has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// How long to keep reading a hook's output after its process group was killed.
+const PIPE_GRACE: Duration = Duration::from_secs(1);
 
 /// What a hook is told, as `PULLPILOT_*` environment variables.
 #[derive(Clone, Debug, Default)]
@@ -30,9 +48,36 @@ pub fn run(
     facts: &HookFacts<'_>,
     timeout: Duration,
 ) -> Result<(), String> {
+    run_with_env(which, command, facts, timeout, std::env::vars_os())
+}
+
+/// The part of `vars` a hook may see: [`INHERITED`] and `LC_*`, with a default `PATH`.
+fn curated_env(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Vec<(OsString, OsString)> {
+    let mut kept: Vec<(OsString, OsString)> = vars
+        .into_iter()
+        .filter(|(name, _)| {
+            name.to_str()
+                .is_some_and(|n| INHERITED.contains(&n) || n.starts_with("LC_") && n.len() > 3)
+        })
+        .collect();
+    if !kept.iter().any(|(name, _)| name == "PATH") {
+        kept.push(("PATH".into(), DEFAULT_PATH.into()));
+    }
+    kept
+}
+
+fn run_with_env(
+    which: &str,
+    command: &str,
+    facts: &HookFacts<'_>,
+    timeout: Duration,
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<(), String> {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(command)
+        .env_clear()
+        .envs(curated_env(vars))
         .env("PULLPILOT_HOOK", which)
         .env("PULLPILOT_SERVICE", facts.service)
         .env("PULLPILOT_PROJECT", facts.project)
@@ -50,7 +95,8 @@ pub fn run(
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("it could not be started ({e})"))?;
-    let pumps: Vec<_> = [
+    let (done, finished) = mpsc::channel::<()>();
+    let streams: Vec<Box<dyn Read + Send>> = [
         child
             .stdout
             .take()
@@ -62,36 +108,53 @@ pub fn run(
     ]
     .into_iter()
     .flatten()
-    .map(|stream| {
+    .collect();
+    let pumps = streams.len();
+    for stream in streams {
         let which = which.to_string();
         let container = facts.container.to_string();
+        let done = done.clone();
+        // Detached: a pipe held by a process that left the group must not hold the run.
         thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
                 log::info!("{which} hook ({container}): {line}");
             }
-        })
-    })
-    .collect();
+            let _ = done.send(());
+        });
+    }
+    let group = child.id();
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
             Ok(None) if started.elapsed() >= timeout => {
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{}", child.id())])
-                    .status();
+                kill_group(group);
                 let _ = child.wait();
                 break Err(format!(
                     "it did not finish within {} and was killed",
                     crate::values::format_duration(timeout)
                 ));
             }
-            Ok(None) => thread::sleep(Duration::from_millis(50)),
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
             Err(e) => break Err(format!("waiting for it failed ({e})")),
         }
     };
-    for pump in pumps {
-        let _ = pump.join();
+    // Background jobs it left behind would keep its output pipes open (and this run waiting).
+    kill_group(group);
+    let grace = Instant::now() + PIPE_GRACE;
+    for _ in 0..pumps {
+        if finished
+            .recv_timeout(grace.saturating_duration_since(Instant::now()))
+            .is_err()
+        {
+            log::warn!(
+                "The {which} hook for {} left a process that still holds its output; pullpilot \
+                 stopped reading it. Redirect the output of anything the hook starts in the \
+                 background (`… >/dev/null 2>&1 &`).",
+                facts.container
+            );
+            break;
+        }
     }
     match status? {
         s if s.success() => Ok(()),
@@ -100,6 +163,18 @@ pub fn run(
             None => "it was killed by a signal".to_string(),
         }),
     }
+}
+
+/// SIGKILL to every process left in the hook's process group (none left is fine).
+fn kill_group(group: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{group}")])
+        .env_clear()
+        .env("PATH", DEFAULT_PATH)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 #[cfg(test)]
@@ -140,6 +215,97 @@ mod tests {
                 t
             ),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn issue_12_hooks_see_only_the_curated_environment() {
+        let vars = [
+            ("PATH", "/opt/bin:/usr/bin:/bin"),
+            ("HOME", "/root"),
+            ("LANG", "C.UTF-8"),
+            ("LC_TIME", "C"),
+            ("TZ", "UTC"),
+            ("PP_WEBHOOK_SECRET", "s3cret"),
+            ("PP_NOTIFY_URL", "ntfy://u:pw@h/t"),
+            ("PULLPILOT_TEST_NOTIFY_BASE", "http://127.0.0.1:1"),
+            ("AWS_SECRET_ACCESS_KEY", "k"),
+            ("LC_", "odd"),
+        ]
+        .map(|(n, v)| (OsString::from(n), OsString::from(v)));
+        let names: Vec<_> = curated_env(vars.clone())
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["PATH", "HOME", "LANG", "LC_TIME", "TZ"]);
+        let check = r#"[ -z "${PP_WEBHOOK_SECRET+x}${PP_NOTIFY_URL+x}${AWS_SECRET_ACCESS_KEY+x}${PULLPILOT_TEST_NOTIFY_BASE+x}" ] && [ "$PATH/$HOME/$LANG/$LC_TIME/$TZ" = "/opt/bin:/usr/bin:/bin//root/C.UTF-8/C/UTC" ]"#;
+        let t = Duration::from_secs(5);
+        assert_eq!(run_with_env("pre-update", check, &facts(), t, vars), Ok(()));
+        // Without PATH, a hook still gets the usual one.
+        let default_path = format!(r#"[ "$PATH" = "{DEFAULT_PATH}" ]"#);
+        assert_eq!(
+            run_with_env("pre-update", &default_path, &facts(), t, []),
+            Ok(())
+        );
+        // And for real: nothing of this test process's own environment (cargo sets CARGO_*)
+        // reaches the hook beyond the allowed names and what `sh` sets itself.
+        let only_allowed = r#"[ -z "$(env | cut -d= -f1 | grep -v -E '^(PULLPILOT_[A-Z_]+|PATH|HOME|LANG|TZ|LC_[A-Z_]+|PWD|OLDPWD|SHLVL|_)$')" ]"#;
+        assert_eq!(run("pre-update", only_allowed, &facts(), t), Ok(()));
+    }
+
+    #[test]
+    fn issue_12_a_background_job_holding_stdout_does_not_outlast_the_hook() {
+        let dir = std::env::temp_dir().join(format!("pp-hook-bg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join("pid");
+        let started = Instant::now();
+        let result = run(
+            "pre-update",
+            &format!("sleep 15 & echo $! > {}; echo started", pid_file.display()),
+            &facts(),
+            Duration::from_secs(2),
+        );
+        let elapsed = started.elapsed();
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(result, Ok(()));
+        assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+        // Killed: gone, or a zombie waiting for init, within a moment.
+        let stat = format!("/proc/{}/stat", pid.trim());
+        let dead = || {
+            std::fs::read_to_string(&stat).map_or(true, |s| {
+                s.rsplit(") ").next().is_some_and(|r| r.starts_with('Z'))
+            })
+        };
+        let waited = Instant::now();
+        while !dead() && waited.elapsed() < Duration::from_secs(2) {
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(dead(), "the background job was left running");
+    }
+
+    #[test]
+    fn a_process_that_left_the_group_is_not_waited_for() {
+        let started = Instant::now();
+        // `setsid` puts the sleep in a session of its own, out of reach of the group kill; it
+        // still holds stdout. It is killed by the test afterwards through its pid file.
+        let dir = std::env::temp_dir().join(format!("pp-hook-setsid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join("pid");
+        let command = format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 15' & sleep 0.3; echo started",
+            pid_file.display()
+        );
+        let result = run("pre-update", &command, &facts(), Duration::from_secs(10));
+        let elapsed = started.elapsed();
+        if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+            let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(result, Ok(()));
+        assert!(
+            elapsed < Duration::from_millis(300) + PIPE_GRACE + Duration::from_secs(1),
+            "{elapsed:?}"
         );
     }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -94,7 +95,9 @@ pub fn render(report: &PassReport) -> String {
     out
 }
 
-/// Writes the file atomically (temporary file + rename), readable by `node_exporter`.
+/// Writes the file atomically (temporary file + rename) with mode 0644, set explicitly so that
+/// `node_exporter`, which runs as another user, can read it whatever the umask (the unit's
+/// `UMask=0077` would otherwise make it 0600).
 pub fn write(path: &Path, report: &PassReport) -> Result<()> {
     let dir = path
         .parent()
@@ -105,13 +108,20 @@ pub fn write(path: &Path, report: &PassReport) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut file = fs::File::create(&tmp).with_context(|| {
-        format!(
-            "writing the metrics file {} (PP_METRICS_FILE)",
-            tmp.display()
-        )
-    })?;
-    file.write_all(render(report).as_bytes())
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .with_context(|| {
+            format!(
+                "writing the metrics file {} (PP_METRICS_FILE)",
+                tmp.display()
+            )
+        })?;
+    file.set_permissions(fs::Permissions::from_mode(0o644))
+        .and_then(|()| file.write_all(render(report).as_bytes()))
         .and_then(|()| file.sync_all())
         .with_context(|| format!("writing the metrics file {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("replacing the metrics file {}", path.display()))
@@ -174,5 +184,44 @@ mod tests {
             "no temporary file left"
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Set by [`issue_12_the_file_is_0644_under_umask_0077`] for the child it starts.
+    const UMASK_CHILD_DIR: &str = "PULLPILOT_TEST_METRICS_DIR";
+
+    #[test]
+    fn issue_12_the_file_is_0644_under_umask_0077() {
+        // The umask is per process and std cannot set it, so run the write in a child test
+        // process started by a shell with `umask 077`, as the systemd unit does.
+        let dir = std::env::temp_dir().join(format!("pp-metrics-umask-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(
+                r#"umask 077 && exec "$0" --exact metrics::tests::write_under_umask_child --quiet"#,
+            )
+            .arg(std::env::current_exe().unwrap())
+            .env(UMASK_CHILD_DIR, &dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let path = dir.join("pullpilot.prom");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Writes the file when started by the test above; does nothing otherwise.
+    #[test]
+    fn write_under_umask_child() {
+        if let Some(dir) = std::env::var_os(UMASK_CHILD_DIR) {
+            write(
+                &Path::new(&dir).join("pullpilot.prom"),
+                &PassReport::default(),
+            )
+            .unwrap();
+        }
     }
 }

@@ -348,8 +348,10 @@ const FAST: [&str; 8] = [
 fn listen_speaks_the_relay_protocol() {
     let relay = ScriptedRelay::start();
     let data = TempDir::new("protocol");
+    // A directory pullpilot creates itself (0700); an existing one is never chmodded.
+    let data_dir = data.0.join("data");
     let listen = Listen::start(
-        &data.0,
+        &data_dir,
         &FAST,
         &[
             ("PP_WEBHOOK", "true"),
@@ -382,10 +384,13 @@ fn listen_speaks_the_relay_protocol() {
 
     // Files: the identity and the registration are the owner's only.
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&data.0), 0o700);
-    assert_eq!(mode(&data.0.join("ed25519.key")), 0o600);
-    assert_eq!(std::fs::read(data.0.join("ed25519.key")).unwrap().len(), 32);
-    assert_eq!(mode(&data.0.join("webhook.json")), 0o600);
+    assert_eq!(mode(&data_dir), 0o700);
+    assert_eq!(mode(&data_dir.join("ed25519.key")), 0o600);
+    assert_eq!(
+        std::fs::read(data_dir.join("ed25519.key")).unwrap().len(),
+        32
+    );
+    assert_eq!(mode(&data_dir.join("webhook.json")), 0o600);
 
     // A close reason alone never re-registers: the reference relay closes late auths with
     // `1008 unknown webhook` for a webhook it still knows. listen reconnects with the same id.
@@ -445,7 +450,7 @@ fn listen_speaks_the_relay_protocol() {
     let shown = Command::new(env!("CARGO_BIN_EXE_pullpilot"))
         .args(["listen", "--show-url"])
         .env_clear()
-        .env("PP_DATA_DIR", &data.0)
+        .env("PP_DATA_DIR", &data_dir)
         .output()
         .unwrap();
     assert!(shown.status.success());

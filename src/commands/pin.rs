@@ -2,8 +2,7 @@
 //! service at a digest in state, and optionally in its compose file (or the `.env` variable
 //! its image line uses). The file is edited first, so a refused edit changes nothing.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -15,6 +14,7 @@ use crate::compose_edit::{self, ImageValue};
 use crate::discover::{self, Discovered};
 use crate::docker::Docker;
 use crate::error::{Failure, Outcome};
+use crate::files;
 use crate::labels;
 use crate::output;
 use crate::reference::Digest;
@@ -166,7 +166,8 @@ fn edit_compose(c: &Discovered, digest: Option<&Digest>) -> Result<PathBuf> {
     )))
 }
 
-/// Rewrites a file in place (same inode, owner and mode), refusing read-only files.
+/// Replaces a compose or `.env` file atomically (same owner and mode, see
+/// [`files::replace_file`]), refusing read-only files.
 fn write_in_place(path: &Path, text: &str) -> Result<()> {
     let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.permissions().readonly() {
@@ -176,12 +177,5 @@ fn write_in_place(path: &Path, text: &str) -> Result<()> {
             path.display()
         )));
     }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .with_context(|| format!("opening {} for writing", path.display()))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
+    files::replace_file(path, text.as_bytes())
 }

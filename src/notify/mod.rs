@@ -378,6 +378,8 @@ fn parse_target(text: &str) -> anyhow::Result<Target> {
     .map_err(|e| fail(&e, scheme))?;
     // Whatever the service, userinfo and encoded forms are secret too.
     secrets.extend(parsed.password.iter().cloned());
+    let base64 = base64_forms(&secrets, parsed.user.as_deref(), parsed.password.as_deref());
+    secrets.extend(base64);
     let encoded: Vec<String> = secrets.iter().map(|s| url::percent_encode(s)).collect();
     secrets.extend(encoded);
     secrets.retain(|s| s.len() >= 3);
@@ -388,6 +390,24 @@ fn parse_target(text: &str) -> anyhow::Result<Target> {
         secrets,
         delivery,
     })
+}
+
+/// The base64 forms in which secrets go over the wire, so that a server quoting them back in
+/// an error is scrubbed too: each secret alone (AUTH LOGIN), HTTP Basic `user:password`, SMTP
+/// AUTH PLAIN `\0user\0password` and XOAUTH2; each with and without its `=` padding.
+fn base64_forms(secrets: &[String], user: Option<&str>, password: Option<&str>) -> Vec<String> {
+    use base64::Engine as _;
+    let mut raw: Vec<String> = secrets.to_vec();
+    if let Some(password) = password {
+        let user = user.unwrap_or_default();
+        raw.push(format!("{user}:{password}"));
+        raw.push(format!("\0{user}\0{password}"));
+        raw.push(format!("user={user}\x01auth=Bearer {password}\x01\x01"));
+    }
+    raw.iter()
+        .map(|r| base64::engine::general_purpose::STANDARD.encode(r))
+        .flat_map(|b| [b.trim_end_matches('=').to_string(), b])
+        .collect()
 }
 
 /// Replaces every secret in `text` with `***`, longest first.

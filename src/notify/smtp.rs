@@ -351,10 +351,10 @@ impl Smtp {
             ("Date", msg.time.rfc5322.clone()),
             (
                 "From",
-                format!("{} <{}>", encode_words(from_name), self.from),
+                format!("{} <{}>", display_name(from_name), self.from),
             ),
             ("To", self.to.join(", ")),
-            ("Subject", encode_words(subject)),
+            ("Subject", unstructured(subject)),
             (
                 "Message-ID",
                 format!("<{}@{}>", message_id(), self.client_host),
@@ -385,15 +385,59 @@ impl Smtp {
     }
 }
 
-/// RFC 2047 encoded words (UTF-8, base64) for non-ASCII header text, split to stay short.
-fn encode_words(text: &str) -> String {
-    if text.is_ascii() {
-        return text.to_string();
+/// A display name as RFC 5322 allows it before `<address>`: as is when it is plain words
+/// (atoms), a quoted-string (with `"` and `\` escaped) when ASCII with specials such as the
+/// comma in `Acme, Inc.` (which would otherwise make two addresses), and RFC 2047 encoded
+/// words when it is not ASCII.
+fn display_name(name: &str) -> String {
+    let name = one_line(name);
+    if !name.is_ascii() || name.contains("=?") {
+        return encode_words(&name);
     }
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    if name
+        .split(' ')
+        .all(|w| !w.is_empty() && w.chars().all(atext))
+    {
+        return name;
+    }
+    let mut quoted = String::from('"');
+    for c in name.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// Unstructured header text (the subject): one line, encoded words when not plain ASCII (or
+/// when it looks like an encoded word, or is too long for one line).
+fn unstructured(text: &str) -> String {
+    let text = one_line(text);
+    if text.is_ascii() && !text.contains("=?") && text.len() <= 900 {
+        text
+    } else {
+        encode_words(&text)
+    }
+}
+
+/// Control characters (a newline would start a new header) become spaces.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// RFC 2047 encoded words (UTF-8, base64), each at most 64 characters (39 bytes of text, whole
+/// characters only) so that even `Subject: ` and the first word fit in 76, folded between
+/// words.
+fn encode_words(text: &str) -> String {
     let mut words = Vec::new();
     let mut chunk = String::new();
     for c in text.chars() {
-        if chunk.len() + c.len_utf8() > 45 {
+        if chunk.len() + c.len_utf8() > 39 {
             words.push(format!("=?UTF-8?B?{}?=", B64.encode(&chunk)));
             chunk.clear();
         }
@@ -725,9 +769,67 @@ mod tests {
 
     #[test]
     fn encoded_words() {
-        assert_eq!(encode_words("plain"), "plain");
         let e = encode_words(&"é".repeat(40));
         assert!(e.starts_with("=?UTF-8?B?") && e.contains("\r\n "), "{e}");
+        assert_eq!(decode_words(&e), "é".repeat(40));
+        assert!(e.split("\r\n ").all(|w| w.len() <= 75), "{e}");
+    }
+
+    /// The text of a header value made of encoded words (test helper).
+    fn decode_words(value: &str) -> String {
+        value
+            .split("\r\n ")
+            .map(|w| {
+                let b64 = w
+                    .strip_prefix("=?UTF-8?B?")
+                    .unwrap()
+                    .strip_suffix("?=")
+                    .unwrap();
+                String::from_utf8(B64.decode(b64).unwrap()).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn issue_12_display_names_are_quoted_or_encoded() {
+        for (name, want) in [
+            ("Pull Pilot", "Pull Pilot"),
+            ("Acme, Inc.", "\"Acme, Inc.\""),
+            (r#"Say "hi" \ bye"#, r#""Say \"hi\" \\ bye""#),
+            ("ops@acme <team>", "\"ops@acme <team>\""),
+            ("Ünïcode, GmbH", "=?UTF-8?B?w5xuw69jb2RlLCBHbWJI?="),
+        ] {
+            assert_eq!(display_name(name), want, "{name}");
+        }
+        let long = "Ärger & Söhne Maschinenbau, Zweigniederlassung Süd";
+        let encoded = display_name(long);
+        assert!(encoded.split("\r\n ").all(|w| w.len() <= 75), "{encoded}");
+        assert_eq!(decode_words(&encoded), long);
+        // Through the URL and into the message: one From address, not two.
+        let s =
+            parsed("smtp://h/?from=pp@example.com&to=a@example.com&fromname=Acme,+Inc.").unwrap();
+        let ev = crate::notify::tests::sample_event(crate::notify::EventKind::Failed);
+        let msg = crate::notify::message::render(&ev, &crate::notify::tz::Zone::utc());
+        let text = String::from_utf8(s.message(&msg, true)).unwrap();
+        assert!(
+            text.contains("From: \"Acme, Inc.\" <pp@example.com>\r\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn issue_12_subjects_stay_one_header_and_encode_non_ascii() {
+        assert_eq!(unstructured("update failed"), "update failed");
+        assert_eq!(unstructured("a\r\nBcc: x@y.z"), "a  Bcc: x@y.z");
+        let subject = "Mise à jour échouée pour shop/web, ça recommence demain matin";
+        let encoded = unstructured(subject);
+        assert_eq!(decode_words(&encoded), subject);
+        assert!(
+            format!("Subject: {encoded}")
+                .split("\r\n")
+                .all(|line| line.len() <= 76),
+            "{encoded}"
+        );
     }
 
     #[test]

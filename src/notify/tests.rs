@@ -661,3 +661,30 @@ fn scrub_replaces_secrets_and_encoded_forms() {
     let text = "echo p@ss/w0rd and p%40ss%2Fw0rd";
     assert_eq!(super::scrub(text, &t.secrets), "echo *** and ***");
 }
+
+#[test]
+fn issue_12_scrub_removes_the_base64_forms_sent_on_the_wire() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let smtp =
+        super::parse_target("smtp://alice:pa55w0rd@mail.example/?from=a@b.c&to=d@e.f").unwrap();
+    let plain = b64("\0alice\0pa55w0rd");
+    let login = b64("pa55w0rd");
+    let xoauth = b64("user=alice\x01auth=Bearer pa55w0rd\x01\x01");
+    let text = format!(
+        "AUTH: 535 bad credentials {plain} / {login} / {xoauth} / {}",
+        plain.trim_end_matches('=')
+    );
+    let scrubbed = super::scrub(&text, &smtp.secrets);
+    assert_eq!(
+        scrubbed, "AUTH: 535 bad credentials *** / *** / *** / ***",
+        "{scrubbed}"
+    );
+    let ntfy = super::parse_target("ntfy://bob:hunter22@ntfy.example/t").unwrap();
+    let basic = b64("bob:hunter22");
+    let scrubbed = super::scrub(
+        &format!("HTTP 401: rejected Authorization: Basic {basic}"),
+        &ntfy.secrets,
+    );
+    assert_eq!(scrubbed, "HTTP 401: rejected Authorization: Basic ***");
+}

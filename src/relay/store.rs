@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -217,23 +216,9 @@ pub(crate) fn short_id(id: &str) -> String {
     format!("{cut}…")
 }
 
+/// Creates the directory (0700) if needed; an existing one is checked, never changed.
 fn ensure_dir(dir: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| {
-            format!(
-                "creating the relay's state directory {} (choose another with --state-dir)",
-                dir.display()
-            )
-        })?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).with_context(|| {
-        format!(
-            "restricting the relay's state directory {} to mode 0700",
-            dir.display()
-        )
-    })
+    crate::files::ensure_private_dir(dir, "the relay's state directory", "--state-dir")
 }
 
 fn lock_dir(dir: &Path) -> Result<File> {
@@ -277,6 +262,7 @@ mod iso {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(

@@ -8,7 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -40,6 +40,16 @@ pub fn load(data_dir: &Path) -> Result<Loaded> {
 }
 
 fn load_inner(data_dir: &Path, may_repair: bool) -> Result<Loaded> {
+    let is_dir = fs::metadata(data_dir).map(|m| m.is_dir());
+    if matches!(is_dir, Ok(false))
+        || matches!(&is_dir, Err(e) if e.kind() == std::io::ErrorKind::NotADirectory)
+    {
+        return Err(crate::files::not_a_directory_error(
+            data_dir,
+            "the data directory",
+            "PP_DATA_DIR",
+        ));
+    }
     let path = data_dir.join(STATE_FILE);
     let backup = data_dir.join(BACKUP_FILE);
     match read_state(&path)? {
@@ -162,33 +172,10 @@ fn aside_name(path: &Path) -> PathBuf {
     path.with_file_name(format!("{STATE_FILE}.corrupt-{stamp}"))
 }
 
-/// Creates the data directory (0700) if needed.
+/// Creates the data directory (0700) if needed; an existing one is checked, never changed
+/// (see [`crate::files::ensure_private_dir`]).
 pub fn ensure_data_dir(data_dir: &Path) -> Result<()> {
-    if !data_dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(data_dir)
-            .with_context(|| {
-                format!(
-                    "creating the data directory {} (set PP_DATA_DIR to change it)",
-                    data_dir.display()
-                )
-            })?;
-    }
-    let mode = fs::metadata(data_dir)
-        .with_context(|| format!("reading the data directory {}", data_dir.display()))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700)).with_context(|| {
-            format!(
-                "restricting the data directory {} to mode 0700",
-                data_dir.display()
-            )
-        })?;
-    }
-    Ok(())
+    crate::files::ensure_private_dir(data_dir, "the data directory", "PP_DATA_DIR")
 }
 
 /// What to say when the data directory cannot be written: where it is and what to do.
@@ -203,11 +190,11 @@ fn not_writable(data_dir: &Path) -> String {
 /// Saves atomically: tmp + fsync, previous copy kept as backup, rename, directory fsync. On
 /// failure the previous `state.json` is left as it was (a new one is only ever renamed in).
 pub fn save(data_dir: &Path, state: &State) -> Result<()> {
+    ensure_data_dir(data_dir)?;
     save_inner(data_dir, state).with_context(|| not_writable(data_dir))
 }
 
 fn save_inner(data_dir: &Path, state: &State) -> Result<()> {
-    ensure_data_dir(data_dir)?;
     let path = data_dir.join(STATE_FILE);
     let tmp = data_dir.join(format!("{STATE_FILE}.tmp"));
     let mut text = serde_json::to_vec_pretty(state).context("serialising the state")?;
@@ -251,8 +238,7 @@ pub struct Lock {
 
 /// Takes the run lock; fails at once with the lock-held error unless `wait`.
 pub fn lock(data_dir: &Path, wait: bool) -> Result<Lock> {
-    ensure_data_dir(data_dir)
-        .with_context(|| format!("{}; nothing was changed", not_writable(data_dir)))?;
+    ensure_data_dir(data_dir)?;
     let path = data_dir.join(LOCK_FILE);
     let file = crate::files::open_lock_file(&path)
         .with_context(|| format!("opening the lock file {}", path.display()))
@@ -375,25 +361,45 @@ mod tests {
     }
 
     #[test]
-    fn an_unwritable_data_dir_says_where_and_what_to_do() {
-        let dir = temp_dir("unwritable");
+    fn issue_12_a_data_dir_that_is_a_file_is_a_usage_error_not_free_space() {
+        let dir = temp_dir("not-a-dir");
         fs::create_dir_all(&dir).unwrap();
-        // Root ignores permissions, so make the data directory impossible instead: a file.
-        let not_a_dir = dir.join("file");
-        fs::write(&not_a_dir, b"x").unwrap();
-        let data = not_a_dir.join("data");
-        for err in [
-            save(&data, &sample(1)).unwrap_err(),
-            lock(&data, false).unwrap_err(),
-        ] {
-            let text = format!("{err:#}");
-            assert!(
-                text.contains(&format!("data directory {}", data.display()))
-                    && text.contains("PP_DATA_DIR")
-                    && text.contains("free space"),
-                "{text}"
-            );
+        let file = dir.join("file");
+        fs::write(&file, b"x").unwrap();
+        for data in [file.clone(), file.join("data")] {
+            for err in [
+                save(&data, &sample(1)).unwrap_err(),
+                lock(&data, false).unwrap_err(),
+                load(&data).unwrap_err(),
+                load_read_only(&data).unwrap_err(),
+            ] {
+                let text = format!("{err:#}");
+                assert!(
+                    text.contains(&format!("data directory {}", data.display()))
+                        && text.contains("PP_DATA_DIR")
+                        && text.contains("is not a directory")
+                        && !text.contains("free space"),
+                    "{text}"
+                );
+                assert_eq!(crate::error::kind_of(&err), Some(FailureKind::Usage));
+            }
         }
+        assert_eq!(fs::read(&file).unwrap(), b"x");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn issue_12_an_existing_shared_dir_is_refused_and_left_alone() {
+        let dir = temp_dir("shared");
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = lock(&dir, false).unwrap_err();
+        assert!(format!("{err:#}").contains("chmod go-w"), "{err:#}");
+        assert_eq!(crate::error::kind_of(&err), Some(FailureKind::Usage));
+        save(&dir, &sample(1)).unwrap_err();
+        let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o1777, "the directory's permissions must not change");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing written");
         fs::remove_dir_all(&dir).unwrap();
     }
 
