@@ -16,10 +16,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "pp-receiver-{name}-{}",
-            std::process::id()
-        ));
+        let path = std::env::temp_dir().join(format!("pp-receiver-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
@@ -40,7 +37,15 @@ struct Listen {
 impl Listen {
     fn start(data: &TempDir, http: &str) -> Listen {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pullpilot"))
-            .args(["listen", "--http", http, "--debounce", "300ms", "--min-interval", "1s"])
+            .args([
+                "listen",
+                "--http",
+                http,
+                "--debounce",
+                "300ms",
+                "--min-interval",
+                "1s",
+            ])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("PP_DATA_DIR", &data.0)
@@ -62,7 +67,11 @@ impl Listen {
         let listen = Listen { child, log };
         let until = Instant::now() + Duration::from_secs(15);
         while !listen.lines().contains("Accepting webhook calls") {
-            assert!(Instant::now() < until, "listen did not start:\n{}", listen.lines());
+            assert!(
+                Instant::now() < until,
+                "listen did not start:\n{}",
+                listen.lines()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         listen
@@ -91,15 +100,19 @@ impl Drop for Listen {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("[::]:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("[::]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// `count` connections to `addr` that each sent the first byte of a request and nothing more.
 fn trickle(addr: &str, count: usize) -> Vec<TcpStream> {
     (0..count)
         .filter_map(|_| {
-            let mut s = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
-                .ok()?;
+            let mut s =
+                TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).ok()?;
             let _ = s.write_all(b"G");
             Some(s)
         })
@@ -119,7 +132,11 @@ fn timed_get(addr: &str, path: &str) -> (u16, Duration) {
     let started = Instant::now();
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
     let took = started.elapsed();
@@ -146,12 +163,21 @@ fn trickling_connections_from_one_address_do_not_starve_the_receiver() {
     assert_eq!(timed_get(&honest, "/health").0, 200);
 
     let mut sockets = trickle(&attacker, 200);
-    assert!(sockets.len() >= 190, "only {} connections opened", sockets.len());
+    assert!(
+        sockets.len() >= 190,
+        "only {} connections opened",
+        sockets.len()
+    );
     let mut times = Vec::new();
     for _ in 0..5 {
         drip(&mut sockets);
         let (status, took) = timed_get(&honest, "/health");
-        assert_eq!(status, 200, "GET /health during the attack ({took:?})\n{}", listen.lines());
+        assert_eq!(
+            status,
+            200,
+            "GET /health during the attack ({took:?})\n{}",
+            listen.lines()
+        );
         times.push(took);
         std::thread::sleep(Duration::from_millis(200));
     }
