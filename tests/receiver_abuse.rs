@@ -2,7 +2,7 @@
 //! from one address that send a request one byte at a time must not keep another client's
 //! `GET /health` waiting, nor make the process grow.
 //!
-//! The attacker connects to 127.0.0.1 and the honest client to ::1 of the same dual-stack
+//! The attacker connects to 127.0.0.1 and the honest client to `::1` of the same dual-stack
 //! socket, so the two count as different clients (std cannot pick a client's source address).
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};

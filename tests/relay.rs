@@ -1237,7 +1237,7 @@ fn rss_kib(pid: u32) -> u64 {
 /// 1,000 connections from one address sending a request a byte at a time used to take every
 /// place (/healthz 503 for the whole attack, EMFILE under the 1,024 descriptors systemd gives
 /// by default). 1,100 here, to be past the old cap of 1,024 connections whatever else holds
-/// descriptors. The attacker uses 127.0.0.1 and the new client ::1 of the same dual-stack
+/// descriptors. The attacker uses 127.0.0.1 and the new client `::1` of the same dual-stack
 /// socket: two client addresses without picking source addresses.
 #[test]
 fn trickling_connections_from_one_address_do_not_starve_the_relay() {

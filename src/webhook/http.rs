@@ -352,14 +352,14 @@ impl<S: Write> Write for Replay<S> {
 pub fn client_network(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::V6(Ipv6Addr::from(segments))
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return IpAddr::V4(v4);
             }
-        },
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(Ipv6Addr::from(segments))
+        }
     }
 }
 
@@ -420,7 +420,7 @@ impl ConnLimits {
         })
     }
 
-    fn release_network(&self, open: &mut (usize, HashMap<IpAddr, usize>), network: IpAddr) {
+    fn release_network(open: &mut (usize, HashMap<IpAddr, usize>), network: IpAddr) {
         if let Some(count) = open.1.get_mut(&network) {
             *count -= 1;
             if *count == 0 {
@@ -441,7 +441,7 @@ impl Slot {
                 .open
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            self.limits.release_network(&mut open, network);
+            ConnLimits::release_network(&mut open, network);
         }
     }
 }
@@ -455,7 +455,7 @@ impl Drop for Slot {
             .unwrap_or_else(PoisonError::into_inner);
         open.0 -= 1;
         if let Some(network) = self.network.take() {
-            self.limits.release_network(&mut open, network);
+            ConnLimits::release_network(&mut open, network);
         }
     }
 }
