@@ -1464,3 +1464,35 @@ fn on_a_full_disk_an_idle_relay_stops_cleanly_and_failed_saves_leave_no_tmp() {
         "the old file is intact"
     );
 }
+
+/// Out of file descriptors, `accept` fails until connections close. It used to be retried
+/// every 100 ms with a warning each time (196 lines in 20 s); now it backs off and says so
+/// once a minute, and the relay serves again as soon as descriptors are free.
+#[test]
+fn running_out_of_descriptors_is_logged_once_and_survived() {
+    let dir = TempDir::new("emfile");
+    let relay = Relay::try_start_with(
+        "127.0.0.1:0",
+        Some("ulimit -n 20; exec \"$@\""),
+        &dir.0,
+        &[],
+    )
+    .unwrap();
+    let sockets = trickle(&relay.addr, 30);
+    std::thread::sleep(Duration::from_secs(3));
+    let log = relay.log();
+    let accept_lines = log.lines().filter(|l| l.contains("ccept")).count();
+    assert_eq!(accept_lines, 1, "{log}");
+    assert!(log.contains("out of file descriptors"), "{log}");
+    drop(sockets);
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _) = timed_get(&relay.addr, "/healthz");
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < until, "no recovery:\n{}", relay.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(relay.stop().success());
+}

@@ -112,16 +112,26 @@ pub(crate) fn serve(relay: &Arc<Relay>, mut stream: TcpStream, peer: SocketAddr,
 }
 
 /// Closes after an answer without losing it: stop writing, read what the client still sends
-/// (an unread body would otherwise turn the close into a reset), then drop.
+/// (an unread body would otherwise turn the close into a reset), then drop. At most 2 s in
+/// all, so a client trickling bytes after its answer cannot keep the thread.
 fn finish(mut stream: TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let until = Instant::now() + Duration::from_secs(2);
     let mut sink = [0u8; 4096];
     let mut left = 4 * READ_LIMIT;
-    while let Ok(n @ 1..) = stream.read(&mut sink) {
-        left = left.saturating_sub(n);
-        if left == 0 {
+    loop {
+        let wait = until.saturating_duration_since(Instant::now());
+        if wait.is_zero() || stream.set_read_timeout(Some(wait)).is_err() {
             break;
+        }
+        match stream.read(&mut sink) {
+            Ok(n @ 1..) => {
+                left = left.saturating_sub(n);
+                if left == 0 {
+                    break;
+                }
+            }
+            _ => break,
         }
     }
 }
