@@ -5,8 +5,8 @@
 //! |---|---|
 //! | `/healthz` | 200 `ok` |
 //! | `/version` | 200 `{"version":…}` |
-//! | `/v1/provision` | POST → 201 `{webhookId,pokeUrl,listenUrl,ttlDays}`; 405/429/400 `{"error":…}` |
-//! | `/v1/listen/<id>` | `Upgrade: websocket` → 101 and the socket protocol; else 426; unknown id 404 |
+//! | `/v1/provision` | POST → 201 `{webhookId,pokeUrl,listenUrl,ttlDays}`; 405/429/400 `{"error":…}`; 429 `too_many_registrations` (per network), 503 `relay_full` |
+//! | `/v1/listen/<id>` | `Upgrade: websocket` (any case) → 101 and the socket protocol; else 426; unknown id 404 |
 //! | `/v1/poke/<id>` | POST or GET → 202 `{"status":"accepted"}`; 405, 404, 429 |
 //! | anything else | 404 `not found` |
 
