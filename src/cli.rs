@@ -159,9 +159,17 @@ pub struct RelayArgs {
     /// (and X-Forwarded-Proto from a proxy on loopback).
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
-    /// Forget a webhook after this long without a connection or poke.
+    /// Forget a webhook after this long without a connection or poke (at least 1d; a copy of
+    /// the registrations is kept in registrations.before-prune.json first).
     #[arg(long, value_name = "DURATION", default_value = "180d", value_parser = parse_duration)]
     pub prune_after: std::time::Duration,
+    /// Most registrations kept; provisions beyond it get 503 relay_full.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_registrations: usize,
+    /// Most registrations from one client network (IPv4 address or IPv6 /64); more get 429
+    /// too_many_registrations.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_registrations_per_network: usize,
     /// How long a challenge stays valid (tests shorten it).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, hide = true)]
     pub challenge_ttl: std::time::Duration,

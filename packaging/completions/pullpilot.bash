@@ -659,7 +659,7 @@ _pullpilot() {
             return 0
             ;;
         pullpilot__subcmd__relay)
-            opts="-h -V --listen --state-dir --public-url --prune-after --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
+            opts="-h -V --listen --state-dir --public-url --prune-after --max-registrations --max-registrations-per-network --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -678,6 +678,14 @@ _pullpilot() {
                     return 0
                     ;;
                 --prune-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-registrations)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-registrations-per-network)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

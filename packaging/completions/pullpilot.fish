@@ -228,7 +228,9 @@ complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -s V -l vers
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l listen -d 'Address to serve plain HTTP and WebSocket on (put a TLS reverse proxy in front)' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l state-dir -d 'Where registrations are kept (created 0700; the file inside is 0600)' -r -F
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l public-url -d 'The public origin clients reach this relay at, such as https://relay.example.org; used in the poke and listen URLs it hands out. Without it, the request\'s Host header is used (and X-Forwarded-Proto from a proxy on loopback)' -r
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l prune-after -d 'Forget a webhook after this long without a connection or poke' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l prune-after -d 'Forget a webhook after this long without a connection or poke (at least 1d; a copy of the registrations is kept in registrations.before-prune.json first)' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l max-registrations -d 'Most registrations kept; provisions beyond it get 503 relay_full' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l max-registrations-per-network -d 'Most registrations from one client network (IPv4 address or IPv6 /64); more get 429 too_many_registrations' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l scope -d 'Which containers to manage: `project`, `project:<name>` or `all` [env: PP_SCOPE]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l project-directory -d 'The compose project directory for scope `project` (default: the working directory)' -r -F
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l soak -d 'How long a new digest must stay current before rollout; bare numbers are seconds [env: PP_SOAK]' -r

@@ -8,21 +8,23 @@
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use super::Event;
-use crate::webhook::http::{self, ReadError};
+use crate::webhook::http::{self, AcceptBackoff, ConnLimits, ReadError, Refusal};
 use crate::webhook::protocol::secrets_equal;
 
-/// How long a caller may take to send its request.
+/// How long a caller may take to send its whole request (head and body), however it trickles.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests handled at once; more are turned away with 503.
-const MAX_CONCURRENT: usize = 32;
+const MAX_CONCURRENT: usize = 64;
+/// Requests handled at once for one client (IPv4 address or IPv6 /64); more get 429, so a
+/// client holding connections open without finishing its request cannot starve the others.
+const MAX_PER_CLIENT: usize = 8;
 const MAX_BODY: usize = 64 * 1024;
 
 /// Binds `addr` (so a bad address fails at start) and serves on a thread.
@@ -32,23 +34,38 @@ pub(super) fn start(addr: SocketAddr, secret: String, events: Sender<Event>) -> 
     })?;
     let bound = listener.local_addr()?;
     let secret = Arc::new(secret);
-    let busy = Arc::new(AtomicUsize::new(0));
+    let limits = ConnLimits::new(MAX_CONCURRENT, MAX_PER_CLIENT);
     std::thread::Builder::new()
         .name("receiver".into())
         .spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                if busy.fetch_add(1, Ordering::SeqCst) >= MAX_CONCURRENT {
-                    busy.fetch_sub(1, Ordering::SeqCst);
-                    let _ = http::respond_json(&mut stream, 503, &json!({"error": "busy"}));
-                    continue;
-                }
-                let (secret, events, busy) = (secret.clone(), events.clone(), busy.clone());
+            let mut backoff = AcceptBackoff::default();
+            loop {
+                let (mut stream, peer) = match listener.accept() {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        backoff.on_error("webhook receiver", &e);
+                        continue;
+                    }
+                };
+                backoff.succeeded();
+                let slot = match limits.admit(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(refusal) => {
+                        let (status, error) = match refusal {
+                            Refusal::Full => (503, "busy"),
+                            Refusal::PerClient => (429, "too_many_connections"),
+                        };
+                        let body = json!({ "error": error }).to_string();
+                        http::refuse(&mut stream, status, "application/json", body.as_bytes());
+                        continue;
+                    }
+                };
+                let (secret, events) = (secret.clone(), events.clone());
                 let spawned = std::thread::Builder::new()
                     .name("receiver-conn".into())
                     .spawn(move || {
                         handle(stream, &secret, &events);
-                        busy.fetch_sub(1, Ordering::SeqCst);
+                        drop(slot);
                     });
                 if spawned.is_err() {
                     log::warn!("Could not start a thread for a webhook call; it was dropped.");
@@ -60,12 +77,12 @@ pub(super) fn start(addr: SocketAddr, secret: String, events: Sender<Event>) -> 
 }
 
 fn handle(mut stream: TcpStream, secret: &str, events: &Sender<Event>) {
-    let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
     let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "?".to_string(), |a| a.to_string());
-    let request = match http::read_request(&mut stream, MAX_BODY) {
+    let request = match http::read_request_until(&stream, MAX_BODY, deadline) {
         Ok(r) => r,
         Err(ReadError::Io(_)) => return,
         Err(ReadError::Malformed(why)) => {

@@ -2,7 +2,12 @@
 //!
 //! | limit | value | answer |
 //! |---|---|---|
-//! | provisions per client IP | 10, counter forgotten 60 s after the last counted one | 429 `rate_limited` |
+//! | provisions per client network (IPv4 address, IPv6 /64) | 10, counter forgotten 60 s after the last counted one | 429 `rate_limited` |
+//! | registrations per client network | `--max-registrations-per-network` (100) | 429 `too_many_registrations` |
+//! | registrations in all | `--max-registrations` (100,000) | 503 `relay_full` |
+//! | connections without a complete request, per client network | 16 | 429, closed |
+//! | connections in all | 1,024, fewer if the descriptor limit is low | 503, closed |
+//! | time to send a whole request | 10 s | closed |
 //! | pokes per webhook | 100 per fixed 5 s window (coalesced pokes count) | 429 `rate_limited` |
 //! | poke deliveries per webhook | 1 per 5 s; later ones wait for the window's end | (202) |
 //! | authenticated sockets per webhook | 4 | close 1013 |

@@ -11,7 +11,12 @@
 //! - a poke within 5 s of the last delivery is not dropped: one delivery (with the latest
 //!   reason) is sent when the 5 s are over;
 //! - an authenticated socket silent for two minutes is closed (clients ping every 30 s), so a
-//!   vanished listener cannot hold one of the four places forever.
+//!   vanished listener cannot hold one of the four places forever;
+//! - slow clients: a request (head and body) must arrive within 10 s in all, a client network
+//!   (IPv4 address, IPv6 /64) may have 16 connections without a complete request, and the total
+//!   is sized to the file descriptor limit; failing accepts back off and log once a minute;
+//! - registrations are capped in total and per client network, and a provision appends to a
+//!   journal instead of rewriting the whole file.
 
 mod limits;
 mod room;
@@ -21,7 +26,7 @@ mod store;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -30,12 +35,22 @@ use anyhow::{Context as _, Result};
 
 use crate::cli::RelayArgs;
 use crate::error::{Failure, Outcome};
+use crate::webhook::http::{self, AcceptBackoff, ConnLimits, Refusal};
 use limits::ProvisionLimiter;
 use room::{Room, lock};
 use store::{Store, short_id};
 
-/// Most connections served at once; more are answered 503 and closed.
+/// Most connections served at once; more are answered 503 and closed. Lowered at start when
+/// the file descriptor limit is too small for it (see [`connection_cap`]).
 const MAX_CONNECTIONS: usize = 1024;
+/// Connections one client network may hold before its request is complete; more get 429.
+const MAX_PENDING_PER_CLIENT: usize = 16;
+/// Descriptors kept for everything but connections (state files, signals, std streams).
+const SPARE_FDS: u64 = 64;
+/// `--prune-after` below this is refused: it is meant in days, and `0` forgets everything.
+const MIN_PRUNE_AFTER: Duration = Duration::from_secs(86_400);
+/// The journal is folded into the snapshot once it has this many entries (or a minute passed).
+const COMPACT_AFTER: usize = 256;
 /// How often `lastSeen` changes are written, at most.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
 /// How often stale registrations are looked for (besides at start).
@@ -53,6 +68,8 @@ pub(crate) struct Config {
     pub(crate) challenge_ttl: Duration,
     pub(crate) auth_timeout: Duration,
     pub(crate) prune_after: Duration,
+    pub(crate) max_registrations: usize,
+    pub(crate) max_per_network: usize,
 }
 
 /// Work for the housekeeping thread.
@@ -75,7 +92,7 @@ pub(crate) struct Relay {
     /// Serialises file writes, so a later snapshot is never overwritten by an earlier one.
     saving: Mutex<()>,
     stopping: AtomicBool,
-    connections: AtomicUsize,
+    limits: Arc<ConnLimits>,
 }
 
 pub fn run(args: &RelayArgs) -> Result<Outcome> {
@@ -84,8 +101,23 @@ pub fn run(args: &RelayArgs) -> Result<Outcome> {
         .as_deref()
         .map(routes::parse_public_url)
         .transpose()?;
+    if args.prune_after < MIN_PRUNE_AFTER {
+        return Err(Failure::usage(format!(
+            "--prune-after {} is too short: it is how long an unused webhook is kept, at least \
+             1 day (a bare number counts seconds); use days, such as --prune-after 180d",
+            humantime::format_duration(args.prune_after)
+        )));
+    }
     let mut store = Store::open(&args.state_dir)?;
     let pruned = prune_at_start(&mut store, args.prune_after)?;
+    let cap = connection_cap(http::open_files_limit());
+    if cap < MAX_CONNECTIONS {
+        log::warn!(
+            "Serving at most {cap} connections at once (not {MAX_CONNECTIONS}): the limit on \
+             open files is {}; raise it (LimitNOFILE=4096 in the unit, ulimit -n) for more.",
+            http::open_files_limit().unwrap_or_default()
+        );
+    }
     let listener = bind(args.listen)?;
     let local = listener
         .local_addr()
@@ -99,6 +131,8 @@ pub fn run(args: &RelayArgs) -> Result<Outcome> {
             challenge_ttl: args.challenge_ttl,
             auth_timeout: args.auth_timeout,
             prune_after: args.prune_after,
+            max_registrations: args.max_registrations,
+            max_per_network: args.max_registrations_per_network,
         },
         store: Mutex::new(store),
         rooms: Mutex::new(HashMap::new()),
@@ -107,7 +141,7 @@ pub fn run(args: &RelayArgs) -> Result<Outcome> {
         chores_changed: Condvar::new(),
         saving: Mutex::new(()),
         stopping: AtomicBool::new(false),
-        connections: AtomicUsize::new(0),
+        limits: ConnLimits::new(cap, MAX_PENDING_PER_CLIENT),
     });
     watch_signals(&relay)?;
     let housekeeper = {
@@ -139,11 +173,27 @@ pub fn run(args: &RelayArgs) -> Result<Outcome> {
     accept_loop(&relay, &listener);
     relay.shut_down();
     let _ = housekeeper.join();
-    relay.save().context(
-        "saving the registrations before exiting; the last minute of activity may be lost",
-    )?;
-    log::info!("Relay stopped; registrations saved.");
+    // New registrations are already in the journal; only activity times and pending flags can
+    // be newer in memory. Nothing changed, nothing written: a full disk cannot fail the stop.
+    if relay.with_store(|s| s.dirty) {
+        relay.save().context(
+            "saving the registrations before exiting; the last minute of activity may be lost",
+        )?;
+        log::info!("Relay stopped; registrations saved.");
+    } else {
+        log::info!("Relay stopped; nothing to save.");
+    }
     Ok(Outcome::Ok)
+}
+
+/// Connections at once that fit in the descriptor limit: each WebSocket needs two (the socket
+/// and the writer's clone), and some are kept for the rest.
+fn connection_cap(open_files: Option<u64>) -> usize {
+    let Some(limit) = open_files else {
+        return MAX_CONNECTIONS;
+    };
+    let fit = limit.saturating_sub(SPARE_FDS) / 2;
+    usize::try_from(fit).map_or(MAX_CONNECTIONS, |fit| fit.clamp(16, MAX_CONNECTIONS))
 }
 
 fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -164,6 +214,9 @@ fn bind(addr: SocketAddr) -> Result<TcpListener> {
 /// Drops registrations unused for longer than `after` before serving anything.
 fn prune_at_start(store: &mut Store, after: Duration) -> Result<usize> {
     let stale = store.stale(SystemTime::now(), after);
+    if !stale.is_empty() {
+        back_up_before_prune(store)?;
+    }
     for id in &stale {
         store.remove(id);
         log_forgotten(id, after);
@@ -176,8 +229,25 @@ fn prune_at_start(store: &mut Store, after: Duration) -> Result<usize> {
         store::write_atomic(dir, &store.to_bytes())
             .context("saving the registrations after pruning")?;
         store.dirty = false;
+        store.snapshot_saved(store.journal_entries)?;
     }
     Ok(stale.len())
+}
+
+/// Keeps the registrations as they are now in `registrations.before-prune.json`, so a prune
+/// that went wrong (a clock jump, a mistaken flag) can be undone by hand.
+fn back_up_before_prune(store: &Store) -> Result<()> {
+    let path = store.path();
+    let dir = path
+        .parent()
+        .expect("the file is inside the state directory");
+    store::write_file(dir, store::BACKUP_NAME, &store.to_bytes())
+        .context("keeping a copy of the registrations before forgetting unused ones")?;
+    log::info!(
+        "Kept a copy of the registrations in {} before forgetting unused webhooks.",
+        dir.join(store::BACKUP_NAME).display()
+    );
+    Ok(())
 }
 
 fn log_forgotten(id: &str, after: Duration) {
@@ -227,36 +297,36 @@ fn wake_address(local: SocketAddr) -> SocketAddr {
 }
 
 fn accept_loop(relay: &Arc<Relay>, listener: &TcpListener) {
-    for incoming in listener.incoming() {
+    let mut backoff = AcceptBackoff::default();
+    loop {
+        let accepted = listener.accept();
         if relay.stopping.load(Ordering::SeqCst) {
             break;
         }
-        let stream = match incoming {
-            Ok(stream) => stream,
+        let (mut stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
-                log::warn!("Accepting a connection failed: {e}.");
-                // Out of file descriptors and similar: give the others a moment to finish.
-                thread::sleep(Duration::from_millis(100));
+                backoff.on_error("relay", &e);
                 continue;
             }
         };
-        let Ok(peer) = stream.peer_addr() else {
-            continue;
+        backoff.succeeded();
+        let slot = match relay.limits.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(Refusal::Full) => {
+                routes::refuse_busy(&mut stream);
+                continue;
+            }
+            Err(Refusal::PerClient) => {
+                routes::refuse_too_many(&mut stream);
+                continue;
+            }
         };
-        if relay.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            relay.connections.fetch_sub(1, Ordering::SeqCst);
-            routes::refuse_busy(stream);
-            continue;
-        }
         let worker = Arc::clone(relay);
         let spawned = thread::Builder::new()
             .name("relay-conn".into())
-            .spawn(move || {
-                routes::serve(&worker, stream, peer);
-                worker.connections.fetch_sub(1, Ordering::SeqCst);
-            });
+            .spawn(move || routes::serve(&worker, stream, peer, slot));
         if let Err(e) = spawned {
-            relay.connections.fetch_sub(1, Ordering::SeqCst);
             log::warn!(
                 "Could not start a thread for a connection from {peer} ({e}); it was dropped."
             );
@@ -309,17 +379,18 @@ impl Relay {
         self.chores_changed.notify_all();
     }
 
-    /// Writes the registrations file from the current state.
+    /// Writes the registrations file from the current state and empties the journal.
     pub(crate) fn save(&self) -> Result<()> {
         let _serial = lock(&self.saving);
-        let (bytes, path) = self.with_store(|s| {
+        let (bytes, path, entries) = self.with_store(|s| {
             s.dirty = false;
-            (s.to_bytes(), s.path())
+            (s.to_bytes(), s.path(), s.journal_entries)
         });
         let dir = path
             .parent()
             .expect("the file is inside the state directory");
-        store::write_atomic(dir, &bytes).inspect_err(|_| self.with_store(|s| s.dirty = true))
+        store::write_atomic(dir, &bytes).inspect_err(|_| self.with_store(|s| s.dirty = true))?;
+        self.with_store(|s| s.snapshot_saved(entries))
     }
 
     /// The housekeeping thread: deferred deliveries, saves, pruning.
@@ -367,8 +438,9 @@ impl Relay {
                 next_prune = now + PRUNE_EVERY;
                 self.prune();
             }
-            let dirty = self.with_store(|s| s.dirty);
-            if save_now || (dirty && now.duration_since(last_save) >= SAVE_EVERY) {
+            let (dirty, journaled) = self.with_store(|s| (s.dirty, s.journal_entries));
+            let due = now.duration_since(last_save) >= SAVE_EVERY;
+            if save_now || journaled >= COMPACT_AFTER || ((dirty || journaled > 0) && due) {
                 match self.save() {
                     Ok(()) => last_save = now,
                     Err(e) => log::error!(
@@ -409,6 +481,15 @@ impl Relay {
     fn prune(&self) {
         let after = self.cfg.prune_after;
         let stale = self.with_store(|s| s.stale(SystemTime::now(), after));
+        if stale.is_empty() {
+            return;
+        }
+        if let Err(e) = self.with_store(|s| back_up_before_prune(s)) {
+            log::error!(
+                "Not forgetting unused webhooks this hour: {e:#}; check the state directory."
+            );
+            return;
+        }
         let mut forgotten = 0;
         let mut rooms = lock(&self.rooms);
         for id in stale {
@@ -447,6 +528,21 @@ impl Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_connection_cap_fits_the_descriptor_limit() {
+        let table = [
+            (None, 1024),
+            (Some(u64::MAX), 1024),
+            (Some(4096), 1024),
+            (Some(1024), 480),
+            (Some(100), 18),
+            (Some(10), 16),
+        ];
+        for (limit, cap) in table {
+            assert_eq!(connection_cap(limit), cap, "{limit:?}");
+        }
+    }
 
     #[test]
     fn shutdown_wakes_the_listener_through_a_reachable_address() {

@@ -5,8 +5,8 @@
 //! |---|---|
 //! | `/healthz` | 200 `ok` |
 //! | `/version` | 200 `{"version":…}` |
-//! | `/v1/provision` | POST → 201 `{webhookId,pokeUrl,listenUrl,ttlDays}`; 405/429/400 `{"error":…}` |
-//! | `/v1/listen/<id>` | `Upgrade: websocket` → 101 and the socket protocol; else 426; unknown id 404 |
+//! | `/v1/provision` | POST → 201 `{webhookId,pokeUrl,listenUrl,ttlDays}`; 405/429/400 `{"error":…}`; 429 `too_many_registrations` (per network), 503 `relay_full` |
+//! | `/v1/listen/<id>` | `Upgrade: websocket` (any case) → 101 and the socket protocol; else 426; unknown id 404 |
 //! | `/v1/poke/<id>` | POST or GET → 202 `{"status":"accepted"}`; 405, 404, 429 |
 //! | anything else | 404 `not found` |
 
@@ -22,10 +22,10 @@ use super::Relay;
 use super::room::{PokeResult, lock};
 use super::store::{self, Record, short_id};
 use crate::error::Failure;
-use crate::webhook::http::{self, ReadError, Request};
+use crate::webhook::http::{self, ReadError, Request, Slot};
 use crate::webhook::protocol::{self, Provisioned};
 
-/// How long a client may take to send its request.
+/// How long a client may take to send its whole request (head and body), however it trickles.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bodies up to this size are read (and then judged against `MAX_BODY_BYTES`); larger ones
 /// are refused unread.
@@ -61,12 +61,13 @@ fn route(path: &str) -> Route<'_> {
     }
 }
 
-/// Serves one connection: a request and its answer, or a WebSocket for its whole life.
-pub(crate) fn serve(relay: &Arc<Relay>, mut stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
+/// Serves one connection: a request and its answer, or a WebSocket for its whole life. The
+/// slot is the connection's place in the relay's limits, given back when this returns.
+pub(crate) fn serve(relay: &Arc<Relay>, mut stream: TcpStream, peer: SocketAddr, mut slot: Slot) {
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
     let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
     let _ = stream.set_nodelay(true);
-    let request = match http::read_request(&mut stream, READ_LIMIT) {
+    let request = match http::read_request_until(&stream, READ_LIMIT, deadline) {
         Ok(request) => request,
         Err(ReadError::Malformed(why)) => {
             let _ = http::respond_text(&mut stream, 400, why);
@@ -89,6 +90,8 @@ pub(crate) fn serve(relay: &Arc<Relay>, mut stream: TcpStream, peer: SocketAddr)
         }
         Route::Listen(id) => {
             let id = id.to_string();
+            // Past its request: a listener no longer counts against its client's share.
+            slot.request_read();
             listen(relay, stream, request, &id);
             return;
         }
@@ -109,26 +112,48 @@ pub(crate) fn serve(relay: &Arc<Relay>, mut stream: TcpStream, peer: SocketAddr)
 }
 
 /// Closes after an answer without losing it: stop writing, read what the client still sends
-/// (an unread body would otherwise turn the close into a reset), then drop.
+/// (an unread body would otherwise turn the close into a reset), then drop. At most 2 s in
+/// all, so a client trickling bytes after its answer cannot keep the thread.
 fn finish(mut stream: TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let until = Instant::now() + Duration::from_secs(2);
     let mut sink = [0u8; 4096];
     let mut left = 4 * READ_LIMIT;
-    while let Ok(n @ 1..) = stream.read(&mut sink) {
-        left = left.saturating_sub(n);
-        if left == 0 {
+    loop {
+        let wait = until.saturating_duration_since(Instant::now());
+        if wait.is_zero() || stream.set_read_timeout(Some(wait)).is_err() {
             break;
+        }
+        match stream.read(&mut sink) {
+            Ok(n @ 1..) => {
+                left = left.saturating_sub(n);
+                if left == 0 {
+                    break;
+                }
+            }
+            _ => break,
         }
     }
 }
 
 /// Answers 503 without a thread of its own, for connections over the cap.
-pub(crate) fn refuse_busy(mut stream: TcpStream) {
-    let mut answer = Vec::new();
-    let _ = http::respond_text(&mut answer, 503, "the relay is busy; try again soon");
-    let _ = stream.set_nonblocking(true);
-    let _ = stream.write_all(&answer);
+pub(crate) fn refuse_busy(stream: &mut TcpStream) {
+    http::refuse(
+        stream,
+        503,
+        "text/plain; charset=utf-8",
+        b"the relay is busy; try again soon",
+    );
+}
+
+/// Answers 429 without a thread of its own, for a client over its share of connections.
+pub(crate) fn refuse_too_many(stream: &mut TcpStream) {
+    http::refuse(
+        stream,
+        429,
+        "text/plain; charset=utf-8",
+        b"too many connections from your address; finish or close the others",
+    );
 }
 
 fn error(status: u16, code: &str) -> (u16, Value) {
@@ -140,7 +165,8 @@ fn provision(relay: &Relay, request: &Request, peer: IpAddr) -> (u16, Value) {
         return error(405, "method_not_allowed");
     }
     let ip = client_ip(peer, request.header("x-forwarded-for"));
-    if !lock(&relay.provisions).admit(&ip, Instant::now()) {
+    let network = http::client_network(ip).to_string();
+    if !lock(&relay.provisions).admit(&network, Instant::now()) {
         log::debug!("Refused a provision from {ip}: over 10 a minute.");
         return error(429, "rate_limited");
     }
@@ -153,12 +179,39 @@ fn provision(relay: &Relay, request: &Request, peer: IpAddr) -> (u16, Value) {
         Err(code) => return error(400, code),
     };
     let id = store::new_webhook_id();
-    let now = SystemTime::now();
-    relay.with_store(|s| s.insert(id.clone(), Record::new(pubkey, label.clone(), now)));
-    if let Err(e) = relay.save() {
-        relay.with_store(|s| s.remove(&id));
-        log::error!("Could not save a new registration ({e:#}); check the state directory.");
-        return error(500, "storage_failed");
+    let mut record = Record::new(pubkey, label.clone(), SystemTime::now());
+    record.network = Some(network.clone());
+    let added = relay.with_store(|s| {
+        if s.count_for(&network) >= relay.cfg.max_per_network {
+            return Err(Refused::Network);
+        }
+        if s.len() >= relay.cfg.max_registrations {
+            return Err(Refused::Full(s.len()));
+        }
+        s.insert_journaled(id.clone(), record)
+            .map_err(Refused::Storage)
+    });
+    match added {
+        Ok(()) => {}
+        Err(Refused::Full(count)) => {
+            log::warn!(
+                "Refused a provision from {ip}: the relay holds {count} registrations, its \
+                 limit (raise --max-registrations, or lower --prune-after)."
+            );
+            return error(503, "relay_full");
+        }
+        Err(Refused::Network) => {
+            log::info!(
+                "Refused a provision from {ip}: {network} already has {} registrations (see \
+                 --max-registrations-per-network).",
+                relay.cfg.max_per_network
+            );
+            return error(429, "too_many_registrations");
+        }
+        Err(Refused::Storage(e)) => {
+            log::error!("Could not save a new registration ({e:#}); check the state directory.");
+            return error(500, "storage_failed");
+        }
     }
     let (http_origin, ws_origin) = origins(
         relay.cfg.public_url.as_deref(),
@@ -183,6 +236,15 @@ fn provision(relay: &Relay, request: &Request, peer: IpAddr) -> (u16, Value) {
         201,
         serde_json::to_value(answer).expect("the answer always serialises"),
     )
+}
+
+/// Why a provision was not stored.
+enum Refused {
+    /// The relay holds this many registrations, its limit.
+    Full(usize),
+    /// The client network holds its share.
+    Network,
+    Storage(anyhow::Error),
 }
 
 /// The provision body's public key (canonical base64url) and label, or the error code.
@@ -211,14 +273,14 @@ fn parse_provision(body: &[u8]) -> Result<(String, Option<String>), &'static str
     Ok((protocol::b64url(&bytes), label))
 }
 
-/// The client's address for rate limiting: the peer, or the first `X-Forwarded-For` entry
-/// when the peer is a reverse proxy on this machine.
-fn client_ip(peer: IpAddr, forwarded_for: Option<&str>) -> String {
+/// The client's address for limits: the peer, or, when the peer is a reverse proxy on this
+/// machine, the last `X-Forwarded-For` entry: the one that proxy appended itself. Entries
+/// before it come from the client and can say anything.
+fn client_ip(peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
     forwarded(peer, forwarded_for)
-        .and_then(|list| list.split(',').next())
-        .map(str::trim)
-        .filter(|first| !first.is_empty())
-        .map_or_else(|| peer.to_string(), str::to_string)
+        .and_then(|list| list.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(peer)
 }
 
 /// A forwarding header's value, trusted only from a loopback peer (a local reverse proxy).
@@ -285,8 +347,11 @@ pub(crate) fn parse_public_url(text: &str) -> Result<String> {
 }
 
 fn listen(relay: &Arc<Relay>, mut stream: TcpStream, request: Request, id: &str) {
-    // Case-sensitive, like the reference Worker.
-    if request.header("upgrade") != Some("websocket") {
+    // Case-insensitive, as RFC 6455 §4.2.1 wants (the reference Worker is not).
+    if !request
+        .header("upgrade")
+        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+    {
         let _ = http::respond_text(&mut stream, 426, "expected websocket upgrade");
         finish(stream);
         return;
@@ -422,14 +487,22 @@ mod tests {
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
         let remote: IpAddr = "203.0.113.9".parse().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // The proxy appends the address it saw: the last entry. The first is the client's word.
         assert_eq!(
             client_ip(local, Some("198.51.100.1, 10.0.0.1")),
-            "198.51.100.1"
+            ip("10.0.0.1")
         );
-        assert_eq!(client_ip(mapped, Some("198.51.100.1")), "198.51.100.1");
-        assert_eq!(client_ip(local, None), "127.0.0.1");
-        assert_eq!(client_ip(local, Some(" ")), "127.0.0.1");
-        assert_eq!(client_ip(remote, Some("198.51.100.1")), "203.0.113.9");
+        assert_eq!(
+            client_ip(local, Some("6.6.6.6,198.51.100.1")),
+            ip("198.51.100.1")
+        );
+        assert_eq!(client_ip(mapped, Some("198.51.100.1")), ip("198.51.100.1"));
+        assert_eq!(client_ip(local, Some("2001:db8::1")), ip("2001:db8::1"));
+        assert_eq!(client_ip(local, None), local);
+        assert_eq!(client_ip(local, Some(" ")), local);
+        assert_eq!(client_ip(local, Some("1.2.3.4, junk")), local);
+        assert_eq!(client_ip(remote, Some("198.51.100.1")), remote);
         assert_eq!(forwarded(remote, Some("https")), None);
         assert_eq!(forwarded(local, Some("https")), Some("https"));
     }

@@ -1,12 +1,17 @@
 //! The relay's registrations: one record per webhook id, kept in memory and in
-//! `<state_dir>/registrations.json` (directory 0700, file 0600, replaced atomically).
+//! `<state_dir>/registrations.json` (directory 0700, file 0600, replaced atomically), plus
+//! `registrations.journal`, where each new registration is appended (one JSON line, synced)
+//! so a provision costs the same with 100 or 100,000 records. The journal is folded into the
+//! snapshot by the periodic save (see `Relay::save`) and replayed at start.
 //!
 //! Only registration changes and the pending flag are worth an immediate write; `lastSeen`
 //! moves on every auth and poke, so it is only marked dirty and written with the next periodic
-//! save (see `Relay::save`), never once per poke.
+//! save, never once per poke.
 
-use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::webhook::protocol;
 
 pub(crate) const FILE_NAME: &str = "registrations.json";
+pub(crate) const JOURNAL_NAME: &str = "registrations.journal";
+/// The registrations as they were before the last prune that forgot any.
+pub(crate) const BACKUP_NAME: &str = "registrations.before-prune.json";
 const LOCK_NAME: &str = "relay.lock";
 const FORMAT_VERSION: u32 = 1;
 
@@ -34,6 +42,10 @@ pub(crate) struct Record {
     /// A poke arrived while no listener was authenticated; delivered after the next auth.
     #[serde(default)]
     pub(crate) pending: bool,
+    /// The client network (IPv4 address or IPv6 /64) that provisioned it, for the
+    /// per-network cap; absent in records from older relays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) network: Option<String>,
 }
 
 impl Record {
@@ -44,6 +56,7 @@ impl Record {
             created_at: now,
             last_seen: now,
             pending: false,
+            network: None,
         }
     }
 }
@@ -55,32 +68,43 @@ struct StoreFile {
     webhooks: BTreeMap<String, Record>,
 }
 
-/// The registrations and whether memory is ahead of the file.
+/// One journal line: a registration made after the snapshot was written.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    id: String,
+    record: Record,
+}
+
+/// The registrations and whether memory is ahead of the files.
 #[derive(Debug)]
 pub(crate) struct Store {
     /// Held for the relay's life: two relays on one directory would overwrite each other.
     _lock: File,
     dir: PathBuf,
     records: BTreeMap<String, Record>,
-    /// Something changed since the last successful save.
+    /// Records per provisioning network.
+    by_network: HashMap<String, usize>,
+    /// Opened for appending.
+    journal: File,
+    /// Bytes in the journal (a failed append is cut back to this).
+    journal_len: u64,
+    /// Entries in the journal; the snapshot is due once there are some.
+    pub(crate) journal_entries: usize,
+    /// Something changed that neither the snapshot nor the journal holds.
     pub(crate) dirty: bool,
 }
 
 impl Store {
-    /// Reads `<dir>/registrations.json`, creating the directory (0700) if needed. A missing file
-    /// is an empty relay; a damaged one is an error, never silently replaced by an empty list.
+    /// Reads `<dir>/registrations.json` and replays the journal, creating the directory (0700)
+    /// if needed. A missing file is an empty relay; a damaged one is a configuration error
+    /// (exit 2, so systemd does not restart into it), never silently replaced by an empty list.
     pub(crate) fn open(dir: &Path) -> Result<Store> {
         ensure_dir(dir)?;
         let lock = lock_dir(dir)?;
         let path = dir.join(FILE_NAME);
-        let records = match fs::read(&path) {
-            Ok(bytes) => parse(&bytes).with_context(|| {
-                format!(
-                    "the relay's registrations file {} is damaged; restore it from a backup or \
-                     move it aside (every webhook then has to provision again) and start the relay again",
-                    path.display()
-                )
-            })?,
+        let mut records = match fs::read(&path) {
+            Ok(bytes) => parse(&bytes).map_err(|e| damaged(&path, &e))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => {
                 return Err(e).with_context(|| {
@@ -88,10 +112,40 @@ impl Store {
                 });
             }
         };
+        let journal_path = dir.join(JOURNAL_NAME);
+        let (journal_entries, journal_len) = match fs::read(&journal_path) {
+            Ok(bytes) => replay(&bytes, &mut records).map_err(|e| damaged(&journal_path, &e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, 0),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("reading the relay's journal {}", journal_path.display())
+                });
+            }
+        };
+        let journal = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&journal_path)
+            .with_context(|| format!("opening the relay's journal {}", journal_path.display()))?;
+        // A torn last line (a crash mid-append) is dropped, so the next entry starts clean.
+        journal
+            .set_len(journal_len)
+            .with_context(|| format!("repairing the relay's journal {}", journal_path.display()))?;
+        let mut by_network = HashMap::new();
+        for record in records.values() {
+            if let Some(network) = &record.network {
+                *by_network.entry(network.clone()).or_insert(0) += 1;
+            }
+        }
         Ok(Store {
             _lock: lock,
             dir: dir.to_path_buf(),
             records,
+            by_network,
+            journal,
+            journal_len,
+            journal_entries,
             dirty: false,
         })
     }
@@ -112,15 +166,86 @@ impl Store {
         self.records.contains_key(id)
     }
 
+    /// Registrations made from `network` that are still kept.
+    pub(crate) fn count_for(&self, network: &str) -> usize {
+        self.by_network.get(network).copied().unwrap_or(0)
+    }
+
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, id: String, record: Record) {
-        self.records.insert(id, record);
+        self.add(id, record);
         self.dirty = true;
+    }
+
+    /// Adds a registration and makes it durable by appending it to the journal (one synced
+    /// line, whatever the number of records); on error nothing is added.
+    pub(crate) fn insert_journaled(&mut self, id: String, record: Record) -> Result<()> {
+        let mut line = serde_json::to_vec(&Entry {
+            id: id.clone(),
+            record: record.clone(),
+        })
+        .expect("records always serialise");
+        line.push(b'\n');
+        let appended = self
+            .journal
+            .write_all(&line)
+            .and_then(|()| self.journal.sync_data());
+        if let Err(e) = appended {
+            // Cut a partial line off, or the next entry would be glued to it.
+            let _ = self.journal.set_len(self.journal_len);
+            return Err(e).with_context(|| {
+                format!("appending to {}", self.dir.join(JOURNAL_NAME).display())
+            });
+        }
+        self.journal_len += line.len() as u64;
+        self.journal_entries += 1;
+        self.add(id, record);
+        Ok(())
+    }
+
+    fn add(&mut self, id: String, record: Record) {
+        if let Some(network) = &record.network {
+            *self.by_network.entry(network.clone()).or_insert(0) += 1;
+        }
+        if let Some(old) = self.records.insert(id, record) {
+            self.forget_network(&old);
+        }
+    }
+
+    fn forget_network(&mut self, record: &Record) {
+        if let Some(network) = &record.network
+            && let Some(count) = self.by_network.get_mut(network)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.by_network.remove(network);
+            }
+        }
     }
 
     pub(crate) fn remove(&mut self, id: &str) -> Option<Record> {
         let removed = self.records.remove(id);
-        self.dirty |= removed.is_some();
+        if let Some(record) = &removed {
+            self.forget_network(record);
+            self.dirty = true;
+        }
         removed
+    }
+
+    /// Empties the journal once a snapshot holds everything in it (`entries` is
+    /// `journal_entries` when that snapshot was taken; later entries keep the journal whole,
+    /// and replaying entries the snapshot already has changes nothing).
+    pub(crate) fn snapshot_saved(&mut self, entries: usize) -> Result<()> {
+        if entries == 0 || entries != self.journal_entries {
+            return Ok(());
+        }
+        self.journal
+            .set_len(0)
+            .and_then(|()| self.journal.sync_data())
+            .with_context(|| format!("emptying {}", self.dir.join(JOURNAL_NAME).display()))?;
+        self.journal_len = 0;
+        self.journal_entries = 0;
+        Ok(())
     }
 
     /// Records activity; the change waits for the next periodic save.
@@ -176,6 +301,49 @@ impl Store {
     }
 }
 
+/// The error for a file the relay cannot read: a configuration error (exit 2), naming the file
+/// and the way out.
+fn damaged(path: &Path, cause: &anyhow::Error) -> anyhow::Error {
+    crate::error::Failure::usage(format!(
+        "the relay's registrations file {} is damaged ({cause:#}); restore it from a backup \
+         (such as {BACKUP_NAME} next to it) or move it aside (every webhook then has to \
+         provision again) and start the relay again",
+        path.display()
+    ))
+}
+
+/// Adds the journal's registrations that the snapshot does not have yet; the number of entries
+/// and the length of the whole lines. A last line without its newline is a crash during an
+/// append and is ignored; anything else unreadable is damage.
+fn replay(bytes: &[u8], records: &mut BTreeMap<String, Record>) -> Result<(usize, u64)> {
+    let mut entries = 0;
+    let mut whole = 0;
+    for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        if !line.ends_with(b"\n") {
+            log::warn!(
+                "Ignoring an incomplete last line in {JOURNAL_NAME} (the relay stopped while \
+                 writing it; that provision was never answered)."
+            );
+            break;
+        }
+        let entry: Entry = serde_json::from_slice(line)
+            .with_context(|| format!("line {} is not a journal entry", n + 1))?;
+        check_record(&entry.id, &entry.record)?;
+        records.entry(entry.id).or_insert(entry.record);
+        entries += 1;
+        whole += line.len() as u64;
+    }
+    Ok((entries, whole))
+}
+
+fn check_record(id: &str, record: &Record) -> Result<()> {
+    if !is_webhook_id(id) {
+        anyhow::bail!("{id:?} is not a webhook id (wh_ and 64 lowercase hex digits)");
+    }
+    protocol::check_public_key(&record.pubkey)
+        .map_err(|code| anyhow::anyhow!("webhook {} has a bad public key ({code})", short_id(id)))
+}
+
 fn parse(bytes: &[u8]) -> Result<BTreeMap<String, Record>> {
     let file: StoreFile = serde_json::from_slice(bytes).context("it is not valid JSON")?;
     if file.version != FORMAT_VERSION {
@@ -185,12 +353,7 @@ fn parse(bytes: &[u8]) -> Result<BTreeMap<String, Record>> {
         );
     }
     for (id, record) in &file.webhooks {
-        if !is_webhook_id(id) {
-            anyhow::bail!("{id:?} is not a webhook id (wh_ and 64 lowercase hex digits)");
-        }
-        protocol::check_public_key(&record.pubkey).map_err(|code| {
-            anyhow::anyhow!("webhook {} has a bad public key ({code})", short_id(id))
-        })?;
+        check_record(id, record)?;
     }
     Ok(file.webhooks)
 }
@@ -236,10 +399,33 @@ fn lock_dir(dir: &Path) -> Result<File> {
 }
 
 /// Replaces `<dir>/registrations.json` with `bytes` (0600, through a synced temporary file
-/// and a rename): a crash leaves either the old or the new file, never half of one.
+/// and a rename): a crash leaves either the old or the new file, never half of one, and a
+/// failed write (a full disk) leaves no temporary file behind.
 pub(crate) fn write_atomic(dir: &Path, bytes: &[u8]) -> Result<()> {
-    let path = dir.join(FILE_NAME);
-    crate::files::write_private(&path, bytes).with_context(|| format!("writing {}", path.display()))
+    write_file(dir, FILE_NAME, bytes)
+}
+
+/// Writes `<dir>/<name>` whole or not at all, as [`write_atomic`] does.
+pub(crate) fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("writing {}", path.display()))
 }
 
 /// RFC 3339 timestamps in UTC with seconds, as `createdAt`/`lastSeen` are written.
@@ -262,7 +448,6 @@ mod iso {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt as _;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -328,7 +513,12 @@ mod tests {
             ),
         ] {
             fs::write(dir.join(FILE_NAME), content).unwrap();
-            let err = format!("{:#}", Store::open(&dir).unwrap_err());
+            let err = Store::open(&dir).unwrap_err();
+            assert_eq!(
+                crate::error::kind_of(&err),
+                Some(crate::error::FailureKind::Usage)
+            );
+            let err = format!("{err:#}");
             assert!(err.contains("registrations.json is damaged"), "{err}");
         }
         fs::remove_dir_all(&dir).unwrap();
@@ -376,6 +566,84 @@ mod tests {
         assert!(store.dirty);
         assert_eq!(store.get(&id).unwrap().last_seen, t0 + hour);
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn provisions_go_to_the_journal_and_survive_a_reopen() {
+        let dir = temp_dir("journal");
+        let mut store = Store::open(&dir).unwrap();
+        let (a, b) = (new_webhook_id(), new_webhook_id());
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut record = Record::new(key(), None, now);
+        record.network = Some("192.0.2.1".into());
+        store.insert_journaled(a.clone(), record.clone()).unwrap();
+        store.insert_journaled(b.clone(), record.clone()).unwrap();
+        assert!(!store.dirty, "the journal holds them");
+        assert!(!dir.join(FILE_NAME).exists(), "no snapshot was written");
+        assert_eq!(store.count_for("192.0.2.1"), 2);
+        drop(store);
+
+        // A crash in the middle of a third append leaves half a line: ignored, then cut off.
+        let journal = dir.join(JOURNAL_NAME);
+        let mut text = fs::read_to_string(&journal).unwrap();
+        text.push_str(r#"{"id":"wh_"#);
+        fs::write(&journal, &text).unwrap();
+        let mut store = Store::open(&dir).unwrap();
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.journal_entries, 2);
+        assert_eq!(store.count_for("192.0.2.1"), 2, "counts are rebuilt");
+        assert_eq!(store.get(&a), Some(&record));
+
+        // A snapshot taken before a later entry keeps the journal; one taken after empties it.
+        write_atomic(&dir, &store.to_bytes()).unwrap();
+        let c = new_webhook_id();
+        store.insert_journaled(c.clone(), record.clone()).unwrap();
+        store.snapshot_saved(2).unwrap();
+        assert_eq!(store.journal_entries, 3);
+        write_atomic(&dir, &store.to_bytes()).unwrap();
+        store.snapshot_saved(3).unwrap();
+        assert_eq!(fs::metadata(&journal).unwrap().len(), 0);
+        assert_eq!(
+            fs::metadata(&journal).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(store.remove(&c).is_some());
+        assert_eq!(store.count_for("192.0.2.1"), 2);
+        drop(store);
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(
+            store.len(),
+            3,
+            "the snapshot holds c, removal was never saved"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_journal_line_is_a_configuration_error() {
+        let dir = temp_dir("bad-journal");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(JOURNAL_NAME), "not json\n{}\n").unwrap();
+        let err = Store::open(&dir).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("registrations.journal is damaged"), "{text}");
+        assert!(text.contains("line 1"), "{text}");
+        assert_eq!(
+            crate::error::kind_of(&err),
+            Some(crate::error::FailureKind::Usage),
+            "exit 2: RestartPreventExitStatus in the unit"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let dir = temp_dir("failed-write");
+        fs::create_dir_all(dir.join(FILE_NAME)).unwrap();
+        let err = write_atomic(&dir, b"{}").unwrap_err();
+        assert!(format!("{err:#}").contains("registrations.json"), "{err:#}");
+        assert!(!dir.join(format!("{FILE_NAME}.tmp")).exists());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

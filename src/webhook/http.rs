@@ -1,12 +1,23 @@
 //! Just enough HTTP/1.1 for the local receiver and the relay: one request per connection
-//! (`Connection: close`), bodies by `Content-Length`, bounded head and body sizes. Requests that
+//! (`Connection: close`), bodies by `Content-Length` or chunked, bounded head and body sizes,
+//! and one deadline for the whole request however slowly its bytes arrive. Requests that
 //! upgrade to WebSocket keep any bytes read past the head in [`Request::leftover`].
+//!
+//! Also shared by both servers: [`ConnLimits`] (connections at once, in total and per client
+//! network) and [`AcceptBackoff`] (what to do when `accept` fails, e.g. out of descriptors).
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv6Addr, TcpStream};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Largest request head accepted.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 48;
+/// Longest chunk-size line or trailer section of a chunked body.
+const MAX_CHUNK_LINE: usize = 1024;
+const MAX_TRAILERS: usize = 8 * 1024;
 
 #[derive(Debug)]
 pub struct Request {
@@ -37,6 +48,46 @@ pub enum ReadError {
     Io(io::Error),
     /// Not HTTP/1.x or a head that is too large: 400.
     Malformed(&'static str),
+}
+
+/// Reads one request from a socket, giving up with [`ReadError::Io`] (`TimedOut`) at
+/// `deadline` however slowly the bytes trickle in: a per-read timeout alone never fires for a
+/// client that sends one byte every few seconds.
+pub fn read_request_until(
+    stream: &TcpStream,
+    max_body: usize,
+    deadline: Instant,
+) -> Result<Request, ReadError> {
+    read_request(&mut Deadline { stream, deadline }, max_body)
+}
+
+/// Reads from a socket with what is left of one deadline as each read's timeout.
+struct Deadline<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        (&mut &*self.stream).read(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::WouldBlock {
+                io::ErrorKind::TimedOut.into()
+            } else {
+                e
+            }
+        })
+    }
+}
+
+/// How the request's body is framed.
+enum Framing {
+    Length(usize),
+    Chunked,
 }
 
 /// Reads one request. Bodies longer than `max_body` are left unread (`body: None`).
@@ -73,7 +124,7 @@ pub fn read_request(stream: &mut impl Read, max_body: usize) -> Result<Request, 
             Err(_) => return Err(ReadError::Malformed("not an HTTP/1.1 request")),
         }
     };
-    let mut rest = buf.split_off(head_len);
+    let rest = buf.split_off(head_len);
     let mut request = Request {
         method,
         path,
@@ -81,32 +132,139 @@ pub fn read_request(stream: &mut impl Read, max_body: usize) -> Result<Request, 
         body: Some(Vec::new()),
         leftover: Vec::new(),
     };
-    if request
-        .header("transfer-encoding")
-        .is_some_and(|v| !v.eq_ignore_ascii_case("identity"))
-    {
-        return Err(ReadError::Malformed("chunked bodies are not supported"));
+    let mut input = Input {
+        stream,
+        buf: rest,
+        pos: 0,
+    };
+    match framing(&request)? {
+        Framing::Length(length) if length > max_body => request.body = None,
+        Framing::Length(length) => {
+            input.want(length)?;
+            request.body = Some(input.take(length));
+            request.leftover = input.buf.split_off(input.pos);
+        }
+        Framing::Chunked => {
+            request.body = read_chunked(&mut input, max_body)?;
+            if request.body.is_some() {
+                request.leftover = input.buf.split_off(input.pos);
+            }
+        }
     }
-    let length = match request.header("content-length") {
-        None => 0,
+    Ok(request)
+}
+
+fn framing(request: &Request) -> Result<Framing, ReadError> {
+    let length = request.header("content-length");
+    match request.header("transfer-encoding").map(str::trim) {
+        None => {}
+        Some(te) if te.eq_ignore_ascii_case("identity") => {}
+        Some(te) if te.eq_ignore_ascii_case("chunked") => {
+            if length.is_some() {
+                // RFC 9112 §6.1: a request smuggling attempt more often than not.
+                return Err(ReadError::Malformed(
+                    "both Content-Length and Transfer-Encoding given; send one",
+                ));
+            }
+            return Ok(Framing::Chunked);
+        }
+        Some(_) => {
+            return Err(ReadError::Malformed(
+                "unsupported Transfer-Encoding; send the body with Content-Length or chunked",
+            ));
+        }
+    }
+    match length {
+        None => Ok(Framing::Length(0)),
         Some(v) => v
             .parse::<usize>()
-            .map_err(|_| ReadError::Malformed("bad Content-Length"))?,
-    };
-    if length > max_body {
-        request.body = None;
-        return Ok(request);
+            .map(Framing::Length)
+            .map_err(|_| ReadError::Malformed("bad Content-Length")),
     }
-    while rest.len() < length {
-        let n = stream.read(&mut chunk).map_err(ReadError::Io)?;
-        if n == 0 {
-            return Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into()));
+}
+
+/// A chunked body (RFC 9112 §7.1); `None` once it grows past `max_body` (the rest is unread).
+/// Chunk extensions and trailers are read and ignored.
+fn read_chunked(
+    input: &mut Input<'_, impl Read>,
+    max_body: usize,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    let mut body = Vec::new();
+    loop {
+        let line = input.line(MAX_CHUNK_LINE)?;
+        let size = line.split(|&b| b == b';').next().unwrap_or_default();
+        let size = std::str::from_utf8(size)
+            .ok()
+            .map(str::trim)
+            .filter(|hex| !hex.is_empty() && hex.len() <= 16)
+            .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+            .ok_or(ReadError::Malformed("bad chunk size in a chunked body"))?;
+        if size == 0 {
+            let mut trailers = 0;
+            loop {
+                let line = input.line(MAX_CHUNK_LINE)?;
+                if line.is_empty() {
+                    return Ok(Some(body));
+                }
+                trailers += line.len();
+                if trailers > MAX_TRAILERS {
+                    return Err(ReadError::Malformed("trailers too large"));
+                }
+            }
         }
-        rest.extend_from_slice(&chunk[..n]);
+        if body.len().saturating_add(size) > max_body {
+            return Ok(None);
+        }
+        input.want(size + 2)?;
+        body.extend_from_slice(&input.take(size));
+        if input.take(2) != b"\r\n" {
+            return Err(ReadError::Malformed("a chunk does not end with CRLF"));
+        }
     }
-    request.leftover = rest.split_off(length);
-    request.body = Some(rest);
-    Ok(request)
+}
+
+/// Bytes already read past the head, then more from the stream as needed.
+struct Input<'a, R> {
+    stream: &'a mut R,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl<R: Read> Input<'_, R> {
+    /// Reads until at least `n` unconsumed bytes are buffered.
+    fn want(&mut self, n: usize) -> Result<(), ReadError> {
+        let mut chunk = [0u8; 2048];
+        while self.buf.len() - self.pos < n {
+            let got = self.stream.read(&mut chunk).map_err(ReadError::Io)?;
+            if got == 0 {
+                return Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into()));
+            }
+            self.buf.extend_from_slice(&chunk[..got]);
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let out = self.buf[self.pos..self.pos + n].to_vec();
+        self.pos += n;
+        out
+    }
+
+    /// One CRLF-terminated line without its CRLF, at most `max` bytes long.
+    fn line(&mut self, max: usize) -> Result<Vec<u8>, ReadError> {
+        loop {
+            if let Some(end) = self.buf[self.pos..].windows(2).position(|w| w == b"\r\n") {
+                let line = self.take(end);
+                self.pos += 2;
+                return Ok(line);
+            }
+            if self.buf.len() - self.pos > max {
+                return Err(ReadError::Malformed("a chunked body line is too long"));
+            }
+            let have = self.buf.len() - self.pos;
+            self.want(have + 1)?;
+        }
+    }
 }
 
 /// Writes a complete response and asks the client to close.
@@ -189,6 +347,203 @@ impl<S: Write> Write for Replay<S> {
     }
 }
 
+/// The network a client is counted in: its IPv4 address, or the /64 of its IPv6 address (one
+/// host commonly holds a whole /64). IPv4-mapped IPv6 addresses count as IPv4.
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return IpAddr::V4(v4);
+            }
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(Ipv6Addr::from(segments))
+        }
+    }
+}
+
+/// Why [`ConnLimits::admit`] turned a connection away.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// All places are taken.
+    Full,
+    /// This client network already holds its share.
+    PerClient,
+}
+
+/// Connections open at once: a total, and a smaller share per client network (see
+/// [`client_network`]), so one client cannot take every place by opening many connections and
+/// sending nothing.
+#[derive(Debug)]
+pub struct ConnLimits {
+    total: usize,
+    per_client: usize,
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// One admitted connection; its places are given back when it is dropped.
+#[derive(Debug)]
+pub struct Slot {
+    limits: Arc<ConnLimits>,
+    network: Option<IpAddr>,
+}
+
+impl ConnLimits {
+    pub fn new(total: usize, per_client: usize) -> Arc<ConnLimits> {
+        Arc::new(ConnLimits {
+            total,
+            per_client,
+            open: Mutex::new((0, HashMap::new())),
+        })
+    }
+
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Slot, Refusal> {
+        let network = client_network(peer);
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.0 >= self.total {
+            return Err(Refusal::Full);
+        }
+        let mine = open.1.entry(network).or_insert(0);
+        if *mine >= self.per_client {
+            return Err(Refusal::PerClient);
+        }
+        *mine += 1;
+        open.0 += 1;
+        Ok(Slot {
+            limits: Arc::clone(self),
+            network: Some(network),
+        })
+    }
+
+    fn release_network(open: &mut (usize, HashMap<IpAddr, usize>), network: IpAddr) {
+        if let Some(count) = open.1.get_mut(&network) {
+            *count -= 1;
+            if *count == 0 {
+                open.1.remove(&network);
+            }
+        }
+    }
+}
+
+impl Slot {
+    /// Gives the client's share back early but keeps the place in the total: for a connection
+    /// whose request has been read and that lives on (a WebSocket), so a client's share limits
+    /// what it can hold open without a complete request.
+    pub fn request_read(&mut self) {
+        if let Some(network) = self.network.take() {
+            let mut open = self
+                .limits
+                .open
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            ConnLimits::release_network(&mut open, network);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self
+            .limits
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        open.0 -= 1;
+        if let Some(network) = self.network.take() {
+            ConnLimits::release_network(&mut open, network);
+        }
+    }
+}
+
+/// Pacing for a failing `accept` (out of file descriptors, mostly): wait a little longer after
+/// each failure in a row, and log one line per interval however often it fails.
+#[derive(Debug)]
+pub struct AcceptBackoff {
+    wait: Duration,
+    next_log: Option<Instant>,
+    failures_since_log: u64,
+}
+
+const BACKOFF_FIRST: Duration = Duration::from_millis(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// At most one log line per this long about failing accepts.
+pub const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(60);
+
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        AcceptBackoff {
+            wait: BACKOFF_FIRST,
+            next_log: None,
+            failures_since_log: 0,
+        }
+    }
+}
+
+impl AcceptBackoff {
+    /// A failure at `now`: how long to wait before accepting again, and, when a line is due,
+    /// how many failures it reports (this one and those not logged since the last line).
+    pub fn failed(&mut self, now: Instant) -> (Duration, Option<u64>) {
+        let wait = self.wait;
+        self.wait = (self.wait * 2).min(BACKOFF_MAX);
+        self.failures_since_log += 1;
+        if self.next_log.is_some_and(|at| now < at) {
+            return (wait, None);
+        }
+        self.next_log = Some(now + ACCEPT_LOG_EVERY);
+        (wait, Some(std::mem::take(&mut self.failures_since_log)))
+    }
+
+    /// An accept worked: the next failure waits the shortest time again.
+    pub fn succeeded(&mut self) {
+        self.wait = BACKOFF_FIRST;
+    }
+
+    /// Waits after a failed accept and logs at most one line per interval.
+    pub fn on_error(&mut self, server: &str, e: &io::Error) {
+        let (wait, report) = self.failed(Instant::now());
+        if let Some(count) = report {
+            let hint = if matches!(e.raw_os_error(), Some(23 | 24)) {
+                " (out of file descriptors: too many connections for the LimitNOFILE / ulimit -n                  the process runs with)"
+            } else {
+                ""
+            };
+            log::warn!(
+                "The {server} could not accept connections: {e}{hint}; {count} failure{} since the                  last report, slowing down (next report in {} at the earliest).",
+                if count == 1 { "" } else { "s" },
+                humantime::format_duration(ACCEPT_LOG_EVERY)
+            );
+        }
+        std::thread::sleep(wait);
+    }
+}
+
+/// Best-effort answer to a connection turned away before it got a thread: never blocks.
+pub fn refuse(stream: &mut TcpStream, status: u16, content_type: &str, body: &[u8]) {
+    let mut answer = Vec::new();
+    let _ = respond(&mut answer, status, content_type, body);
+    let _ = stream.set_nonblocking(true);
+    let _ = stream.write_all(&answer);
+}
+
+/// The soft limit on open file descriptors (`Max open files` in /proc/self/limits), if known.
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
+    if soft == "unlimited" {
+        return Some(u64::MAX);
+    }
+    soft.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,19 +577,132 @@ mod tests {
     }
 
     #[test]
-    fn garbage_and_chunked_are_refused() {
-        assert!(matches!(
-            read(b"\x00\x01\x02 nonsense\r\n\r\n", 10),
-            Err(ReadError::Malformed(_))
-        ));
-        assert!(matches!(
-            read(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 10),
-            Err(ReadError::Malformed(_))
-        ));
+    fn garbage_and_odd_framing_are_refused() {
+        for raw in [
+            &b"\x00\x01\x02 nonsense\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n",
+        ] {
+            assert!(
+                matches!(read(raw, 100), Err(ReadError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
         assert!(matches!(
             read(b"GET / HTTP/1.1\r\n", 10),
             Err(ReadError::Io(_))
         ));
+    }
+
+    #[test]
+    fn chunked_bodies_are_read_and_bounded() {
+        let r = read(
+            b"POST /v1/poke/x HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n\
+              4;ext=1\r\n{\"re\r\na\r\nason\":\"x\"}\r\n0\r\nX-Trailer: y\r\n\r\nNEXT",
+            100,
+        )
+        .unwrap();
+        assert_eq!(r.body.as_deref(), Some(&br#"{"reason":"x"}"#[..]));
+        assert_eq!(r.leftover, b"NEXT");
+        let r = read(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n01234567\r\n8\r\n01234567\r\n0\r\n\r\n",
+            10,
+        )
+        .unwrap();
+        assert!(r.body.is_none(), "over the limit: not read");
+        assert!(matches!(
+            read(
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
+                10
+            ),
+            Err(ReadError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_trickling_request_is_cut_off_at_the_deadline() {
+        use std::net::TcpListener;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let writer = std::thread::spawn(move || {
+            // One byte every 50 ms: each read waits well under any per-read timeout.
+            for b in b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" {
+                if client.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let started = Instant::now();
+        let result = read_request_until(&server, 10, started + Duration::from_millis(400));
+        let took = started.elapsed();
+        assert!(
+            matches!(&result, Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::TimedOut),
+            "{result:?}"
+        );
+        assert!(took < Duration::from_millis(700), "{took:?}");
+        drop(server);
+        let _ = writer.join();
+    }
+
+    #[test]
+    fn connections_are_limited_in_total_and_per_client_network() {
+        let limits = ConnLimits::new(5, 2);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let a1 = limits.admit(ip("192.0.2.1")).unwrap();
+        let _a2 = limits.admit(ip("::ffff:192.0.2.1")).unwrap();
+        assert_eq!(
+            limits.admit(ip("192.0.2.1")).unwrap_err(),
+            Refusal::PerClient
+        );
+        let _b1 = limits.admit(ip("2001:db8::1")).unwrap();
+        let mut b2 = limits.admit(ip("2001:db8::2:3")).unwrap();
+        assert_eq!(
+            limits.admit(ip("2001:db8::ffff")).unwrap_err(),
+            Refusal::PerClient,
+            "one /64 is one client"
+        );
+        b2.request_read();
+        let _b3 = limits.admit(ip("2001:db8::4")).unwrap();
+        assert_eq!(
+            limits.admit(ip("198.51.100.1")).unwrap_err(),
+            Refusal::Full,
+            "a connection past its request keeps its place in the total"
+        );
+        drop(a1);
+        let _a3 = limits.admit(ip("192.0.2.1")).unwrap();
+        drop(b2);
+        assert_eq!(limits.open.lock().unwrap().0, 4);
+        assert_eq!(limits.open.lock().unwrap().1[&ip("2001:db8::")], 2);
+    }
+
+    #[test]
+    fn failing_accepts_back_off_and_log_once_per_interval() {
+        let mut backoff = AcceptBackoff::default();
+        let t0 = Instant::now();
+        let mut lines = 0;
+        let mut waits = Vec::new();
+        // 196 failures in 20 s (what EMFILE produced before): one line.
+        for i in 0..196u32 {
+            let (wait, report) = backoff.failed(t0 + Duration::from_millis(u64::from(i) * 100));
+            waits.push(wait);
+            lines += usize::from(report.is_some());
+        }
+        assert_eq!(lines, 1);
+        assert_eq!(waits[0], Duration::from_millis(10));
+        assert_eq!(waits[1], Duration::from_millis(20));
+        assert_eq!(*waits.last().unwrap(), Duration::from_secs(1));
+        let (_, report) = backoff.failed(t0 + Duration::from_secs(61));
+        assert_eq!(report, Some(196), "the next line counts the quiet ones");
+        backoff.succeeded();
+        assert_eq!(
+            backoff.failed(t0 + Duration::from_secs(62)).0,
+            Duration::from_millis(10)
+        );
     }
 
     #[test]
