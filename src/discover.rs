@@ -9,10 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 
 use crate::decide::Observed;
-use crate::docker::{Docker, ImageFacts};
+use crate::docker::ImageFacts;
 use crate::error::Failure;
 use crate::labels;
 use crate::reference::{Digest, ImageRef, repo_digest_for};
+use crate::runtime::Runtime;
 use crate::scope::Scope;
 use crate::state::schema::container_key;
 
@@ -40,7 +41,7 @@ impl Discovered {
 
 /// Every container in scope except compose one-offs, sorted by order label, then name.
 pub fn discover(
-    docker: &Docker,
+    docker: &dyn Runtime,
     scope: &Scope,
     watchtower_compat: bool,
 ) -> Result<Vec<Discovered>> {

@@ -4,37 +4,33 @@
 //! registry digests → [`decide`] (pure) → plan → (apply) → state. `run` is the entry point the
 //! binary calls; it is the only place that turns an outcome into an exit code.
 
-pub mod announce;
 pub mod cli;
 pub mod commands;
 pub mod compose_edit;
 pub mod decide;
 pub mod discover;
 pub mod docker;
+pub mod engine;
 pub mod error;
-pub mod evaluate;
 pub mod fault;
 pub mod files;
-pub mod gate;
-pub mod heal;
 pub mod hooks;
 pub mod labels;
 pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
-pub mod order;
 pub mod output;
 pub mod reference;
 pub mod registry;
 pub mod relay;
+pub mod runtime;
 pub mod schedule;
 pub mod scope;
 pub mod settings;
 pub mod state;
 #[cfg(test)]
 mod testhttp;
-pub mod update;
 pub mod values;
 pub mod webhook;
 

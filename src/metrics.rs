@@ -16,7 +16,7 @@ use crate::state::schema::Counters;
 
 /// What one pass did.
 #[derive(Clone, Debug, Default)]
-pub struct PassReport {
+pub struct PassMetrics {
     pub finished: Option<SystemTime>,
     pub duration: Duration,
     pub success: bool,
@@ -26,7 +26,7 @@ pub struct PassReport {
 }
 
 /// The textfile's content.
-pub fn render(report: &PassReport) -> String {
+pub fn render(report: &PassMetrics) -> String {
     let finished = report.finished.unwrap_or(SystemTime::UNIX_EPOCH);
     let epoch = finished
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -98,7 +98,7 @@ pub fn render(report: &PassReport) -> String {
 /// Writes the file atomically (temporary file + rename) with mode 0644, set explicitly so that
 /// `node_exporter`, which runs as another user, can read it whatever the umask (the unit's
 /// `UMask=0077` would otherwise make it 0600).
-pub fn write(path: &Path, report: &PassReport) -> Result<()> {
+pub fn write(path: &Path, report: &PassMetrics) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn renders_prometheus_text() {
-        let report = PassReport {
+        let report = PassMetrics {
             finished: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
             duration: Duration::from_millis(2500),
             success: false,
@@ -172,7 +172,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pp-metrics-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("pullpilot.prom");
-        write(&path, &PassReport::default()).unwrap();
+        write(&path, &PassMetrics::default()).unwrap();
         assert!(
             fs::read_to_string(&path)
                 .unwrap()
@@ -219,7 +219,7 @@ mod tests {
         if let Some(dir) = std::env::var_os(UMASK_CHILD_DIR) {
             write(
                 &Path::new(&dir).join("pullpilot.prom"),
-                &PassReport::default(),
+                &PassMetrics::default(),
             )
             .unwrap();
         }

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::docker::Docker;
 use crate::error::Failure;
 use crate::labels;
+use crate::runtime::Runtime;
 use crate::settings::{ScopeSetting, Settings};
 
 /// The resolved scope of one run.
@@ -45,7 +45,7 @@ const COMPOSE_FILES: &[&str] = &[
 /// Resolves the scope for this run.
 pub fn resolve(
     settings: &Settings,
-    docker: &Docker,
+    docker: &dyn Runtime,
     env: &BTreeMap<String, String>,
 ) -> Result<Scope> {
     let own_container = own_container_id(docker);
@@ -68,7 +68,7 @@ pub fn resolve(
     })
 }
 
-fn project_of_container(docker: &Docker, id: &str) -> Result<String> {
+fn project_of_container(docker: &dyn Runtime, id: &str) -> Result<String> {
     let facts = docker.inspect_container(id)?;
     facts
         .labels
@@ -88,7 +88,7 @@ fn project_of_container(docker: &Docker, id: &str) -> Result<String> {
 /// Read from `/proc/self/mountinfo` (Docker bind-mounts `/etc/hostname` from
 /// `…/containers/<id>/hostname`), then confirmed by asking Docker. A hostname prefix match is
 /// never used: a custom hostname like `db` would match unrelated IDs.
-fn own_container_id(docker: &Docker) -> Option<String> {
+fn own_container_id(docker: &dyn Runtime) -> Option<String> {
     if !Path::new("/.dockerenv").exists() {
         return None;
     }

@@ -1,4 +1,5 @@
-//! One file per subcommand, each wiring settings, Docker, registry and state for its job.
+//! One file per subcommand: each opens what it needs, calls the engine (or the state module)
+//! and renders the result.
 //! `dispatch` parses the command line and runs the chosen command.
 
 mod apply;
@@ -17,58 +18,9 @@ use anyhow::Result;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::discover::{self, Discovered};
-use crate::docker::Docker;
+pub use crate::engine::Invocation;
 use crate::error::{Failure, FailureKind, Outcome};
-use crate::scope::{self, Scope};
 use crate::settings::Settings;
-use crate::{evaluate, update};
-
-/// What every command gets: validated settings and the environment they came from.
-pub struct Invocation {
-    pub settings: Settings,
-    pub env: BTreeMap<String, String>,
-}
-
-impl Invocation {
-    /// The scope (`PP_SCOPE`, or the working directory's compose project) and every
-    /// container in it.
-    fn discover(&self, docker: &Docker) -> Result<(Scope, Vec<Discovered>)> {
-        let scope = scope::resolve(&self.settings, docker, &self.env)?;
-        let all = discover::discover(docker, &scope, self.settings.compat_watchtower)?;
-        Ok((scope, all))
-    }
-
-    /// What the decision needs from the settings.
-    fn evaluate_knobs(&self) -> evaluate::Knobs {
-        evaluate::Knobs {
-            default_soak: self.settings.soak,
-            self_update: self.settings.self_update,
-        }
-    }
-
-    /// How updates run; `cleanup` says whether replaced images are removed.
-    fn update_knobs(&self, cleanup: bool) -> update::Knobs {
-        update::Knobs {
-            health_timeout: self.settings.health_timeout,
-            health_stable: self.settings.health_stable,
-            cleanup,
-            pre_update_hook: self.settings.pre_update_hook.clone(),
-            hook_timeout: self.settings.hook_timeout,
-        }
-    }
-}
-
-/// One `apply` pass over `services` (all in scope when empty), as `listen` runs it.
-pub fn apply_pass(inv: &Invocation, services: Vec<String>) -> Result<Outcome> {
-    apply::run(
-        inv,
-        &crate::cli::ApplyArgs {
-            services,
-            json: false,
-        },
-    )
-}
 
 /// Parses `args`, validates settings against the process environment and runs the command.
 pub fn dispatch<I: IntoIterator<Item = OsString>>(args: I) -> Result<Outcome> {

@@ -154,6 +154,16 @@ pub struct ContainerSnapshot {
 }
 
 impl ContainerSnapshot {
+    /// A snapshot that records only an ID: what the in-memory runtime hands out, since it
+    /// recreates from its own model.
+    #[cfg(test)]
+    pub(crate) fn of_id(id: &str) -> ContainerSnapshot {
+        ContainerSnapshot::new(models::ContainerInspectResponse {
+            id: Some(id.to_owned()),
+            ..models::ContainerInspectResponse::default()
+        })
+    }
+
     pub(crate) fn new(inspect: models::ContainerInspectResponse) -> ContainerSnapshot {
         ContainerSnapshot { inspect }
     }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context as _, Result};
 
 use crate::cli::ListenArgs;
-use crate::commands::{self, Invocation};
+use crate::engine::{self, Invocation, PassRequest};
 use crate::error::{Failure, Outcome};
 use crate::notify::tz::Zone;
 use crate::schedule::Schedule;
@@ -332,7 +332,7 @@ fn run_pass(inv: &Invocation, target: &Target, why: &str) {
         settings,
         env: inv.env.clone(),
     };
-    match commands::apply_pass(&pass, services) {
+    match engine::apply(&pass, &PassRequest { services }, false) {
         Ok(Outcome::Ok) => log::info!("The pass finished."),
         Ok(Outcome::SomeFailed) => {
             log::warn!("The pass finished, but some containers failed; see the lines above.");
@@ -385,8 +385,7 @@ fn maybe_in_container() -> bool {
 
 fn in_scope(inv: &Invocation) -> Result<Vec<crate::discover::Discovered>> {
     let docker = crate::docker::Docker::connect(inv.settings.docker_host.as_deref())?;
-    let scope = crate::scope::resolve(&inv.settings, &docker, &inv.env)?;
-    crate::discover::discover(&docker, &scope, inv.settings.compat_watchtower)
+    Ok(inv.discover(&docker)?.1)
 }
 
 fn watch_signals(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> Result<()> {

@@ -1,24 +1,32 @@
-//! How a pass changes state: soak candidates, applied updates, blocked digests. Pure functions
-//! on [`State`]; the caller saves.
+//! Every change a pass or a command makes to [`State`]: soak candidates, history (with its
+//! limit), blocked digests, pins, announced digests, counters. Pure functions on [`State`];
+//! the caller saves (through [`super::save`]). Nothing outside this module writes to a
+//! container's history, pin, candidate or announced digests.
 
 use std::time::SystemTime;
 
-use super::schema::{Blocked, Candidate, HistoryEntry, State};
-use crate::decide::Decision;
+use super::schema::{Blocked, Candidate, HistoryEntry, Pin, State};
 use crate::reference::Digest;
 
 /// History kept per container; older entries are dropped.
 pub const HISTORY_LIMIT: usize = 50;
 
+/// What a decision means for a container's soak clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoakClock<'a> {
+    /// A new candidate digest: start its clock now.
+    Start(&'a Digest),
+    /// The container is up to date: forget any candidate.
+    Forget,
+    /// Leave the candidate as it is.
+    Keep,
+}
+
 /// Starts the soak clock for new candidates and forgets candidates that no longer apply.
 /// Returns whether anything changed.
-pub fn observe(state: &mut State, key: &str, decision: &Decision, now: SystemTime) -> bool {
-    match decision {
-        Decision::Soaking {
-            digest,
-            new_candidate: true,
-            ..
-        } => {
+pub fn observe(state: &mut State, key: &str, clock: SoakClock<'_>, now: SystemTime) -> bool {
+    match clock {
+        SoakClock::Start(digest) => {
             let entry = state.containers.entry(key.to_string()).or_default();
             entry.candidate = Some(Candidate {
                 digest: digest.clone(),
@@ -26,18 +34,19 @@ pub fn observe(state: &mut State, key: &str, decision: &Decision, now: SystemTim
             });
             true
         }
-        Decision::UpToDate => {
+        SoakClock::Forget => {
             let had = state
                 .containers
                 .get_mut(key)
                 .and_then(|c| c.candidate.take());
             had.is_some()
         }
-        _ => false,
+        SoakClock::Keep => false,
     }
 }
 
-/// Records a finished update (or a no-op pull) and clears the candidate.
+/// Records a finished update, a no-op pull or a rollback in the history (keeping at most
+/// [`HISTORY_LIMIT`] entries) and clears the candidate.
 pub fn applied(state: &mut State, key: &str, entry: HistoryEntry) {
     let container = state.containers.entry(key.to_string()).or_default();
     container.candidate = None;
@@ -69,6 +78,49 @@ pub fn block(
         );
 }
 
+/// After `pullpilot rollback`: marks the last history entry as a manual rollback and pins the
+/// container to `digest`.
+pub fn manual_rollback(
+    state: &mut State,
+    key: &str,
+    digest: &Digest,
+    reason: String,
+    now: SystemTime,
+) {
+    let saved = state.containers.entry(key.to_string()).or_default();
+    if let Some(last) = saved.history.last_mut() {
+        last.outcome = "manual-rollback".into();
+    }
+    saved.pin = Some(Pin {
+        digest: digest.clone(),
+        since: now,
+        reason,
+    });
+}
+
+/// Announced digests remembered per container.
+pub const NOTIFIED_LIMIT: usize = 20;
+
+/// Remembers that `digest` was announced for the container; false when it already was (so it
+/// is not announced again).
+pub fn first_announcement(state: &mut State, key: &str, digest: &Digest) -> bool {
+    let saved = state.containers.entry(key.to_string()).or_default();
+    if saved.notified.contains(digest) {
+        return false;
+    }
+    saved.notified.push(digest.clone());
+    let excess = saved.notified.len().saturating_sub(NOTIFIED_LIMIT);
+    saved.notified.drain(..excess);
+    true
+}
+
+/// Adds one pass's results to the lifetime counters.
+pub fn count(state: &mut State, updates: u64, rollbacks: u64, failures: u64) {
+    state.counters.updates += updates;
+    state.counters.rollbacks += rollbacks;
+    state.counters.failures += failures;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,25 +130,16 @@ mod tests {
         Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
     }
 
-    fn soaking(new_candidate: bool) -> Decision {
-        Decision::Soaking {
-            digest: digest('b'),
-            first_seen: SystemTime::UNIX_EPOCH,
-            rollout_at: SystemTime::UNIX_EPOCH,
-            remaining_seconds: 1,
-            new_candidate,
-        }
-    }
-
     #[test]
     fn new_candidates_start_the_clock_once() {
         let mut state = State::default();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
-        assert!(observe(&mut state, "p/s", &soaking(true), t0));
+        let b = digest('b');
+        assert!(observe(&mut state, "p/s", SoakClock::Start(&b), t0));
         assert!(!observe(
             &mut state,
             "p/s",
-            &soaking(false),
+            SoakClock::Keep,
             t0 + Duration::from_secs(5)
         ));
         let cand = state.containers["p/s"].candidate.clone().unwrap();
@@ -106,11 +149,17 @@ mod tests {
     #[test]
     fn up_to_date_forgets_the_candidate() {
         let mut state = State::default();
-        observe(&mut state, "p/s", &soaking(true), SystemTime::UNIX_EPOCH);
+        let b = digest('b');
+        observe(
+            &mut state,
+            "p/s",
+            SoakClock::Start(&b),
+            SystemTime::UNIX_EPOCH,
+        );
         assert!(observe(
             &mut state,
             "p/s",
-            &Decision::UpToDate,
+            SoakClock::Forget,
             SystemTime::UNIX_EPOCH
         ));
         assert!(state.containers["p/s"].candidate.is_none());
@@ -136,6 +185,18 @@ mod tests {
         let history = &state.containers["p/s"].history;
         assert_eq!(history.len(), HISTORY_LIMIT);
         assert_eq!(history[0].image_id, "id5");
+    }
+
+    #[test]
+    fn announcements_are_remembered_once_and_capped() {
+        let mut state = State::default();
+        assert!(first_announcement(&mut state, "p/s", &digest('a')));
+        assert!(!first_announcement(&mut state, "p/s", &digest('a')));
+        for i in 0..NOTIFIED_LIMIT + 3 {
+            let d = Digest::parse(&format!("sha256:{i:064x}")).unwrap();
+            assert!(first_announcement(&mut state, "p/s", &d));
+        }
+        assert_eq!(state.containers["p/s"].notified.len(), NOTIFIED_LIMIT);
     }
 
     #[test]

@@ -245,20 +245,20 @@ pub struct Healed {
     pub container: String,
     pub action: &'static str,
     #[serde(flatten)]
-    pub outcome: crate::update::Outcome,
+    pub outcome: crate::engine::update::UpdateOutcome,
 }
 
 /// Finishes or undoes every journal entry, according to what Docker shows now.
 pub fn heal_all(
-    exec: &crate::update::Executor<'_>,
+    exec: &crate::engine::update::Executor<'_>,
     state: &mut crate::state::State,
 ) -> Vec<Healed> {
-    use crate::update::Outcome;
+    use crate::engine::update::UpdateOutcome;
 
     let mut report = Vec::new();
     for entry in state.journal.clone() {
         let seen = |id_or_name: &str| {
-            exec.docker.inspect_container(id_or_name).ok().map(|f| {
+            exec.runtime.inspect_container(id_or_name).ok().map(|f| {
                 (
                     Seen {
                         id: f.id,
@@ -286,53 +286,53 @@ pub fn heal_all(
             HealAction::Restore { .. } => (
                 "restored",
                 match exec.restore(state, &entry) {
-                    Ok(()) => Outcome::Failed {
+                    Ok(()) => UpdateOutcome::Failed {
                         reason: "an earlier run was interrupted; the old container was restored and the update will be tried again".into(),
                     },
-                    Err(e) => Outcome::ActionNeeded { reason: format!("restoring the old container failed: {e:#}") },
+                    Err(e) => UpdateOutcome::ActionNeeded { reason: format!("restoring the old container failed: {e:#}") },
                 },
             ),
             HealAction::Finish { .. } => (
                 "finished",
                 match exec.finish(state, &entry) {
-                    Ok(()) => Outcome::Updated { from: entry.previous_digest.clone(), to: entry.digest.clone() },
-                    Err(e) => Outcome::ActionNeeded { reason: format!("finishing the update failed: {e:#}") },
+                    Ok(()) => UpdateOutcome::Updated { from: entry.previous_digest.clone(), to: entry.digest.clone() },
+                    Err(e) => UpdateOutcome::ActionNeeded { reason: format!("finishing the update failed: {e:#}") },
                 },
             ),
             HealAction::Gate { new_id, rename_new, start_new } => {
                 let prepared = (|| -> anyhow::Result<()> {
                     if rename_new {
-                        exec.docker.rename_container(&new_id, &entry.name)?;
+                        exec.runtime.rename_container(&new_id, &entry.name)?;
                     }
                     if start_new {
-                        exec.docker.start_container(&new_id)?;
+                        exec.runtime.start_container(&new_id)?;
                     }
                     Ok(())
                 })();
                 let outcome = match prepared {
                     Ok(()) => {
                         // As in discovery: the image's own policy labels are not the operator's.
-                        let image = exec.docker.inspect_image(&entry.new_image_id).ok().flatten();
+                        let image = exec.runtime.inspect_image(&entry.new_image_id).ok().flatten();
                         let image_labels = image.map(|i| i.config.labels).unwrap_or_default();
                         let policy =
                             crate::labels::parse_container(&labels, &image_labels, None, false)
                                 .policy;
-                        let gate = crate::gate::GatePolicy {
+                        let gate = crate::engine::update::gate::GatePolicy {
                             timeout: policy.health_timeout.unwrap_or(exec.knobs.health_timeout),
                             stable: policy.health_stable.unwrap_or(exec.knobs.health_stable),
                         };
                         exec.gate_and_settle(state, &entry, &new_id, gate)
                     }
                     Err(e) => match exec.restore(state, &entry) {
-                        Ok(()) => Outcome::Failed { reason: format!("the unfinished replacement could not be started ({e:#}); the old container was restored") },
-                        Err(r) => Outcome::ActionNeeded { reason: format!("{e:#}; restoring failed too ({r:#})") },
+                        Ok(()) => UpdateOutcome::Failed { reason: format!("the unfinished replacement could not be started ({e:#}); the old container was restored") },
+                        Err(r) => UpdateOutcome::ActionNeeded { reason: format!("{e:#}; restoring failed too ({r:#})") },
                     },
                 };
                 ("gated", outcome)
             }
             HealAction::ActionNeeded(reason) => {
                 log::error!("ACTION NEEDED for {}: {reason}", entry.name);
-                ("none", Outcome::ActionNeeded { reason })
+                ("none", UpdateOutcome::ActionNeeded { reason })
             }
         };
         report.push(Healed {

@@ -9,6 +9,11 @@
 //!    before the next one starts; [`Executor::restore`] and [`Executor::finish`] are shared with
 //!    heal.
 
+pub mod gate;
+mod hooks;
+
+pub use hooks::hook_facts;
+
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -16,14 +21,13 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 
 use crate::discover::Discovered;
-use crate::docker::Docker;
 use crate::fault;
-use crate::gate::{self, GatePolicy, Observation, Verdict};
-use crate::hooks::{self, HookFacts};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
+use crate::runtime::Runtime;
 use crate::state::record;
 use crate::state::{HistoryEntry, JournalEntry, Phase, State};
+use gate::{GatePolicy, Observation, Verdict};
 
 /// How often the health gate looks at the container.
 const GATE_POLL: Duration = Duration::from_millis(500);
@@ -31,7 +35,7 @@ const GATE_POLL: Duration = Duration::from_millis(500);
 /// What happened to one container.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Outcome {
+pub enum UpdateOutcome {
     /// Replaced and (if it was running) healthy.
     Updated { from: Option<Digest>, to: Digest },
     /// The new digest pulled the image the container already runs: nothing to recreate.
@@ -46,65 +50,74 @@ pub enum Outcome {
     ActionNeeded { reason: String },
 }
 
-impl Outcome {
+impl UpdateOutcome {
     pub fn word(&self) -> &'static str {
         match self {
-            Outcome::Updated { .. } => "updated",
-            Outcome::Unchanged { .. } => "unchanged",
-            Outcome::RolledBack { .. } => "rolled back",
-            Outcome::Failed { .. } => "failed",
-            Outcome::ActionNeeded { .. } => "ACTION NEEDED",
+            UpdateOutcome::Updated { .. } => "updated",
+            UpdateOutcome::Unchanged { .. } => "unchanged",
+            UpdateOutcome::RolledBack { .. } => "rolled back",
+            UpdateOutcome::Failed { .. } => "failed",
+            UpdateOutcome::ActionNeeded { .. } => "ACTION NEEDED",
         }
     }
 
     /// What happened, as the end of a sentence.
     pub fn describe(&self) -> String {
         match self {
-            Outcome::Updated { to, .. } => format!("now runs {}", to.short()),
-            Outcome::Unchanged { to } => format!("{} holds the image it already runs", to.short()),
-            Outcome::RolledBack { digest, reason } => {
+            UpdateOutcome::Updated { to, .. } => format!("now runs {}", to.short()),
+            UpdateOutcome::Unchanged { to } => {
+                format!("{} holds the image it already runs", to.short())
+            }
+            UpdateOutcome::RolledBack { digest, reason } => {
                 format!(
                     "{reason}; the previous image runs again and {} is blocked",
                     digest.short()
                 )
             }
-            Outcome::Failed { reason } | Outcome::ActionNeeded { reason } => reason.clone(),
+            UpdateOutcome::Failed { reason } | UpdateOutcome::ActionNeeded { reason } => {
+                reason.clone()
+            }
         }
     }
 
     /// The outcome as one word for hooks and JSON: `updated`, `rolled-back`, …
     pub fn kebab(&self) -> &'static str {
         match self {
-            Outcome::Updated { .. } => "updated",
-            Outcome::Unchanged { .. } => "unchanged",
-            Outcome::RolledBack { .. } => "rolled-back",
-            Outcome::Failed { .. } => "failed",
-            Outcome::ActionNeeded { .. } => "action-needed",
+            UpdateOutcome::Updated { .. } => "updated",
+            UpdateOutcome::Unchanged { .. } => "unchanged",
+            UpdateOutcome::RolledBack { .. } => "rolled-back",
+            UpdateOutcome::Failed { .. } => "failed",
+            UpdateOutcome::ActionNeeded { .. } => "action-needed",
         }
     }
 
     pub fn is_failure(&self) -> bool {
-        !matches!(self, Outcome::Updated { .. } | Outcome::Unchanged { .. })
+        !matches!(
+            self,
+            UpdateOutcome::Updated { .. } | UpdateOutcome::Unchanged { .. }
+        )
     }
 }
 
 /// Settings the executor needs.
 #[derive(Clone, Debug)]
-pub struct Knobs {
+pub struct UpdateKnobs {
     pub health_timeout: Duration,
     pub health_stable: Duration,
     pub cleanup: bool,
     /// `PP_PRE_UPDATE_HOOK` (a container's `io.pullpilot.pre-update` label overrides it).
     pub pre_update_hook: Option<String>,
+    /// `PP_POST_UPDATE_HOOK`, run after every update attempt with its outcome.
+    pub post_update_hook: Option<String>,
     pub hook_timeout: Duration,
 }
 
 /// Runs updates against one Docker daemon, saving state after every step.
 pub struct Executor<'a> {
-    pub docker: &'a Docker,
+    pub runtime: &'a dyn Runtime,
     pub registry: &'a RegistryClient,
     pub data_dir: &'a Path,
-    pub knobs: Knobs,
+    pub knobs: UpdateKnobs,
 }
 
 /// Names used while two containers exist for one service.
@@ -145,7 +158,7 @@ impl Executor<'_> {
         reference: &ImageRef,
         digest: &Digest,
         local_image: Option<&str>,
-    ) -> Outcome {
+    ) -> UpdateOutcome {
         match self.try_update(state, container, reference, digest, local_image) {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -161,10 +174,10 @@ impl Executor<'_> {
                         container.name
                     );
                     match self.restore(state, &entry) {
-                        Ok(()) => Outcome::Failed {
+                        Ok(()) => UpdateOutcome::Failed {
                             reason: format!("{e:#}; the old container was restored"),
                         },
-                        Err(restore) => Outcome::ActionNeeded {
+                        Err(restore) => UpdateOutcome::ActionNeeded {
                             reason: format!(
                                 "{e:#}; restoring the old container also failed ({restore:#}). Check \
                                  `docker ps -a --filter name={}` and rename or start it by hand",
@@ -173,7 +186,7 @@ impl Executor<'_> {
                         },
                     }
                 } else {
-                    Outcome::Failed {
+                    UpdateOutcome::Failed {
                         reason: format!("{e:#}; nothing was changed"),
                     }
                 }
@@ -190,11 +203,11 @@ impl Executor<'_> {
         reference: &ImageRef,
         digest: &Digest,
         local_image: Option<&str>,
-    ) -> Result<Outcome> {
+    ) -> Result<UpdateOutcome> {
         let policy = &c.observed.labels.policy;
-        let snapshot = self.docker.snapshot_container(&c.id)?;
+        let snapshot = self.runtime.snapshot_container(&c.id)?;
         let old_image = self
-            .docker
+            .runtime
             .inspect_image(&c.image_id)?
             .with_context(|| format!("the image {} of {} is gone", c.image_id, c.name))?;
         let repository = reference.name();
@@ -205,7 +218,7 @@ impl Executor<'_> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let platform = old_image.platform();
         let known = match local_image {
-            Some(id) => self.docker.inspect_image(id)?,
+            Some(id) => self.runtime.inspect_image(id)?,
             None => None,
         };
         let new_image = if let Some(image) = known {
@@ -217,7 +230,7 @@ impl Executor<'_> {
             image
         } else {
             log::info!("Pulling {repository}@{digest} ({platform}) for {}.", c.name);
-            self.docker
+            self.runtime
                 .pull_by_digest(
                     &repository,
                     digest.as_str(),
@@ -229,7 +242,7 @@ impl Executor<'_> {
         fault::point("after-pull");
         let previous_digest = c.observed.local_digests.first().cloned();
         if new_image.id == c.image_id {
-            self.docker.tag_image(&new_image.id, &repository, &tag)?;
+            self.runtime.tag_image(&new_image.id, &repository, &tag)?;
             log::info!(
                 "{}: the new digest holds the same image it runs; nothing to recreate.",
                 c.name
@@ -246,21 +259,13 @@ impl Executor<'_> {
                 ),
             );
             self.save(state)?;
-            return Ok(Outcome::Unchanged { to: digest.clone() });
+            return Ok(UpdateOutcome::Unchanged { to: digest.clone() });
         }
 
-        if let Some(command) = policy
-            .pre_update
-            .clone()
-            .or_else(|| self.knobs.pre_update_hook.clone())
-        {
-            let facts = hook_facts(c, previous_digest.as_ref(), digest, None);
-            hooks::run("pre-update", &command, &facts, self.knobs.hook_timeout)
-                .map_err(|why| anyhow::anyhow!("the pre-update hook refused the update: {why}"))?;
-        }
+        self.pre_update_hook(c, previous_digest.as_ref(), digest)?;
         let (temp_name, old_name_aside) = temp_names(&c.name);
         for taken in [&temp_name, &old_name_aside] {
-            if self.docker.inspect_container(taken).is_ok() {
+            if self.runtime.inspect_container(taken).is_ok() {
                 anyhow::bail!(
                     "a container named {taken} already exists and is not in pullpilot's journal; \
                      remove or rename it, then run again (nothing was changed)"
@@ -293,8 +298,8 @@ impl Executor<'_> {
         }
         fault::point("after-journal");
 
-        self.docker.tag_image(&new_image.id, &repository, &tag)?;
-        let new_id = self.docker.create_replacement(
+        self.runtime.tag_image(&new_image.id, &repository, &tag)?;
+        let new_id = self.runtime.create_replacement(
             &snapshot,
             &old_image.config,
             &new_image.id,
@@ -308,19 +313,19 @@ impl Executor<'_> {
         let started = Instant::now();
         for follower in &journal_entry(state, &c.name).followers {
             if follower.was_running {
-                self.docker.stop_container(&follower.old_id, None)?;
+                self.runtime.stop_container(&follower.old_id, None)?;
             }
         }
         if c.running {
             let timeout = policy.stop_timeout.map(|d| d.as_secs() as i64);
-            self.docker.stop_container(&c.id, timeout)?;
+            self.runtime.stop_container(&c.id, timeout)?;
         }
         mark_phase(state, &c.name, Phase::OldStopped);
         fault::point("after-stop");
-        self.docker.rename_container(&c.id, &old_name_aside)?;
+        self.runtime.rename_container(&c.id, &old_name_aside)?;
         mark_phase(state, &c.name, Phase::OldRenamed);
         fault::point("after-rename-old");
-        self.docker.rename_container(&new_id, &c.name)?;
+        self.runtime.rename_container(&new_id, &c.name)?;
         mark_phase(state, &c.name, Phase::NewRenamed);
         fault::point("after-rename-new");
         if !c.running {
@@ -333,12 +338,12 @@ impl Executor<'_> {
                 anyhow::bail!("a container sharing its network could not follow it: {reason}");
             }
             self.finish(state, &entry)?;
-            return Ok(Outcome::Updated {
+            return Ok(UpdateOutcome::Updated {
                 from: previous_digest,
                 to: digest.clone(),
             });
         }
-        self.docker.start_container(&new_id)?;
+        self.runtime.start_container(&new_id)?;
         log::info!(
             "{}: old container stopped and new one started in {} ms.",
             c.name,
@@ -363,17 +368,17 @@ impl Executor<'_> {
         entry: &JournalEntry,
         new_id: &str,
         policy: GatePolicy,
-    ) -> Outcome {
+    ) -> UpdateOutcome {
         let verdict = match self.gate(new_id, policy) {
             Ok(v) => v,
             Err(e) => {
                 // Docker stopped answering mid-gate: no verdict, so no block; undo.
                 let reason = format!("the health gate could not watch the new container ({e:#})");
                 return match self.restore(state, entry) {
-                    Ok(()) => Outcome::Failed {
+                    Ok(()) => UpdateOutcome::Failed {
                         reason: format!("{reason}; the old container was restored"),
                     },
-                    Err(r) => Outcome::ActionNeeded {
+                    Err(r) => UpdateOutcome::ActionNeeded {
                         reason: format!("{reason}; restoring failed too ({r:#})"),
                     },
                 };
@@ -386,10 +391,10 @@ impl Executor<'_> {
                     let reason =
                         format!("containers sharing its network could not follow it ({e:#})");
                     return match self.restore(state, entry) {
-                        Ok(()) => Outcome::Failed {
+                        Ok(()) => UpdateOutcome::Failed {
                             reason: format!("{reason}; everything was restored"),
                         },
-                        Err(r) => Outcome::ActionNeeded {
+                        Err(r) => UpdateOutcome::ActionNeeded {
                             reason: format!("{reason}; restoring failed too ({r:#})"),
                         },
                     };
@@ -400,11 +405,11 @@ impl Executor<'_> {
         let reason = match verdict {
             Verdict::Pass => {
                 return match self.finish(state, entry) {
-                    Ok(()) => Outcome::Updated {
+                    Ok(()) => UpdateOutcome::Updated {
                         from: entry.previous_digest.clone(),
                         to: entry.digest.clone(),
                     },
-                    Err(e) => Outcome::ActionNeeded {
+                    Err(e) => UpdateOutcome::ActionNeeded {
                         reason: format!(
                             "the update passed its health gate but could not be finished ({e:#})"
                         ),
@@ -419,7 +424,7 @@ impl Executor<'_> {
             entry.name
         );
         if let Err(e) = self.restore(state, entry) {
-            return Outcome::ActionNeeded {
+            return UpdateOutcome::ActionNeeded {
                 reason: format!(
                     "{reason}; rolling back failed ({e:#}). Check `docker ps -a` for {}",
                     entry.old_name_aside
@@ -434,22 +439,24 @@ impl Executor<'_> {
             &entry.name,
             SystemTime::now(),
         );
-        let container = state.containers.entry(entry.key.clone()).or_default();
-        container.history.push(history(
-            &entry.digest,
-            &entry.new_image_id,
-            entry.previous_digest.clone(),
-            &entry.old_image_id,
-            "rolled-back",
-        ));
-        container.candidate = None;
+        record::applied(
+            state,
+            &entry.key,
+            history(
+                &entry.digest,
+                &entry.new_image_id,
+                entry.previous_digest.clone(),
+                &entry.old_image_id,
+                "rolled-back",
+            ),
+        );
         if let Err(e) = self.save(state) {
             log::error!(
                 "Saving state after the rollback of {} failed: {e:#}",
                 entry.name
             );
         }
-        Outcome::RolledBack {
+        UpdateOutcome::RolledBack {
             digest: entry.digest.clone(),
             reason,
         }
@@ -464,11 +471,11 @@ impl Executor<'_> {
         digest: &Digest,
     ) -> Result<Vec<JournalEntry>> {
         let mut followers = Vec::new();
-        for summary in self.docker.list_containers(None)? {
+        for summary in self.runtime.list_containers(None)? {
             if summary.id == parent_id {
                 continue;
             }
-            let facts = match self.docker.inspect_container(&summary.id) {
+            let facts = match self.runtime.inspect_container(&summary.id) {
                 Ok(facts) => facts,
                 // Removed since the listing: it cannot be sharing anything.
                 Err(e) if e.is_not_found() => continue,
@@ -525,7 +532,7 @@ impl Executor<'_> {
         entry: &JournalEntry,
         new_parent_id: &str,
     ) -> Result<Verdict> {
-        let d = self.docker;
+        let d = self.runtime;
         for (i, f) in entry.followers.iter().enumerate() {
             if d.inspect_container(&f.name)
                 .is_ok_and(|c| c.network_mode == format!("container:{new_parent_id}"))
@@ -593,7 +600,7 @@ impl Executor<'_> {
         let started = Instant::now();
         let mut baseline = None;
         loop {
-            let facts = self.docker.inspect_container(id)?;
+            let facts = self.runtime.inspect_container(id)?;
             fault::point("during-gate");
             let baseline = *baseline.get_or_insert(facts.restart_count);
             let obs = Observation {
@@ -622,7 +629,10 @@ impl Executor<'_> {
     /// name restored, started again if it was running, the tag pointing at the old image.
     /// Idempotent, so heal can call it after a crash at any step.
     pub fn restore(&self, state: &mut State, entry: &JournalEntry) -> Result<()> {
-        let d = self.docker;
+        // The journal knows more than a copy taken earlier (the followers' replacements).
+        let journaled = state.journal.iter().find(|e| e.name == entry.name).cloned();
+        let entry = journaled.as_ref().unwrap_or(entry);
+        let d = self.runtime;
         let new = entry.new_id.clone().or_else(|| {
             // Created but not yet journaled: only a container of that name running the new
             // image is ours to remove.
@@ -688,7 +698,7 @@ impl Executor<'_> {
         self.save(state)?;
         fault::point("after-pass");
         for old in std::iter::once(&entry.old_id).chain(entry.followers.iter().map(|f| &f.old_id)) {
-            match self.docker.remove_container(old, false, true) {
+            match self.runtime.remove_container(old, false, true) {
                 Ok(()) => {}
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e).context("removing the old container"),
@@ -708,7 +718,7 @@ impl Executor<'_> {
         state.journal.retain(|e| e.name != entry.name);
         self.save(state)?;
         if self.knobs.cleanup {
-            match self.docker.remove_image(&entry.old_image_id) {
+            match self.runtime.remove_image(&entry.old_image_id) {
                 Ok(removal) => log::info!(
                     "Old image {} of {}: {removal:?}.",
                     short(&entry.old_image_id),
@@ -733,24 +743,6 @@ impl Executor<'_> {
 fn mark_phase(state: &mut State, name: &str, phase: Phase) {
     if let Some(entry) = state.journal.iter_mut().find(|e| e.name == name) {
         entry.phase = phase;
-    }
-}
-
-/// The facts a hook is given about `c`'s update.
-pub fn hook_facts<'a>(
-    c: &'a Discovered,
-    old: Option<&'a Digest>,
-    new: &'a Digest,
-    outcome: Option<&'a str>,
-) -> HookFacts<'a> {
-    HookFacts {
-        service: c.service.as_deref().unwrap_or(&c.name),
-        project: c.project.as_deref().unwrap_or_default(),
-        container: &c.name,
-        image: &c.observed.config_image,
-        old_digest: old.map_or("", Digest::as_str),
-        new_digest: new.as_str(),
-        outcome,
     }
 }
 

@@ -9,19 +9,27 @@ use std::time::SystemTime;
 
 use crate::decide::Decision;
 use crate::discover::Discovered;
-use crate::evaluate::Evaluated;
-use crate::heal::Healed;
+use crate::engine::check::Evaluated;
+use crate::engine::heal::Healed;
+use crate::engine::update::UpdateOutcome;
 use crate::notify::{Event, EventKind, Notifier};
 use crate::reference::Digest;
-use crate::state::State;
-use crate::update::Outcome;
+use crate::state::{State, record};
 
-/// Announced digests remembered per container.
-const NOTIFIED_LIMIT: usize = 20;
+/// Where announcements go: the configured [`Notifier`], or a recorder in tests.
+pub trait Notify {
+    fn send(&self, event: &Event);
+}
+
+impl Notify for Notifier {
+    fn send(&self, event: &Event) {
+        Notifier::send(self, event);
+    }
+}
 
 /// Sends "entered soak" and "update available" for digests not announced before. Returns
 /// whether state changed (the caller saves).
-pub fn decisions(notifier: &Notifier, state: &mut State, evaluated: &[Evaluated]) -> bool {
+pub fn decisions(notifier: &dyn Notify, state: &mut State, evaluated: &[Evaluated]) -> bool {
     let mut changed = false;
     for e in evaluated {
         let c = &e.container;
@@ -58,8 +66,7 @@ pub fn decisions(notifier: &Notifier, state: &mut State, evaluated: &[Evaluated]
             ),
             _ => continue,
         };
-        let saved = state.containers.entry(c.observed.key.clone()).or_default();
-        if saved.notified.contains(digest) {
+        if !record::first_announcement(state, &c.observed.key, digest) {
             continue;
         }
         notifier.send(&event(
@@ -70,21 +77,18 @@ pub fn decisions(notifier: &Notifier, state: &mut State, evaluated: &[Evaluated]
             message,
             rollout_at,
         ));
-        saved.notified.push(digest.clone());
-        let excess = saved.notified.len().saturating_sub(NOTIFIED_LIMIT);
-        saved.notified.drain(..excess);
         changed = true;
     }
     changed
 }
 
 /// Announces what happened to one container's update.
-pub fn outcome(notifier: &Notifier, c: &Discovered, outcome: &Outcome) {
+pub fn outcome(notifier: &dyn Notify, c: &Discovered, outcome: &UpdateOutcome) {
     let name = c.display_name();
     let from = c.observed.local_digests.first();
     let (kind, to, message) = match outcome {
-        Outcome::Unchanged { .. } => return,
-        Outcome::Updated { to, .. } => (
+        UpdateOutcome::Unchanged { .. } => return,
+        UpdateOutcome::Updated { to, .. } => (
             EventKind::Updated,
             Some(to),
             if c.running {
@@ -93,7 +97,7 @@ pub fn outcome(notifier: &Notifier, c: &Discovered, outcome: &Outcome) {
                 format!("{name} was updated; it was stopped, so it was left stopped.")
             },
         ),
-        Outcome::RolledBack { digest, reason } => (
+        UpdateOutcome::RolledBack { digest, reason } => (
             EventKind::RolledBack,
             Some(digest),
             format!(
@@ -101,12 +105,12 @@ pub fn outcome(notifier: &Notifier, c: &Discovered, outcome: &Outcome) {
                  image again; the new digest will not be tried again."
             ),
         ),
-        Outcome::Failed { reason } => (
+        UpdateOutcome::Failed { reason } => (
             EventKind::Failed,
             None,
             format!("Updating {name} failed: {reason}."),
         ),
-        Outcome::ActionNeeded { reason } => (
+        UpdateOutcome::ActionNeeded { reason } => (
             EventKind::ActionNeeded,
             None,
             format!("{name} may be down and needs a person: {reason}."),
@@ -116,13 +120,13 @@ pub fn outcome(notifier: &Notifier, c: &Discovered, outcome: &Outcome) {
 }
 
 /// Announces what heal did, where it matters to a person.
-pub fn healed(notifier: &Notifier, h: &Healed) {
+pub fn healed(notifier: &dyn Notify, h: &Healed) {
     let (kind, message) = match &h.outcome {
-        Outcome::ActionNeeded { reason } => (
+        UpdateOutcome::ActionNeeded { reason } => (
             EventKind::ActionNeeded,
             format!("{} may be down and needs a person: {reason}.", h.container),
         ),
-        Outcome::RolledBack { reason, .. } => (
+        UpdateOutcome::RolledBack { reason, .. } => (
             EventKind::RolledBack,
             format!(
                 "An interrupted update of {} failed its health check ({reason}); the previous \

@@ -25,7 +25,7 @@ pub struct Evaluated {
 
 /// Settings the decision reads.
 #[derive(Clone, Copy, Debug)]
-pub struct Knobs {
+pub struct CheckKnobs {
     pub default_soak: std::time::Duration,
     pub self_update: bool,
 }
@@ -35,7 +35,7 @@ pub fn evaluate(
     containers: Vec<Discovered>,
     registry: &RegistryClient,
     state: &State,
-    knobs: Knobs,
+    knobs: CheckKnobs,
     now: SystemTime,
 ) -> Vec<Evaluated> {
     let ctx = decide::Context {

@@ -1,0 +1,279 @@
+//! One pass ([`pass`]): heal, discover, check, start soak clocks, announce, update soaked
+//! digests in order, count, save, write metrics. One container's failure never stops the pass.
+//! And its read-only half ([`plan`]): what a pass would do now, with no state written.
+
+use std::time::{Instant, SystemTime};
+
+use anyhow::Result;
+
+use super::check::{self, Evaluated};
+use super::heal::{self, Healed};
+use super::order::{self, Item};
+use super::update::UpdateOutcome;
+use super::{Session, announce};
+use crate::decide::Decision;
+use crate::discover;
+use crate::metrics;
+use crate::state::record::{self, SoakClock};
+use crate::state::{self, State};
+
+/// What to run a pass over.
+#[derive(Clone, Debug, Default)]
+pub struct PassRequest {
+    /// Services or containers; all in scope when empty.
+    pub services: Vec<String>,
+}
+
+/// What a pass did, for the report.
+#[derive(Debug)]
+pub struct PassReport {
+    pub scope: String,
+    pub evaluated: Vec<Evaluated>,
+    /// Per evaluated container, what its update did (`None`: no update was attempted).
+    pub outcomes: Vec<Option<UpdateOutcome>>,
+    pub healed: Vec<Healed>,
+    pub summary: Summary,
+    pub now: SystemTime,
+    /// The final save failed: what the pass did is reported first, then the run fails.
+    pub save_error: Option<anyhow::Error>,
+}
+
+/// What `plan` shows.
+#[derive(Debug)]
+pub struct PlanReport {
+    pub scope: String,
+    pub evaluated: Vec<Evaluated>,
+    pub now: SystemTime,
+}
+
+/// Counts for the summary line and the exit status.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Summary {
+    pub checked: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub rolled_back: usize,
+    pub failed: usize,
+    pub soaking: usize,
+    pub up_to_date: usize,
+    pub healed: usize,
+}
+
+impl Summary {
+    pub fn line(&self) -> String {
+        format!(
+            "{} containers: {} updated, {} rolled back, {} failed, {} soaking, {} up to date",
+            self.checked,
+            self.updated,
+            self.rolled_back,
+            self.failed,
+            self.soaking,
+            self.up_to_date
+        )
+    }
+}
+
+/// What `apply` would do now. Read-only: no pull, no container change, no state write.
+pub fn plan(session: &Session<'_>, services: &[String]) -> Result<PlanReport> {
+    let (scope, all) = session.discover()?;
+    let containers = discover::select(all, services)?;
+    let state = state::load_read_only(&session.settings.data_dir)?.state;
+    let now = SystemTime::now();
+    let evaluated = check::evaluate(
+        containers,
+        session.registry,
+        &state,
+        session.check_knobs(),
+        now,
+    );
+    Ok(PlanReport {
+        scope: scope.label(),
+        evaluated,
+        now,
+    })
+}
+
+/// Runs one pass under the state lock. Errors are what stops the pass as a whole (Docker
+/// unreachable, the lock held, state unreadable); a container's failure is in the report.
+pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> {
+    let settings = session.settings;
+    let started = Instant::now();
+    let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
+    let mut state = state::load(&settings.data_dir)?.state;
+    let exec = session.executor(settings.cleanup);
+    let healed = heal::heal_all(&exec, &mut state);
+    for h in &healed {
+        announce::healed(session.notifier, h);
+    }
+
+    let (scope, all) = session.discover()?;
+    let containers = discover::select(all, &request.services)?;
+    let now = SystemTime::now();
+    let mut evaluated = check::evaluate(
+        containers,
+        session.registry,
+        &state,
+        session.check_knobs(),
+        now,
+    );
+    let mut changed = observe(&mut state, &evaluated, now);
+    changed |= announce::decisions(session.notifier, &mut state, &evaluated);
+    // The clocks just started: report them as running, not as starting "at the next apply".
+    for e in &mut evaluated {
+        if let Decision::Soaking { new_candidate, .. } = &mut e.decision {
+            *new_candidate = false;
+        }
+    }
+    if changed {
+        state::save(&settings.data_dir, &state)?;
+    }
+
+    let mut outcomes: Vec<Option<UpdateOutcome>> = vec![None; evaluated.len()];
+    for i in update_order(&evaluated) {
+        let e = &evaluated[i];
+        let (Decision::Update { digest }, Some(reference)) = (&e.decision, &e.reference) else {
+            continue;
+        };
+        if state.journal.iter().any(|j| j.name == e.container.name) {
+            outcomes[i] = Some(UpdateOutcome::ActionNeeded {
+                reason: "an interrupted update of this container still needs attention (see above)"
+                    .into(),
+            });
+            continue;
+        }
+        log::info!("Updating {} to {}.", e.container.name, digest.short());
+        let outcome = exec.update(&mut state, &e.container, reference, digest, None);
+        match &outcome {
+            UpdateOutcome::Updated { .. } | UpdateOutcome::Unchanged { .. } => {
+                log::info!("{}: {}.", e.container.name, outcome.word());
+            }
+            other => log::error!(
+                "{}: {} — {}",
+                e.container.name,
+                other.word(),
+                other.describe()
+            ),
+        }
+        exec.post_update_hook(&e.container, digest, &outcome);
+        announce::outcome(session.notifier, &e.container, &outcome);
+        outcomes[i] = Some(outcome);
+    }
+
+    let summary = summarise(&evaluated, &outcomes, &healed);
+    log::info!("Pass finished: {}.", summary.line());
+    let failures = outcomes
+        .iter()
+        .flatten()
+        .filter(|o| {
+            matches!(
+                o,
+                UpdateOutcome::Failed { .. } | UpdateOutcome::ActionNeeded { .. }
+            )
+        })
+        .count();
+    record::count(
+        &mut state,
+        summary.updated as u64,
+        summary.rolled_back as u64,
+        failures as u64,
+    );
+    // A failed save must not hide what the pass did: report first, then fail the run.
+    let saved = state::save(&settings.data_dir, &state);
+    if let Some(path) = &settings.metrics_file {
+        let mut containers = std::collections::BTreeMap::new();
+        for (e, o) in evaluated.iter().zip(&outcomes) {
+            let word = o
+                .as_ref()
+                .map_or_else(|| e.decision.word(), UpdateOutcome::word);
+            *containers.entry(word.to_string()).or_insert(0) += 1;
+        }
+        let metrics = metrics::PassMetrics {
+            finished: Some(SystemTime::now()),
+            duration: started.elapsed(),
+            success: summary.failed == 0 && saved.is_ok(),
+            containers,
+            totals: state.counters,
+        };
+        if let Err(e) = metrics::write(path, &metrics) {
+            log::warn!("{e:#}");
+        }
+    }
+    Ok(PassReport {
+        scope: scope.label(),
+        evaluated,
+        outcomes,
+        healed,
+        summary,
+        now,
+        save_error: saved.err(),
+    })
+}
+
+/// Starts soak clocks for new candidates and forgets stale ones; true when state changed.
+fn observe(state: &mut State, evaluated: &[Evaluated], now: SystemTime) -> bool {
+    let mut changed = false;
+    for e in evaluated {
+        let clock = match &e.decision {
+            Decision::Soaking {
+                digest,
+                new_candidate: true,
+                rollout_at,
+                ..
+            } => {
+                log::info!(
+                    "{}: new digest {} seen; it rolls out after {} unless the tag changes again.",
+                    e.container.name,
+                    digest.short(),
+                    humantime::format_rfc3339_seconds(*rollout_at)
+                );
+                SoakClock::Start(digest)
+            }
+            Decision::UpToDate => SoakClock::Forget,
+            _ => SoakClock::Keep,
+        };
+        changed |= record::observe(state, &e.container.observed.key, clock, now);
+    }
+    changed
+}
+
+fn update_order(evaluated: &[Evaluated]) -> Vec<usize> {
+    let items: Vec<Item> = evaluated
+        .iter()
+        .map(|e| Item {
+            name: e.container.name.clone(),
+            service: e.container.project.clone().zip(e.container.service.clone()),
+            order: e.container.observed.labels.policy.order,
+            depends_on: e.container.depends_on.clone(),
+        })
+        .collect();
+    order::update_order(&items)
+}
+
+fn summarise(
+    evaluated: &[Evaluated],
+    outcomes: &[Option<UpdateOutcome>],
+    healed: &[Healed],
+) -> Summary {
+    let mut s = Summary {
+        checked: evaluated.len(),
+        healed: healed.len(),
+        ..Summary::default()
+    };
+    for (e, o) in evaluated.iter().zip(outcomes) {
+        match (o, &e.decision) {
+            (Some(UpdateOutcome::Updated { .. }), _) => s.updated += 1,
+            (Some(UpdateOutcome::Unchanged { .. }), _) => s.unchanged += 1,
+            (Some(UpdateOutcome::RolledBack { .. }), _) => s.rolled_back += 1,
+            (Some(_), _) | (None, Decision::RegistryError { .. }) => s.failed += 1,
+            (None, Decision::Soaking { .. }) => s.soaking += 1,
+            (None, Decision::UpToDate) => s.up_to_date += 1,
+            (None, _) => {}
+        }
+    }
+    s.failed += s.rolled_back;
+    s.failed += healed
+        .iter()
+        .filter(|h| matches!(h.outcome, UpdateOutcome::ActionNeeded { .. }))
+        .count();
+    s
+}

@@ -1,0 +1,233 @@
+//! What a pass and a plan print: the table (or JSON) with one row per container, the healed
+//! entries and the summary line. Pure text; [`print_pass`] and [`print_plan`] hand it to
+//! [`crate::output`].
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use super::check::Evaluated;
+use super::heal::Healed;
+use super::pass::{PassReport, PlanReport, Summary};
+use super::update::UpdateOutcome;
+use crate::output;
+
+/// Prints what a pass did.
+pub fn print_pass(report: &PassReport, json: bool) -> Result<()> {
+    if json {
+        let rows: Vec<serde_json::Value> = report
+            .evaluated
+            .iter()
+            .zip(&report.outcomes)
+            .map(|(e, o)| {
+                let mut row = serde_json::to_value(e.row(report.now)).expect("rows serialise");
+                row["result"] = serde_json::to_value(o).expect("outcomes serialise");
+                row
+            })
+            .collect();
+        output::json(&serde_json::json!({
+            "scope": report.scope,
+            "healed": report.healed,
+            "containers": rows,
+            "summary": report.summary,
+        }))
+    } else {
+        output::text(&render_pass(
+            &report.scope,
+            &report.evaluated,
+            &report.outcomes,
+            &report.healed,
+            &report.summary,
+            report.now,
+        ));
+        Ok(())
+    }
+}
+
+/// Prints a plan.
+pub fn print_plan(plan: &PlanReport, json: bool) -> Result<()> {
+    if json {
+        let rows: Vec<_> = plan.evaluated.iter().map(|e| e.row(plan.now)).collect();
+        output::json(&serde_json::json!({
+            "scope": plan.scope,
+            "generated_at": humantime::format_rfc3339_seconds(plan.now).to_string(),
+            "containers": rows,
+        }))
+    } else {
+        output::text(&render_plan(&plan.scope, &plan.evaluated, plan.now));
+        Ok(())
+    }
+}
+
+pub fn render_plan(scope: &str, evaluated: &[Evaluated], now: SystemTime) -> String {
+    if evaluated.is_empty() {
+        return format!("scope: {scope}\nNo containers in scope.\n");
+    }
+    let short = |d: Option<&crate::reference::Digest>| {
+        d.map_or_else(|| "-".to_string(), |d| d.short().to_string())
+    };
+    let rows: Vec<Vec<String>> = evaluated
+        .iter()
+        .map(|e| {
+            let c = &e.container;
+            vec![
+                c.display_name().to_string(),
+                c.observed.config_image.clone(),
+                short(c.observed.local_digests.first()),
+                short(e.available.as_ref()),
+                format!("{}: {}", e.decision.word(), e.decision.reason(now)),
+            ]
+        })
+        .collect();
+    let mut out = format!(
+        "scope: {scope}\n\n{}",
+        output::table(
+            &["SERVICE", "IMAGE", "CURRENT", "AVAILABLE", "DECISION"],
+            &rows
+        )
+    );
+    out.push_str(&ignored_labels(evaluated));
+    out
+}
+
+/// The policy labels that were not read, per container, with the reason.
+fn ignored_labels(evaluated: &[Evaluated]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for e in evaluated {
+        let ignored = &e.container.observed.labels.ignored;
+        if ignored.is_empty() {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str("\nIgnored labels:\n");
+        }
+        let _ = writeln!(
+            out,
+            "  {} ({}):",
+            e.container.display_name(),
+            e.container.name
+        );
+        for label in ignored {
+            let _ = writeln!(out, "    {label}");
+        }
+    }
+    out
+}
+
+fn render_pass(
+    scope: &str,
+    evaluated: &[Evaluated],
+    outcomes: &[Option<UpdateOutcome>],
+    healed: &[Healed],
+    summary: &Summary,
+    now: SystemTime,
+) -> String {
+    let mut out = format!("scope: {scope}\n");
+    for h in healed {
+        let _ = writeln!(
+            out,
+            "healed {}: {} — {}",
+            h.container,
+            h.action,
+            h.outcome.describe()
+        );
+    }
+    out.push('\n');
+    let rows: Vec<Vec<String>> = evaluated
+        .iter()
+        .zip(outcomes)
+        .map(|(e, o)| {
+            let result = match o {
+                Some(outcome) => format!("{}: {}", outcome.word(), outcome.describe()),
+                None => format!("{}: {}", e.decision.word(), e.decision.reason(now)),
+            };
+            vec![
+                e.container.display_name().to_string(),
+                e.container.observed.config_image.clone(),
+                result,
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("No containers in scope.\n");
+    } else {
+        out.push_str(&output::table(&["SERVICE", "IMAGE", "RESULT"], &rows));
+    }
+    let _ = write!(out, "\n{}\n", summary.line());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::decide::{Decision, Observed};
+    use crate::discover::Discovered;
+    use crate::labels;
+
+    fn evaluated(service: &str, container: &[(&str, &str)], image: &[(&str, &str)]) -> Evaluated {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect()
+        };
+        let name = format!("shop-{service}-1");
+        Evaluated {
+            container: Discovered {
+                id: "abc".into(),
+                name: name.clone(),
+                project: Some("shop".into()),
+                service: Some(service.into()),
+                running: true,
+                image_id: "sha256:1".into(),
+                labels: map(container),
+                observed: Observed {
+                    key: format!("shop/{service}"),
+                    name,
+                    config_image: "registry.example/shop/web:1".into(),
+                    local_digests: Vec::new(),
+                    labels: labels::parse_container(&map(container), &map(image), None, false),
+                    is_self: false,
+                },
+                depends_on: Vec::new(),
+            },
+            reference: None,
+            available: None,
+            decision: Decision::UpToDate,
+        }
+    }
+
+    #[test]
+    fn plan_lists_the_labels_it_ignored_and_why() {
+        let from_image = [(labels::SOAK, "0"), (labels::EXCLUDE, "true")];
+        let all = [
+            evaluated("web", &from_image, &from_image),
+            evaluated("db", &[(labels::SOAK, "0s")], &[(labels::SOAK, "0")]),
+        ];
+        let now = SystemTime::UNIX_EPOCH;
+        let text = render_plan("project shop", &all, now);
+        assert!(
+            text.contains("Ignored labels:\n  web (shop-web-1):\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    io.pullpilot.soak=\"0\": label from the image, ignored"),
+            "{text}"
+        );
+        assert!(text.contains("    io.pullpilot.exclude=\"true\": label from the image"));
+        assert!(!text.contains("db (shop-db-1)"), "db set its own: {text}");
+
+        let row = serde_json::to_value(all[0].row(now)).unwrap();
+        assert_eq!(row["ignored_labels"][1]["label"], labels::SOAK);
+        assert_eq!(row["ignored_labels"][1]["value"], "0");
+        assert_eq!(row["ignored_labels"][1]["reason"], labels::FROM_IMAGE);
+        let row = serde_json::to_value(all[1].row(now)).unwrap();
+        assert_eq!(row["ignored_labels"], serde_json::json!([]));
+        // Nothing ignored: no section at all.
+        assert!(!render_plan("project shop", &all[1..], now).contains("Ignored"));
+    }
+}

@@ -1,0 +1,890 @@
+//! The update protocol, heal, followers, rollback, notifications and the "kill at step N then
+//! heal" table, run against the in-memory runtime ([`crate::runtime::fake`]). Each case asserts
+//! the containers, the tag, the state and (where they matter) the notifications at the end.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use super::announce::{self, Notify};
+use super::check::Evaluated;
+use super::heal::{self, Healed};
+use super::update::{Executor, UpdateKnobs, UpdateOutcome};
+use super::{Session, rollback};
+use crate::decide::Decision;
+use crate::discover::{self, Discovered};
+use crate::fault;
+use crate::labels;
+use crate::notify::{Event, EventKind};
+use crate::reference::{Digest, ImageRef};
+use crate::registry::{RegistryClient, RegistryOptions};
+use crate::runtime::fake::{Behaviour, Fake};
+use crate::scope::Scope;
+use crate::settings::Settings;
+use crate::state::{self, HistoryEntry, State, record};
+
+const REPO: &str = "ghcr.io/acme/web";
+const REF: &str = "ghcr.io/acme/web:1";
+const NAME: &str = "shop-web-1";
+
+fn digest(c: char) -> Digest {
+    Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
+}
+
+fn old_image() -> String {
+    format!("sha256:{}", "1".repeat(64))
+}
+
+fn new_image() -> String {
+    format!("sha256:{}", "2".repeat(64))
+}
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pullpilot-engine-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Notifications, recorded.
+#[derive(Default)]
+struct Recorder(RefCell<Vec<Event>>);
+
+impl Notify for Recorder {
+    fn send(&self, event: &Event) {
+        self.0.borrow_mut().push(event.clone());
+    }
+}
+
+impl Recorder {
+    fn kinds(&self) -> Vec<EventKind> {
+        self.0.borrow().iter().map(|e| e.kind).collect()
+    }
+}
+
+/// One host: a fake runtime holding `shop-web-1` on the old image, a registry that serves the
+/// new digest, and a data directory.
+struct Bed {
+    fake: Fake,
+    dir: TempDir,
+    registry: RegistryClient,
+    cleanup: bool,
+    post_hook: Option<String>,
+}
+
+impl Bed {
+    fn new(new_behaviour: Behaviour) -> Bed {
+        Bed::with(new_behaviour, &[], true)
+    }
+
+    fn with(new_behaviour: Behaviour, extra_labels: &[(&str, &str)], running: bool) -> Bed {
+        let fake = Fake::new();
+        fake.image(&old_image(), REF, digest('a').as_str());
+        fake.publish(REPO, digest('b').as_str(), &new_image(), new_behaviour);
+        let mut labels = vec![
+            (labels::COMPOSE_PROJECT, "shop"),
+            (labels::COMPOSE_SERVICE, "web"),
+        ];
+        labels.extend_from_slice(extra_labels);
+        fake.container(NAME, &old_image(), REF, &labels, running);
+        let dir = TempDir::new();
+        let registry = RegistryClient::new(RegistryOptions {
+            docker_config_dir: Some(dir.0.join("docker")),
+            ..RegistryOptions::default()
+        })
+        .unwrap();
+        Bed {
+            fake,
+            dir,
+            registry,
+            cleanup: false,
+            post_hook: None,
+        }
+    }
+
+    fn exec(&self) -> Executor<'_> {
+        Executor {
+            runtime: &self.fake,
+            registry: &self.registry,
+            data_dir: &self.dir.0,
+            knobs: UpdateKnobs {
+                health_timeout: Duration::ZERO,
+                health_stable: Duration::ZERO,
+                cleanup: self.cleanup,
+                pre_update_hook: None,
+                post_update_hook: self.post_hook.clone(),
+                hook_timeout: Duration::from_secs(10),
+            },
+        }
+    }
+
+    fn discovered(&self, name: &str) -> Discovered {
+        let scope = Scope {
+            project: Some("shop".into()),
+            own_container: None,
+        };
+        discover::discover(&self.fake, &scope, false)
+            .unwrap()
+            .into_iter()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("{name} is discovered"))
+    }
+
+    /// Updates `shop-web-1` to the new digest.
+    fn update(&self, state: &mut State) -> UpdateOutcome {
+        let c = self.discovered(NAME);
+        self.exec().update(
+            state,
+            &c,
+            &ImageRef::parse(REF).unwrap(),
+            &digest('b'),
+            None,
+        )
+    }
+
+    /// The state as a restarted process would read it.
+    fn saved(&self) -> State {
+        state::load(&self.dir.0).unwrap().state
+    }
+
+    fn heal(&self) -> (State, Vec<Healed>) {
+        let mut state = self.saved();
+        let healed = heal::heal_all(&self.exec(), &mut state);
+        (state, healed)
+    }
+
+    /// `(name, image, running)` of every container.
+    fn world(&self) -> Vec<(String, String, bool)> {
+        self.fake.containers()
+    }
+
+    fn only(&self, image: &str, running: bool) {
+        assert_eq!(
+            self.world(),
+            vec![(NAME.to_string(), image.to_string(), running)],
+            "calls: {:#?}",
+            self.fake.calls()
+        );
+    }
+}
+
+fn history(state: &State) -> Vec<String> {
+    state
+        .containers
+        .get("shop/web")
+        .map(|c| c.history.iter().map(|h| h.outcome.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn blocked(state: &State) -> bool {
+    state
+        .blocked
+        .get(REPO)
+        .is_some_and(|b| b.contains_key(&digest('b')))
+}
+
+// ---------------------------------------------------------------- the update protocol
+
+#[test]
+fn a_healthy_replacement_takes_over() {
+    for behaviour in [Behaviour::Healthy, Behaviour::Runs] {
+        let bed = Bed::new(behaviour);
+        let mut state = State::default();
+        let outcome = bed.update(&mut state);
+        assert_eq!(
+            outcome,
+            UpdateOutcome::Updated {
+                from: Some(digest('a')),
+                to: digest('b')
+            },
+            "{behaviour:?}"
+        );
+        bed.only(&new_image(), true);
+        assert_eq!(bed.fake.tag(REF), Some(new_image()));
+        let saved = bed.saved();
+        assert!(saved.journal.is_empty());
+        assert_eq!(history(&saved), ["updated"]);
+        assert!(!blocked(&saved));
+        // Without cleanup the old image stays.
+        assert!(bed.fake.has_image(&old_image()));
+    }
+}
+
+#[test]
+fn cleanup_removes_the_replaced_image() {
+    let mut bed = Bed::new(Behaviour::Healthy);
+    bed.cleanup = true;
+    let mut state = State::default();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    assert!(!bed.fake.has_image(&old_image()));
+    assert!(bed.fake.has_image(&new_image()));
+}
+
+#[test]
+fn a_failing_replacement_is_rolled_back_and_its_digest_blocked() {
+    let cases = [
+        (Behaviour::Unhealthy, "its healthcheck reported unhealthy"),
+        (Behaviour::Exits(3), "it exited with code 3"),
+        (Behaviour::CrashLoop, "restarted"),
+        (Behaviour::NeverHealthy, "did not become healthy within"),
+    ];
+    for (behaviour, why) in cases {
+        let bed = Bed::new(behaviour);
+        let mut state = State::default();
+        let outcome = bed.update(&mut state);
+        match &outcome {
+            UpdateOutcome::RolledBack { digest: d, reason } => {
+                assert_eq!(*d, digest('b'));
+                assert!(reason.contains(why), "{behaviour:?}: {reason}");
+            }
+            other => panic!("{behaviour:?}: {other:?}"),
+        }
+        bed.only(&old_image(), true);
+        assert_eq!(bed.fake.tag(REF), Some(old_image()), "{behaviour:?}");
+        let saved = bed.saved();
+        assert!(saved.journal.is_empty());
+        assert!(blocked(&saved), "{behaviour:?}");
+        assert_eq!(history(&saved), ["rolled-back"]);
+        assert!(saved.containers["shop/web"].candidate.is_none());
+    }
+}
+
+#[test]
+fn the_same_image_under_a_new_digest_is_not_recreated() {
+    let bed = Bed::new(Behaviour::Healthy);
+    bed.fake
+        .publish(REPO, digest('b').as_str(), &old_image(), Behaviour::Runs);
+    let mut state = State::default();
+    assert_eq!(
+        bed.update(&mut state),
+        UpdateOutcome::Unchanged { to: digest('b') }
+    );
+    bed.only(&old_image(), true);
+    assert!(!bed.fake.calls().iter().any(|c| c.starts_with("create")));
+    assert_eq!(history(&bed.saved()), ["unchanged-image"]);
+}
+
+#[test]
+fn a_failed_pull_changes_nothing() {
+    let bed = Bed::new(Behaviour::Healthy);
+    bed.fake.fail("pull", REPO, 1);
+    let mut state = State::default();
+    match bed.update(&mut state) {
+        UpdateOutcome::Failed { reason } => {
+            assert!(reason.contains("nothing was changed"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    bed.only(&old_image(), true);
+    assert_eq!(bed.fake.tag(REF), Some(old_image()));
+    assert!(state.journal.is_empty());
+    assert!(!blocked(&state));
+}
+
+#[test]
+fn a_stopped_container_is_updated_but_not_started() {
+    let bed = Bed::with(Behaviour::Healthy, &[], false);
+    let mut state = State::default();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    bed.only(&new_image(), false);
+    assert!(!bed.fake.calls().iter().any(|c| c.starts_with("start")));
+}
+
+#[test]
+fn a_foreign_container_under_a_temporary_name_stops_the_update() {
+    let bed = Bed::new(Behaviour::Healthy);
+    bed.fake
+        .container("shop-web-1-pp-new", &old_image(), REF, &[], false);
+    let mut state = State::default();
+    match bed.update(&mut state) {
+        UpdateOutcome::Failed { reason } => {
+            assert!(
+                reason.contains("shop-web-1-pp-new already exists"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(bed.world().len(), 2);
+    assert_eq!(bed.fake.get(NAME).unwrap().image_id, old_image());
+    assert!(state.journal.is_empty());
+}
+
+#[test]
+fn a_docker_failure_mid_update_restores_the_old_container() {
+    // (operation, target fragment): each fails once, during the update only.
+    let cases = [
+        ("create", "pp-new"),
+        ("stop", ""),
+        ("rename", "pp-old"),
+        ("rename", &format!(" {NAME}$")),
+        ("start", ""),
+    ];
+    for (op, target) in cases {
+        let bed = Bed::new(Behaviour::Healthy);
+        bed.fake.fail(op, target, 1);
+        let mut state = State::default();
+        match bed.update(&mut state) {
+            UpdateOutcome::Failed { reason } => {
+                assert!(
+                    reason.contains("the old container was restored"),
+                    "{op}: {reason}"
+                );
+            }
+            other => panic!("{op} {target}: {other:?}"),
+        }
+        bed.only(&old_image(), true);
+        assert_eq!(bed.fake.tag(REF), Some(old_image()), "{op}");
+        let saved = bed.saved();
+        assert!(saved.journal.is_empty(), "{op}");
+        assert!(
+            !blocked(&saved),
+            "{op}: a Docker failure is no reason to block"
+        );
+    }
+}
+
+#[test]
+fn a_restore_that_fails_too_asks_for_a_person_and_keeps_the_journal() {
+    let bed = Bed::new(Behaviour::Unhealthy);
+    // The replacement fails its gate; giving the old container its name back fails too.
+    bed.fake.fail("rename", &format!(" {NAME}$"), 2);
+    let mut state = State::default();
+    // The first rename to the name is the replacement's (it succeeds only if not failed):
+    // here it fails, the update restores, and the restore's own rename fails as well.
+    match bed.update(&mut state) {
+        UpdateOutcome::ActionNeeded { reason } => {
+            assert!(
+                reason.contains("restoring the old container also failed"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(bed.saved().journal.len(), 1, "heal must see it next time");
+    // The next run heals it.
+    let (state, healed) = bed.heal();
+    assert_eq!(healed.len(), 1);
+    assert_eq!(healed[0].action, "restored");
+    bed.only(&old_image(), true);
+    assert!(state.journal.is_empty());
+}
+
+#[test]
+fn a_refusing_pre_update_hook_changes_nothing() {
+    let bed = Bed::with(Behaviour::Healthy, &[(labels::PRE_UPDATE, "exit 7")], true);
+    let mut state = State::default();
+    match bed.update(&mut state) {
+        UpdateOutcome::Failed { reason } => {
+            assert!(reason.contains("pre-update hook refused"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    bed.only(&old_image(), true);
+    assert_eq!(bed.fake.tag(REF), Some(old_image()));
+}
+
+#[test]
+fn the_post_update_hook_is_told_the_outcome() {
+    let mut bed = Bed::new(Behaviour::Unhealthy);
+    let out = bed.dir.0.join("hook.out");
+    bed.post_hook = Some(format!(
+        "printf '%s %s' \"$PULLPILOT_HOOK\" \"$PULLPILOT_OUTCOME\" > '{}'",
+        out.display()
+    ));
+    let mut state = State::default();
+    let c = bed.discovered(NAME);
+    let outcome = bed.update(&mut state);
+    bed.exec().post_update_hook(&c, &digest('b'), &outcome);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "post-update rolled-back"
+    );
+}
+
+#[test]
+fn history_stays_within_its_limit_on_every_path() {
+    for (behaviour, last) in [
+        (Behaviour::Healthy, "updated"),
+        (Behaviour::Unhealthy, "rolled-back"),
+    ] {
+        let bed = Bed::new(behaviour);
+        let mut state = State::default();
+        let entry = HistoryEntry {
+            at: SystemTime::UNIX_EPOCH,
+            digest: digest('c'),
+            image_id: "sha256:x".into(),
+            previous_digest: None,
+            previous_image_id: None,
+            outcome: "earlier".into(),
+        };
+        for _ in 0..record::HISTORY_LIMIT {
+            record::applied(&mut state, "shop/web", entry.clone());
+        }
+        bed.update(&mut state);
+        let history = &bed.saved().containers["shop/web"].history;
+        assert_eq!(history.len(), record::HISTORY_LIMIT, "{behaviour:?}");
+        assert_eq!(history.last().unwrap().outcome, last, "{behaviour:?}");
+    }
+}
+
+// ---------------------------------------------------------------- followers
+
+/// `shop-vpn-1` (the parent, updated) and `shop-app-1`, which shares its network namespace.
+fn followers_bed(follower: Behaviour, parent: Behaviour) -> Bed {
+    let bed = Bed::new(parent);
+    // The parent is shop-web-1; the follower runs its own image.
+    let app_image = format!("sha256:{}", "3".repeat(64));
+    bed.fake
+        .image(&app_image, "ghcr.io/acme/app:1", digest('d').as_str());
+    bed.fake.behave(&app_image, follower);
+    let parent_id = bed.fake.get(NAME).unwrap().id;
+    let app = bed.fake.container(
+        "shop-app-1",
+        &app_image,
+        "ghcr.io/acme/app:1",
+        &[
+            (labels::COMPOSE_PROJECT, "shop"),
+            (labels::COMPOSE_SERVICE, "app"),
+        ],
+        true,
+    );
+    bed.fake
+        .network_mode(&app, &format!("container:{parent_id}"));
+    bed
+}
+
+#[test]
+fn followers_are_recreated_onto_the_new_parent() {
+    let bed = followers_bed(Behaviour::Runs, Behaviour::Healthy);
+    let mut state = State::default();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    let parent = bed.fake.get(NAME).unwrap();
+    assert_eq!(parent.image_id, new_image());
+    let app = bed.fake.get("shop-app-1").unwrap();
+    assert!(app.running);
+    assert_eq!(app.network_mode, format!("container:{}", parent.id));
+    assert_eq!(
+        bed.world().len(),
+        2,
+        "the old ones are removed: {:?}",
+        bed.world()
+    );
+    assert!(bed.saved().journal.is_empty());
+}
+
+#[test]
+fn a_failing_follower_rolls_the_whole_group_back() {
+    let bed = followers_bed(Behaviour::Exits(1), Behaviour::Healthy);
+    let old_parent = bed.fake.get(NAME).unwrap().id;
+    let old_app = bed.fake.get("shop-app-1").unwrap().id;
+    let mut state = State::default();
+    match bed.update(&mut state) {
+        UpdateOutcome::RolledBack { reason, .. } => {
+            assert!(
+                reason.contains("shop-app-1 (which shares its network) failed"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let parent = bed.fake.get(NAME).unwrap();
+    let app = bed.fake.get("shop-app-1").unwrap();
+    assert_eq!(
+        (parent.id.as_str(), parent.running),
+        (old_parent.as_str(), true)
+    );
+    assert_eq!(app.id, old_app);
+    assert_eq!(app.network_mode, format!("container:{old_parent}"));
+    assert_eq!(bed.world().len(), 2, "{:?}", bed.world());
+    assert!(blocked(&bed.saved()));
+}
+
+// ---------------------------------------------------------------- kill at step N, then heal
+
+/// Where a kill at each step leaves things after the next run's heal: the image that runs
+/// under the name, and whether heal had anything to do.
+fn expected_after_kill(point: &str, healthy: bool) -> (String, bool) {
+    match point {
+        "after-pull" => (old_image(), false),
+        "after-journal" | "after-create" | "after-stop" | "after-rename-old" => (old_image(), true),
+        "after-rename-new" | "after-start" | "during-gate" => {
+            (if healthy { new_image() } else { old_image() }, true)
+        }
+        "after-pass" => (new_image(), true),
+        other => panic!("unknown point {other}"),
+    }
+}
+
+#[test]
+fn a_kill_at_any_step_is_healed_by_the_next_run() {
+    for healthy in [true, false] {
+        for point in fault::POINTS {
+            let behaviour = if healthy {
+                Behaviour::Healthy
+            } else {
+                Behaviour::Unhealthy
+            };
+            // "after-pass" is reached only by a passing update.
+            if *point == "after-pass" && !healthy {
+                continue;
+            }
+            let bed = Bed::new(behaviour);
+            fault::crash_at(Some(point));
+            let mut state = State::default();
+            let died = catch_unwind(AssertUnwindSafe(|| bed.update(&mut state)));
+            fault::crash_at(None);
+            let payload = died.expect_err(point);
+            assert!(
+                payload.downcast_ref::<fault::Crashed>().is_some(),
+                "{point}"
+            );
+
+            let (state, healed) = bed.heal();
+            let (image, had_work) = expected_after_kill(point, healthy);
+            let case = format!("{point}, healthy={healthy}");
+            bed.only(&image, true);
+            assert_eq!(bed.fake.tag(REF), Some(image.clone()), "{case}");
+            assert_eq!(!healed.is_empty(), had_work, "{case}: {healed:?}");
+            assert!(state.journal.is_empty(), "{case}");
+            assert_eq!(bed.saved().journal, state.journal, "{case}: saved");
+            let rolled_back =
+                !healthy && ["after-rename-new", "after-start", "during-gate"].contains(point);
+            assert_eq!(blocked(&state), rolled_back, "{case}");
+            if image == new_image() {
+                assert_eq!(history(&state), ["updated"], "{case}");
+                assert!(matches!(healed[0].outcome, UpdateOutcome::Updated { .. }));
+            }
+            // A second heal has nothing left to do.
+            assert!(bed.heal().1.is_empty(), "{case}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- heal: journal × runtime
+
+#[test]
+fn heal_needs_a_person_when_both_containers_are_gone() {
+    let bed = Bed::new(Behaviour::Healthy);
+    fault::crash_at(Some("after-create"));
+    let mut state = State::default();
+    let _ = catch_unwind(AssertUnwindSafe(|| bed.update(&mut state)));
+    fault::crash_at(None);
+    bed.fake.delete(NAME);
+    bed.fake.delete("shop-web-1-pp-new");
+    let (state, healed) = bed.heal();
+    assert!(matches!(
+        healed[0].outcome,
+        UpdateOutcome::ActionNeeded { .. }
+    ));
+    assert_eq!(healed[0].action, "none");
+    assert_eq!(state.journal.len(), 1, "kept for the person to see");
+}
+
+#[test]
+fn heal_gates_a_replacement_whose_old_container_was_removed_by_hand() {
+    for (behaviour, image_after) in [
+        (Behaviour::Healthy, Some(new_image())),
+        (Behaviour::Unhealthy, None),
+    ] {
+        let bed = Bed::new(behaviour);
+        fault::crash_at(Some("after-create"));
+        let mut state = State::default();
+        let _ = catch_unwind(AssertUnwindSafe(|| bed.update(&mut state)));
+        fault::crash_at(None);
+        bed.fake.delete(NAME);
+        let (state, healed) = bed.heal();
+        assert_eq!(healed[0].action, "gated", "{behaviour:?}");
+        match image_after {
+            Some(image) => bed.only(&image, true),
+            // Nothing to go back to: the replacement is removed and a person must look.
+            None => assert!(
+                matches!(healed[0].outcome, UpdateOutcome::ActionNeeded { .. }),
+                "{:?}",
+                healed[0].outcome
+            ),
+        }
+        let _ = state;
+    }
+}
+
+#[test]
+fn heal_restores_a_stopped_container_without_starting_it() {
+    let bed = Bed::with(Behaviour::Healthy, &[], false);
+    fault::crash_at(Some("after-rename-old"));
+    let mut state = State::default();
+    let _ = catch_unwind(AssertUnwindSafe(|| bed.update(&mut state)));
+    fault::crash_at(None);
+    let (state, healed) = bed.heal();
+    assert_eq!(healed[0].action, "restored");
+    bed.only(&old_image(), false);
+    assert!(state.journal.is_empty());
+}
+
+#[test]
+fn heal_finishes_a_stopped_container_whose_replacement_has_the_name() {
+    let bed = Bed::with(Behaviour::Healthy, &[], false);
+    fault::crash_at(Some("after-rename-new"));
+    let mut state = State::default();
+    let _ = catch_unwind(AssertUnwindSafe(|| bed.update(&mut state)));
+    fault::crash_at(None);
+    let (state, healed) = bed.heal();
+    assert_eq!(healed[0].action, "finished");
+    bed.only(&new_image(), false);
+    assert_eq!(history(&state), ["updated"]);
+}
+
+// ---------------------------------------------------------------- rollback
+
+fn settings(dir: &TempDir) -> Settings {
+    let env: BTreeMap<String, String> = [
+        ("PP_SCOPE", "project:shop"),
+        ("PP_DATA_DIR", dir.0.to_str().unwrap()),
+        ("DOCKER_CONFIG", dir.0.join("docker").to_str().unwrap()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (mut settings, _) = Settings::resolve(&crate::cli::GlobalArgs::default(), &env).unwrap();
+    settings.health_timeout = Duration::ZERO;
+    settings.health_stable = Duration::ZERO;
+    settings
+}
+
+#[test]
+fn rollback_returns_to_the_previous_image_blocks_the_new_one_and_pins() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let mut state = State::default();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    // The registry no longer serves the old digest: the local image must be used.
+    let settings = settings(&bed.dir);
+    let env = BTreeMap::new();
+    let notifier = Recorder::default();
+    let session = Session {
+        settings: &settings,
+        env: &env,
+        runtime: &bed.fake,
+        registry: &bed.registry,
+        notifier: &notifier,
+    };
+    let report = rollback::rollback(&session, "web", None).unwrap();
+    assert!(report.pinned, "{:?}", report.outcome);
+    assert_eq!(report.to, digest('a'));
+    bed.only(&old_image(), true);
+    assert_eq!(bed.fake.tag(REF), Some(old_image()));
+    let saved = bed.saved();
+    assert!(blocked(&saved));
+    assert_eq!(history(&saved), ["updated", "manual-rollback"]);
+    assert_eq!(
+        saved.containers["shop/web"].pin.as_ref().unwrap().digest,
+        digest('a')
+    );
+    assert!(
+        !bed.fake
+            .calls()
+            .iter()
+            .any(|c| c.contains(&format!("pull {REPO}@{}", digest('a'))))
+    );
+}
+
+#[test]
+fn rollback_without_history_is_a_usage_error() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let settings = settings(&bed.dir);
+    let env = BTreeMap::new();
+    let notifier = Recorder::default();
+    let session = Session {
+        settings: &settings,
+        env: &env,
+        runtime: &bed.fake,
+        registry: &bed.registry,
+        notifier: &notifier,
+    };
+    let err = rollback::rollback(&session, "web", None).unwrap_err();
+    assert!(err.to_string().contains("has not updated web yet"), "{err}");
+    assert_eq!(
+        crate::error::kind_of(&err),
+        Some(crate::error::FailureKind::Usage)
+    );
+    bed.only(&old_image(), true);
+}
+
+#[test]
+fn a_rollback_that_cannot_reach_the_old_image_changes_nothing() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let mut state = State::default();
+    bed.update(&mut state);
+    let settings = settings(&bed.dir);
+    let env = BTreeMap::new();
+    let notifier = Recorder::default();
+    let session = Session {
+        settings: &settings,
+        env: &env,
+        runtime: &bed.fake,
+        registry: &bed.registry,
+        notifier: &notifier,
+    };
+    // Looking up the old image fails.
+    bed.fake.fail("inspect-image", &old_image(), 1);
+    let report = rollback::rollback(&session, "web", None).unwrap();
+    assert!(!report.pinned);
+    bed.only(&new_image(), true);
+    assert!(bed.saved().containers["shop/web"].pin.is_none());
+}
+
+// ---------------------------------------------------------------- notifications
+
+fn evaluated(bed: &Bed, decision: Decision) -> Evaluated {
+    Evaluated {
+        container: bed.discovered(NAME),
+        reference: ImageRef::parse(REF).ok(),
+        available: Some(digest('b')),
+        decision,
+    }
+}
+
+#[test]
+fn soak_and_available_notices_are_sent_once_per_digest() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let rec = Recorder::default();
+    let mut state = State::default();
+    let soaking = evaluated(
+        &bed,
+        Decision::Soaking {
+            digest: digest('b'),
+            first_seen: SystemTime::UNIX_EPOCH,
+            rollout_at: SystemTime::UNIX_EPOCH,
+            remaining_seconds: 1,
+            new_candidate: true,
+        },
+    );
+    assert!(announce::decisions(
+        &rec,
+        &mut state,
+        std::slice::from_ref(&soaking)
+    ));
+    assert!(!announce::decisions(
+        &rec,
+        &mut state,
+        std::slice::from_ref(&soaking)
+    ));
+    assert_eq!(rec.kinds(), [EventKind::SoakEntered]);
+    // Monitor-only for the same digest: already announced.
+    let monitor = evaluated(
+        &bed,
+        Decision::MonitorOnly {
+            digest: digest('b'),
+        },
+    );
+    assert!(!announce::decisions(&rec, &mut state, &[monitor]));
+    // A different digest is news.
+    let newer = evaluated(
+        &bed,
+        Decision::MonitorOnly {
+            digest: digest('c'),
+        },
+    );
+    assert!(announce::decisions(&rec, &mut state, &[newer]));
+    assert_eq!(
+        rec.kinds(),
+        [EventKind::SoakEntered, EventKind::UpdateAvailable]
+    );
+    assert_eq!(state.containers["shop/web"].notified.len(), 2);
+}
+
+#[test]
+fn outcomes_are_announced_each_time_except_unchanged() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let rec = Recorder::default();
+    let c = bed.discovered(NAME);
+    let outcomes = [
+        UpdateOutcome::Unchanged { to: digest('b') },
+        UpdateOutcome::Updated {
+            from: None,
+            to: digest('b'),
+        },
+        UpdateOutcome::RolledBack {
+            digest: digest('b'),
+            reason: "x".into(),
+        },
+        UpdateOutcome::Failed { reason: "x".into() },
+        UpdateOutcome::ActionNeeded { reason: "x".into() },
+        UpdateOutcome::Failed { reason: "y".into() },
+    ];
+    for o in &outcomes {
+        announce::outcome(&rec, &c, o);
+    }
+    assert_eq!(
+        rec.kinds(),
+        [
+            EventKind::Updated,
+            EventKind::RolledBack,
+            EventKind::Failed,
+            EventKind::ActionNeeded,
+            EventKind::Failed
+        ]
+    );
+}
+
+#[test]
+fn heal_announces_only_what_needs_a_person_or_rolled_back() {
+    let rec = Recorder::default();
+    let healed = |outcome| Healed {
+        container: NAME.into(),
+        action: "gated",
+        outcome,
+    };
+    announce::healed(
+        &rec,
+        &healed(UpdateOutcome::Updated {
+            from: None,
+            to: digest('b'),
+        }),
+    );
+    announce::healed(&rec, &healed(UpdateOutcome::Failed { reason: "x".into() }));
+    announce::healed(
+        &rec,
+        &healed(UpdateOutcome::ActionNeeded { reason: "x".into() }),
+    );
+    announce::healed(
+        &rec,
+        &healed(UpdateOutcome::RolledBack {
+            digest: digest('b'),
+            reason: "x".into(),
+        }),
+    );
+    assert_eq!(
+        rec.kinds(),
+        [EventKind::ActionNeeded, EventKind::RolledBack]
+    );
+}
