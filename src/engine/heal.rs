@@ -311,16 +311,13 @@ pub fn heal_all(
                 })();
                 let outcome = match prepared {
                     Ok(()) => {
-                        // As in discovery: the image's own policy labels are not the operator's.
                         let image = exec.runtime.inspect_image(&entry.new_image_id).ok().flatten();
                         let image_labels = image.map(|i| i.config.labels).unwrap_or_default();
-                        let policy =
-                            crate::labels::parse_container(&labels, &image_labels, None, false)
-                                .policy;
-                        let gate = crate::engine::update::gate::GatePolicy {
-                            timeout: policy.health_timeout.unwrap_or(exec.knobs.health_timeout),
-                            stable: policy.health_stable.unwrap_or(exec.knobs.health_stable),
-                        };
+                        let gate = crate::engine::update::gate::GatePolicy::from_labels(
+                            &labels,
+                            &image_labels,
+                            &exec.knobs,
+                        );
                         exec.gate_and_settle(state, &entry, &new_id, gate)
                     }
                     Err(e) => match exec.restore(state, &entry) {

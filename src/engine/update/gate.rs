@@ -1,11 +1,20 @@
-//! The health gate's verdict on one observation of a freshly started container. Pure; the
-//! updater polls Docker and asks [`judge`] until it says pass or fail.
+//! The health gate: its policy (labels merged over settings, in [`GatePolicy::merge`] only),
+//! the pure verdict on one observation of a freshly started container ([`judge`]), and the
+//! updater's polling of the runtime until [`judge`] says pass or fail.
 //!
 //! With a healthcheck: `healthy` passes; `unhealthy`, an exit, a restart or the timeout fails.
 //! Exits are caught early, not at the deadline. Without a healthcheck: the container must keep
 //! running, with no restart, for the stable window.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::{Executor, UpdateKnobs};
+use crate::fault;
+use crate::labels::Policy;
 
 /// How long to wait, from the container's labels or the global settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +68,65 @@ pub fn judge(
         )),
         None if elapsed >= policy.stable => Verdict::Pass,
         Some(_) | None => Verdict::Wait,
+    }
+}
+
+/// How often the health gate looks at the container.
+const GATE_POLL: Duration = Duration::from_millis(500);
+
+impl GatePolicy {
+    /// The policy for one container: its `io.pullpilot.health-timeout` and
+    /// `io.pullpilot.health-stable` labels, else the settings. The one place they are merged.
+    pub fn merge(labels: &Policy, knobs: &UpdateKnobs) -> GatePolicy {
+        GatePolicy {
+            timeout: labels.health_timeout.unwrap_or(knobs.health_timeout),
+            stable: labels.health_stable.unwrap_or(knobs.health_stable),
+        }
+    }
+
+    /// The policy for a container known only by its labels and its image's (heal, followers):
+    /// as in discovery, the image's own policy labels are not the operator's.
+    pub fn from_labels(
+        container: &BTreeMap<String, String>,
+        image: &BTreeMap<String, String>,
+        knobs: &UpdateKnobs,
+    ) -> GatePolicy {
+        GatePolicy::merge(
+            &crate::labels::parse_container(container, image, None, false).policy,
+            knobs,
+        )
+    }
+}
+
+impl Executor<'_> {
+    /// Polls the container until the gate passes or fails.
+    pub(super) fn gate(&self, id: &str, policy: GatePolicy) -> Result<Verdict> {
+        let started = Instant::now();
+        let mut baseline = None;
+        loop {
+            let facts = self.runtime.inspect_container(id)?;
+            fault::point("during-gate");
+            let baseline = *baseline.get_or_insert(facts.restart_count);
+            let obs = Observation {
+                running: facts.running,
+                restarting: facts.status == crate::docker::ContainerStatus::Restarting,
+                exit_code: facts.exit_code,
+                restart_count: facts.restart_count,
+                health: if facts.has_healthcheck {
+                    Some(
+                        facts
+                            .health
+                            .map_or_else(|| "starting".to_string(), |h| h.to_string()),
+                    )
+                } else {
+                    None
+                },
+            };
+            match judge(&obs, baseline, started.elapsed(), policy) {
+                Verdict::Wait => thread::sleep(GATE_POLL),
+                verdict => return Ok(verdict),
+            }
+        }
     }
 }
 
