@@ -163,6 +163,46 @@ fn modules_import_only_their_own_layer_or_lower_ones_and_never_in_a_circle() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// Writes to [`State`]'s fields that only `src/state/` may make.
+const STATE_WRITES: &[&str] = &[
+    "journal.push(",
+    "journal.retain(",
+    "journal.iter_mut(",
+    "history.push(",
+    "history.drain(",
+    "notified.push(",
+    ".pin = ",
+    "pin.take(",
+    "blocked.remove(",
+    "blocked.retain(",
+    ".candidate = ",
+    "counters.updates +=",
+    "counters.rollbacks +=",
+    "counters.failures +=",
+];
+
+#[test]
+fn state_is_changed_only_through_the_state_module() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, None, &mut files);
+    let mut problems = Vec::new();
+    for (module, path, code) in &files {
+        if module == "state" {
+            continue;
+        }
+        for write in STATE_WRITES {
+            if code.contains(write) {
+                problems.push(format!(
+                    "{path}: `{write}` changes state outside src/state/; add a function to \
+                     src/state/record.rs and call it"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn the_checker_sees_grouped_and_plain_imports() {
     let found = imports("use crate::{evaluate, update::{self, X}};\nuse crate::engine::pass;");

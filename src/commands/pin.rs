@@ -18,7 +18,7 @@ use crate::files;
 use crate::labels;
 use crate::output;
 use crate::reference::Digest;
-use crate::state::{self, Pin};
+use crate::state::{self, record};
 
 pub(super) fn pin(inv: &Invocation, args: &PinArgs) -> Result<Outcome> {
     let settings = &inv.settings;
@@ -49,15 +49,13 @@ pub(super) fn pin(inv: &Invocation, args: &PinArgs) -> Result<Outcome> {
     } else {
         None
     };
-    state
-        .containers
-        .entry(c.observed.key.clone())
-        .or_default()
-        .pin = Some(Pin {
-        digest: digest.clone(),
-        since: SystemTime::now(),
-        reason: "pinned by `pullpilot pin`".into(),
-    });
+    record::pin(
+        &mut state,
+        &c.observed.key,
+        &digest,
+        "pinned by `pullpilot pin`",
+        SystemTime::now(),
+    );
     state::save(&settings.data_dir, &state)?;
     output::text(&format!(
         "Pinned {} at {}; `pullpilot unpin {}` resumes updates.\n",
@@ -82,10 +80,7 @@ pub(super) fn unpin(inv: &Invocation, args: &UnpinArgs) -> Result<Outcome> {
     } else {
         None
     };
-    let was = state
-        .containers
-        .get_mut(&c.observed.key)
-        .and_then(|s| s.pin.take());
+    let was = record::unpin(&mut state, &c.observed.key);
     state::save(&settings.data_dir, &state)?;
     match was {
         Some(pin) => output::text(&format!(

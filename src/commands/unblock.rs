@@ -10,19 +10,17 @@ use crate::docker::Docker;
 use crate::error::{Failure, Outcome};
 use crate::output;
 use crate::reference::{Digest, ImageRef};
-use crate::state;
+use crate::state::{self, record};
 
 pub(super) fn run(inv: &Invocation, args: &UnblockArgs) -> Result<Outcome> {
     let settings = &inv.settings;
     let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
     let mut state = state::load(&settings.data_dir)?.state;
     let removed: Vec<(String, Digest)> = if let Ok(digest) = Digest::parse(&args.target) {
-        let mut removed = Vec::new();
-        for (repository, digests) in &mut state.blocked {
-            if digests.remove(&digest).is_some() {
-                removed.push((repository.clone(), digest.clone()));
-            }
-        }
+        let removed: Vec<(String, Digest)> = record::unblock_digest(&mut state, &digest)
+            .into_iter()
+            .map(|repository| (repository, digest.clone()))
+            .collect();
         if removed.is_empty() {
             return Err(Failure::usage(format!(
                 "{digest} is not blocked for any repository; `pullpilot status` lists blocked digests"
@@ -35,18 +33,11 @@ pub(super) fn run(inv: &Invocation, args: &UnblockArgs) -> Result<Outcome> {
         let repository = ImageRef::parse(&container.observed.config_image)
             .map_err(|e| Failure::usage(format!("{}: {e}", container.name)))?
             .name();
-        state
-            .blocked
-            .remove(&repository)
-            .map(|digests| {
-                digests
-                    .into_keys()
-                    .map(|d| (repository.clone(), d))
-                    .collect()
-            })
-            .unwrap_or_default()
+        record::unblock_repository(&mut state, &repository)
+            .into_iter()
+            .map(|d| (repository.clone(), d))
+            .collect()
     };
-    state.blocked.retain(|_, digests| !digests.is_empty());
     state::save(&settings.data_dir, &state)?;
     if removed.is_empty() {
         output::text(&format!("Nothing was blocked for {}.\n", args.target));

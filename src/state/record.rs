@@ -5,7 +5,7 @@
 
 use std::time::SystemTime;
 
-use super::schema::{Blocked, Candidate, HistoryEntry, Pin, State};
+use super::schema::{Blocked, Candidate, HistoryEntry, JournalEntry, Phase, Pin, State};
 use crate::reference::Digest;
 
 /// History kept per container; older entries are dropped.
@@ -121,6 +121,73 @@ pub fn count(state: &mut State, updates: u64, rollbacks: u64, failures: u64) {
     state.counters.failures += failures;
 }
 
+/// Pins the container to `digest` (`pullpilot pin`).
+pub fn pin(state: &mut State, key: &str, digest: &Digest, reason: &str, now: SystemTime) {
+    state.containers.entry(key.to_string()).or_default().pin = Some(Pin {
+        digest: digest.clone(),
+        since: now,
+        reason: reason.to_string(),
+    });
+}
+
+/// Removes the container's pin; returns it, `None` when there was none.
+pub fn unpin(state: &mut State, key: &str) -> Option<Pin> {
+    state.containers.get_mut(key).and_then(|s| s.pin.take())
+}
+
+/// Unblocks `digest` in every repository; returns the repositories it was blocked for.
+pub fn unblock_digest(state: &mut State, digest: &Digest) -> Vec<String> {
+    let mut repositories = Vec::new();
+    for (repository, digests) in &mut state.blocked {
+        if digests.remove(digest).is_some() {
+            repositories.push(repository.clone());
+        }
+    }
+    state.blocked.retain(|_, digests| !digests.is_empty());
+    repositories
+}
+
+/// Unblocks every digest of `repository`; returns them.
+pub fn unblock_repository(state: &mut State, repository: &str) -> Vec<Digest> {
+    state
+        .blocked
+        .remove(repository)
+        .map(|digests| digests.into_keys().collect())
+        .unwrap_or_default()
+}
+
+/// Journals the intent of an update (the caller saves before touching anything).
+pub fn journal_intent(state: &mut State, entry: JournalEntry) {
+    state.journal.push(entry);
+}
+
+/// Records a step of the update of `name`, and the replacement's ID when it is known.
+pub fn journal_step(state: &mut State, name: &str, phase: Phase, new_id: Option<&str>) {
+    if let Some(entry) = state.journal.iter_mut().find(|e| e.name == name) {
+        entry.phase = phase;
+        if let Some(id) = new_id {
+            entry.new_id = Some(id.to_string());
+        }
+    }
+}
+
+/// Records the replacement of follower `index` of the update of `name`.
+pub fn journal_follower(state: &mut State, name: &str, index: usize, new_id: &str) {
+    if let Some(follower) = state
+        .journal
+        .iter_mut()
+        .find(|e| e.name == name)
+        .and_then(|e| e.followers.get_mut(index))
+    {
+        follower.new_id = Some(new_id.to_string());
+    }
+}
+
+/// Forgets the update of `name`: finished, undone, or never started.
+pub fn journal_done(state: &mut State, name: &str) {
+    state.journal.retain(|e| e.name != name);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +264,43 @@ mod tests {
             assert!(first_announcement(&mut state, "p/s", &d));
         }
         assert_eq!(state.containers["p/s"].notified.len(), NOTIFIED_LIMIT);
+    }
+
+    #[test]
+    fn pins_unblocks_and_the_journal_change_only_what_they_name() {
+        let mut state = State::default();
+        pin(
+            &mut state,
+            "p/s",
+            &digest('a'),
+            "by hand",
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(unpin(&mut state, "p/s").unwrap().digest, digest('a'));
+        assert!(unpin(&mut state, "p/s").is_none());
+
+        for repository in ["r/a", "r/b"] {
+            block(
+                &mut state,
+                repository,
+                &digest('c'),
+                "x",
+                "y",
+                SystemTime::UNIX_EPOCH,
+            );
+        }
+        block(
+            &mut state,
+            "r/b",
+            &digest('d'),
+            "x",
+            "y",
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(unblock_digest(&mut state, &digest('c')), ["r/a", "r/b"]);
+        assert!(!state.blocked.contains_key("r/a"), "empty repositories go");
+        assert_eq!(unblock_repository(&mut state, "r/b"), [digest('d')]);
+        assert!(state.blocked.is_empty());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use super::gate::{GatePolicy, Verdict};
 use super::{Executor, temp_names};
 use crate::reference::Digest;
-use crate::state::{JournalEntry, Phase, State};
+use crate::state::{JournalEntry, Phase, State, record};
 
 impl Executor<'_> {
     /// Containers whose network namespace is the parent's (`network_mode: container:<it>`, which
@@ -111,9 +111,7 @@ impl Executor<'_> {
                 None,
                 Some(&mode),
             )?;
-            if let Some(journaled) = state.journal.iter_mut().find(|e| e.name == entry.name) {
-                journaled.followers[i].new_id = Some(new_id.clone());
-            }
+            record::journal_follower(state, &entry.name, i, &new_id);
             self.save(state)?;
             d.stop_container(&f.old_id, None)?;
             if old.name != f.old_name_aside {

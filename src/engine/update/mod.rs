@@ -139,15 +139,7 @@ impl Executor<'_> {
         phase: Phase,
         new_id: Option<&str>,
     ) -> Result<()> {
-        let entry = state
-            .journal
-            .iter_mut()
-            .find(|e| e.name == name)
-            .expect("the journal entry exists while its update runs");
-        entry.phase = phase;
-        if let Some(id) = new_id {
-            entry.new_id = Some(id.to_string());
-        }
+        record::journal_step(state, name, phase, new_id);
         self.save(state)
     }
 
@@ -275,27 +267,30 @@ impl Executor<'_> {
             }
         }
         let followers = self.followers_of(&c.id, &c.name, digest)?;
-        state.journal.push(JournalEntry {
-            key: c.observed.key.clone(),
-            name: c.name.clone(),
-            old_id: c.id.clone(),
-            old_image_id: c.image_id.clone(),
-            new_image_id: new_image.id.clone(),
-            new_id: None,
-            temp_name: temp_name.clone(),
-            old_name_aside: old_name_aside.clone(),
-            repository: repository.clone(),
-            tag: tag.clone(),
-            digest: digest.clone(),
-            previous_digest: previous_digest.clone(),
-            was_running: c.running,
-            phase: Phase::Intent,
-            started_at: SystemTime::now(),
-            followers,
-        });
+        record::journal_intent(
+            state,
+            JournalEntry {
+                key: c.observed.key.clone(),
+                name: c.name.clone(),
+                old_id: c.id.clone(),
+                old_image_id: c.image_id.clone(),
+                new_image_id: new_image.id.clone(),
+                new_id: None,
+                temp_name: temp_name.clone(),
+                old_name_aside: old_name_aside.clone(),
+                repository: repository.clone(),
+                tag: tag.clone(),
+                digest: digest.clone(),
+                previous_digest: previous_digest.clone(),
+                was_running: c.running,
+                phase: Phase::Intent,
+                started_at: SystemTime::now(),
+                followers,
+            },
+        );
         if let Err(e) = self.save(state) {
             // The intent is not on disk, so nothing may be touched: forget it here too.
-            state.journal.retain(|j| j.name != c.name);
+            record::journal_done(state, &c.name);
             return Err(e.context("recording the update in the journal"));
         }
         fault::point("after-journal");
@@ -364,9 +359,7 @@ impl Executor<'_> {
 /// new one, where every millisecond is downtime: heal decides from the names and states
 /// Docker shows, so these steps need not reach the disk before the next one.
 fn mark_phase(state: &mut State, name: &str, phase: Phase) {
-    if let Some(entry) = state.journal.iter_mut().find(|e| e.name == name) {
-        entry.phase = phase;
-    }
+    record::journal_step(state, name, phase, None);
 }
 
 fn journal_entry(state: &State, name: &str) -> JournalEntry {

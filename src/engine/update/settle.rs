@@ -166,7 +166,7 @@ impl Executor<'_> {
                 )
             })?;
         }
-        state.journal.retain(|e| e.name != entry.name);
+        record::journal_done(state, &entry.name);
         // Docker is restored; a journal entry that could not be cleared on disk only makes the
         // next run's heal repeat this (idempotent) restore, so it is no reason to cry for help.
         match self.save(state) {
@@ -183,9 +183,7 @@ impl Executor<'_> {
     /// Completes a passed update: removes the old container, records history, forgets the
     /// journal entry, and optionally removes the old image.
     pub fn finish(&self, state: &mut State, entry: &JournalEntry) -> Result<()> {
-        if let Some(e) = state.journal.iter_mut().find(|e| e.name == entry.name) {
-            e.phase = Phase::Passed;
-        }
+        record::journal_step(state, &entry.name, Phase::Passed, None);
         self.save(state)?;
         fault::point("after-pass");
         for old in std::iter::once(&entry.old_id).chain(entry.followers.iter().map(|f| &f.old_id)) {
@@ -206,7 +204,7 @@ impl Executor<'_> {
                 "updated",
             ),
         );
-        state.journal.retain(|e| e.name != entry.name);
+        record::journal_done(state, &entry.name);
         self.save(state)?;
         if self.knobs.cleanup {
             match self.runtime.remove_image(&entry.old_image_id) {
