@@ -204,6 +204,38 @@ fn state_is_changed_only_through_the_state_module() {
 }
 
 #[test]
+fn no_two_public_types_share_a_name() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, None, &mut files);
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (_, path, code) in &files {
+        for line in code.lines() {
+            let line = line.trim_start();
+            for kind in ["pub struct ", "pub enum ", "pub trait ", "pub type "] {
+                if let Some(rest) = line.strip_prefix(kind) {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    seen.entry(name).or_default().push(path.clone());
+                }
+            }
+        }
+    }
+    let clashes: Vec<String> = seen
+        .into_iter()
+        .filter(|(_, paths)| paths.len() > 1)
+        .map(|(name, paths)| format!("{name}: {}", paths.join(", ")))
+        .collect();
+    assert!(
+        clashes.is_empty(),
+        "public types sharing a name (rename one so each name means one thing):\n{}",
+        clashes.join("\n")
+    );
+}
+
+#[test]
 fn the_checker_sees_grouped_and_plain_imports() {
     let found = imports("use crate::{evaluate, update::{self, X}};\nuse crate::engine::pass;");
     assert_eq!(

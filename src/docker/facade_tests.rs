@@ -5,13 +5,13 @@ use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
 use super::fake_engine::{FakeEngine, Reply, Seen, unique_socket_path, version_body};
-use super::{Docker, DockerError, ImageRemoval, Limits, Target};
+use super::{DaemonAddress, Docker, DockerError, ImageRemoval, Limits};
 
 const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const IMAGE: &str = include_str!("testdata/image_app.json");
 
 fn connect(engine: &FakeEngine) -> Docker {
-    let target = Target::parse(&engine.host(), false).expect("target");
+    let target = DaemonAddress::parse(&engine.host(), false).expect("target");
     Docker::open(&target, None, Limits::DEFAULT).expect("connects to the fake engine")
 }
 
@@ -66,7 +66,7 @@ fn newer_engines_get_their_own_version_and_pins_win() {
         }
     });
     assert_eq!(connect(&engine).api_version(), "1.51");
-    let target = Target::parse(&engine.host(), false).expect("target");
+    let target = DaemonAddress::parse(&engine.host(), false).expect("target");
     let pinned = Docker::open(&target, Some("1.44"), Limits::DEFAULT).expect("pinned");
     assert_eq!(pinned.api_version(), "1.44");
     let bad = Docker::open(&target, Some("latest"), Limits::DEFAULT).expect_err("bad pin");
@@ -85,7 +85,7 @@ fn newer_engines_get_their_own_version_and_pins_win() {
 #[test]
 fn missing_socket_is_unreachable() {
     let path = unique_socket_path();
-    let target = Target::Unix(path.display().to_string());
+    let target = DaemonAddress::Unix(path.display().to_string());
     let err = Docker::open(&target, None, Limits::DEFAULT).expect_err("no socket");
     assert!(err.is_unreachable(), "{err}");
     assert!(err.to_string().contains("does not exist"), "{err}");
@@ -95,7 +95,7 @@ fn missing_socket_is_unreachable() {
 fn socket_without_a_daemon_is_connection_refused() {
     let path = unique_socket_path();
     drop(UnixListener::bind(&path).expect("bind"));
-    let target = Target::Unix(path.display().to_string());
+    let target = DaemonAddress::Unix(path.display().to_string());
     let err = Docker::open(&target, None, Limits::DEFAULT).expect_err("refused");
     let _ = std::fs::remove_file(&path);
     assert!(err.is_unreachable(), "{err}");
@@ -113,7 +113,7 @@ fn socket_without_a_daemon_is_connection_refused() {
 fn silent_daemon_fails_fast_as_unreachable() {
     let path = unique_socket_path();
     let listener = UnixListener::bind(&path).expect("bind");
-    let target = Target::Unix(path.display().to_string());
+    let target = DaemonAddress::Unix(path.display().to_string());
     let limits = Limits {
         ping: Duration::from_millis(200),
         ..Limits::DEFAULT

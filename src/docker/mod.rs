@@ -92,13 +92,13 @@ impl Docker {
             .map(str::to_owned)
             .or_else(|| env_value("DOCKER_HOST"))
             .unwrap_or_else(|| DEFAULT_HOST.to_owned());
-        let target = Target::parse(&host, env_value("DOCKER_TLS_VERIFY").is_some())?;
+        let target = DaemonAddress::parse(&host, env_value("DOCKER_TLS_VERIFY").is_some())?;
         let pinned = env_value("DOCKER_API_VERSION");
         Docker::open(&target, pinned.as_deref(), Limits::DEFAULT)
     }
 
     pub(crate) fn open(
-        target: &Target,
+        target: &DaemonAddress,
         pinned_version: Option<&str>,
         limits: Limits,
     ) -> Result<Docker, DockerError> {
@@ -125,12 +125,12 @@ impl Docker {
         let raw = {
             let _entered = rt.enter();
             match target {
-                Target::Unix(path) => bollard::Docker::connect_with_unix(
+                DaemonAddress::Unix(path) => bollard::Docker::connect_with_unix(
                     path,
                     BOLLARD_TIMEOUT_SECS,
                     bollard::API_DEFAULT_VERSION,
                 ),
-                Target::Tcp(addr) => bollard::Docker::connect_with_http(
+                DaemonAddress::Tcp(addr) => bollard::Docker::connect_with_http(
                     addr,
                     BOLLARD_TIMEOUT_SECS,
                     bollard::API_DEFAULT_VERSION,
@@ -237,15 +237,15 @@ fn env_value(name: &str) -> Option<String> {
 
 /// A parsed daemon address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Target {
+pub(crate) enum DaemonAddress {
     /// Path of a unix socket.
     Unix(String),
     /// `host:port` of a plain-HTTP TCP endpoint.
     Tcp(String),
 }
 
-impl Target {
-    pub(crate) fn parse(host: &str, tls_requested: bool) -> Result<Target, DockerError> {
+impl DaemonAddress {
+    pub(crate) fn parse(host: &str, tls_requested: bool) -> Result<DaemonAddress, DockerError> {
         let host = host.trim();
         let unsupported = |why: &str| DockerError::Config {
             message: format!(
@@ -257,10 +257,10 @@ impl Target {
             if path.is_empty() {
                 return Err(unsupported("names no socket path"));
             }
-            return Ok(Target::Unix(path.to_owned()));
+            return Ok(DaemonAddress::Unix(path.to_owned()));
         }
         if host.starts_with('/') {
-            return Ok(Target::Unix(host.to_owned()));
+            return Ok(DaemonAddress::Unix(host.to_owned()));
         }
         let rest = host
             .strip_prefix("tcp://")
@@ -283,7 +283,7 @@ impl Target {
         let has_port = authority
             .rsplit_once(':')
             .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
-        Ok(Target::Tcp(if has_port {
+        Ok(DaemonAddress::Tcp(if has_port {
             authority.to_owned()
         } else {
             format!("{authority}:2375")
@@ -292,8 +292,8 @@ impl Target {
 
     fn display(&self) -> String {
         match self {
-            Target::Unix(path) => format!("unix://{path}"),
-            Target::Tcp(addr) => format!("tcp://{addr}"),
+            DaemonAddress::Unix(path) => format!("unix://{path}"),
+            DaemonAddress::Tcp(addr) => format!("tcp://{addr}"),
         }
     }
 }
@@ -417,28 +417,31 @@ mod tests {
 
     #[test]
     fn hosts_parse_into_targets() {
-        let ok = |host: &str| Target::parse(host, false).expect(host);
+        let ok = |host: &str| DaemonAddress::parse(host, false).expect(host);
         assert_eq!(
             ok("unix:///var/run/docker.sock"),
-            Target::Unix("/var/run/docker.sock".to_owned())
+            DaemonAddress::Unix("/var/run/docker.sock".to_owned())
         );
         assert_eq!(
             ok("/run/pptb/d.sock"),
-            Target::Unix("/run/pptb/d.sock".to_owned())
+            DaemonAddress::Unix("/run/pptb/d.sock".to_owned())
         );
         assert_eq!(
             ok("tcp://127.0.0.1:2375"),
-            Target::Tcp("127.0.0.1:2375".to_owned())
+            DaemonAddress::Tcp("127.0.0.1:2375".to_owned())
         );
         assert_eq!(
             ok("tcp://docker.lan"),
-            Target::Tcp("docker.lan:2375".to_owned())
+            DaemonAddress::Tcp("docker.lan:2375".to_owned())
         );
         assert_eq!(
             ok("http://[::1]:2376/"),
-            Target::Tcp("[::1]:2376".to_owned())
+            DaemonAddress::Tcp("[::1]:2376".to_owned())
         );
-        assert_eq!(ok("tcp://[::1]"), Target::Tcp("[::1]:2375".to_owned()));
+        assert_eq!(
+            ok("tcp://[::1]"),
+            DaemonAddress::Tcp("[::1]:2375".to_owned())
+        );
         assert_eq!(ok("tcp://h:1").display(), "tcp://h:1");
         assert_eq!(ok("/s.sock").display(), "unix:///s.sock");
     }
@@ -451,11 +454,11 @@ mod tests {
             "unix://",
             "box:2375",
         ] {
-            let err = Target::parse(host, false).expect_err(host);
+            let err = DaemonAddress::parse(host, false).expect_err(host);
             assert!(err.is_config(), "{host}");
             assert!(err.to_string().contains(&format!("{host:?}")), "{err}");
         }
-        let err = Target::parse("tcp://box:2376", true).expect_err("tls");
+        let err = DaemonAddress::parse("tcp://box:2376", true).expect_err("tls");
         assert!(err.to_string().contains("DOCKER_TLS_VERIFY"), "{err}");
     }
 

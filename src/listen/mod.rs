@@ -30,7 +30,7 @@ use trigger::{Target, Trigger};
 
 /// What the main loop reacts to.
 #[derive(Debug)]
-pub enum Event {
+pub enum Wake {
     /// Run a pass soon, for one service or (None) everything in scope.
     Poke { service: Option<String> },
     /// The relay passed on pokes; how many is in the shared counter (see [`RelayPokes`]).
@@ -40,7 +40,7 @@ pub enum Event {
 }
 
 /// Relay pokes counted but not yet read by the main loop. Only the poke that finds it at zero
-/// sends [`Event::RelayPokes`], so a relay poking during a long pass queues one event, not
+/// sends [`Wake::RelayPokes`], so a relay poking during a long pass queues one event, not
 /// millions.
 #[derive(Clone, Debug, Default)]
 pub struct RelayPokes(Arc<AtomicU64>);
@@ -145,7 +145,7 @@ fn check_settings(inv: &Invocation, args: &ListenArgs) -> Result<Checked> {
 fn check_engine_settings(settings: &crate::settings::Settings) -> Result<()> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     if let Some(host) = settings.docker_host.clone().or_else(|| env("DOCKER_HOST")) {
-        crate::docker::Target::parse(&host, env("DOCKER_TLS_VERIFY").is_some())
+        crate::docker::DaemonAddress::parse(&host, env("DOCKER_TLS_VERIFY").is_some())
             .map_err(|e| Failure::usage(format!("DOCKER_HOST: {e}")))?;
     }
     if let Some(version) = env("DOCKER_API_VERSION")
@@ -217,7 +217,7 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
         secret,
     } = check_settings(inv, args)?;
 
-    let (tx, rx) = mpsc::channel::<Event>();
+    let (tx, rx) = mpsc::channel::<Wake>();
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(tx.clone(), stop.clone())?;
 
@@ -273,15 +273,15 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
             wait = wait.min(at.duration_since(SystemTime::now()).unwrap_or_default());
         }
         match rx.recv_timeout(wait) {
-            Ok(Event::Poke { service }) => {
+            Ok(Wake::Poke { service }) => {
                 trigger.poke(Instant::now(), service);
                 continue;
             }
-            Ok(Event::RelayPokes) => {
+            Ok(Wake::RelayPokes) => {
                 trigger.poke_many(Instant::now(), None, relay_pokes.take());
                 continue;
             }
-            Ok(Event::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(Wake::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
         }
         if scheduled.is_some_and(|at| SystemTime::now() >= at) {
@@ -388,7 +388,7 @@ fn in_scope(inv: &Invocation) -> Result<Vec<crate::discover::Discovered>> {
     Ok(inv.discover(&docker)?.1)
 }
 
-fn watch_signals(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> Result<()> {
+fn watch_signals(tx: mpsc::Sender<Wake>, stop: Arc<AtomicBool>) -> Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals =
         signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).context("handling SIGTERM")?;
@@ -405,7 +405,7 @@ fn watch_signals(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> Result<()> {
                     }
                 );
                 stop.store(true, Ordering::Relaxed);
-                let _ = tx.send(Event::Shutdown);
+                let _ = tx.send(Wake::Shutdown);
             }
         })
         .context("starting the signal thread")?;

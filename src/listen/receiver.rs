@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use super::Event;
+use super::Wake;
 use crate::webhook::http::{self, AcceptBackoff, ConnLimits, ReadError, Refusal};
 use crate::webhook::protocol::secrets_equal;
 
@@ -28,7 +28,7 @@ const MAX_PER_CLIENT: usize = 8;
 const MAX_BODY: usize = 64 * 1024;
 
 /// Binds `addr` (so a bad address fails at start) and serves on a thread.
-pub(super) fn start(addr: SocketAddr, secret: String, events: Sender<Event>) -> Result<SocketAddr> {
+pub(super) fn start(addr: SocketAddr, secret: String, events: Sender<Wake>) -> Result<SocketAddr> {
     let listener = TcpListener::bind(addr).with_context(|| {
         format!("listening on {addr} for webhook calls (is another program using it? choose another with --http)")
     })?;
@@ -76,7 +76,7 @@ pub(super) fn start(addr: SocketAddr, secret: String, events: Sender<Event>) -> 
     Ok(bound)
 }
 
-fn handle(mut stream: TcpStream, secret: &str, events: &Sender<Event>) {
+fn handle(mut stream: TcpStream, secret: &str, events: &Sender<Wake>) {
     let deadline = Instant::now() + REQUEST_TIMEOUT;
     let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
     let peer = stream
@@ -98,7 +98,7 @@ fn handle(mut stream: TcpStream, secret: &str, events: &Sender<Event>) {
 fn route(
     request: &http::Request,
     secret: &str,
-    events: &Sender<Event>,
+    events: &Sender<Wake>,
     peer: &str,
 ) -> (u16, serde_json::Value) {
     let path = request.path.as_str();
@@ -145,7 +145,7 @@ fn route(
         Some(name) => log::info!("Webhook call from {peer} for service {name}."),
         None => log::info!("Webhook call from {peer}."),
     }
-    if events.send(Event::Poke { service }).is_err() {
+    if events.send(Wake::Poke { service }).is_err() {
         return (503, json!({"error": "shutting_down"}));
     }
     (202, json!({"status": "accepted"}))
@@ -187,9 +187,9 @@ mod tests {
         assert_eq!(call("POST", "/notify", Some("s3cret")), 401);
         assert!(rx.try_recv().is_err(), "refused calls queue nothing");
         assert_eq!(call("POST", "/notify", Some("Bearer s3cret")), 202);
-        assert!(matches!(rx.try_recv(), Ok(Event::Poke { service: None })));
+        assert!(matches!(rx.try_recv(), Ok(Wake::Poke { service: None })));
         assert_eq!(call("POST", "/notify/web", Some("Bearer s3cret")), 202);
-        assert!(matches!(rx.try_recv(), Ok(Event::Poke { service: Some(s) }) if s == "web"));
+        assert!(matches!(rx.try_recv(), Ok(Wake::Poke { service: Some(s) }) if s == "web"));
         assert_eq!(call("POST", "/notify/../etc", Some("Bearer s3cret")), 400);
         assert_eq!(call("GET", "/notify", Some("Bearer s3cret")), 405);
         assert_eq!(call("POST", "/other", Some("Bearer s3cret")), 404);

@@ -23,7 +23,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
-use super::Event;
+use super::Wake;
 use super::identity::{self, Registration};
 use super::relay_text::{MAX_LOGGED_CHARS, Throttle, clean, clean_to, held_back};
 use crate::webhook::protocol::{self, Frame, Identity};
@@ -49,7 +49,7 @@ pub(super) struct RelayClient {
     pub(super) data_dir: PathBuf,
     pub(super) identity: Identity,
     pub(super) agent: ureq::Agent,
-    pub(super) events: Sender<Event>,
+    pub(super) events: Sender<Wake>,
     pub(super) pokes: super::RelayPokes,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) timing: Timing,
@@ -320,7 +320,7 @@ impl RelayClient {
                                     None => log::info!("The relay passed on a poke{more}."),
                                 }
                             }
-                            if self.pokes.add() && self.events.send(Event::RelayPokes).is_err() {
+                            if self.pokes.add() && self.events.send(Wake::RelayPokes).is_err() {
                                 return Ended::Shutdown;
                             }
                         }
