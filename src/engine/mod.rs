@@ -22,6 +22,8 @@ pub mod session;
 pub mod update;
 
 #[cfg(test)]
+mod pass_tests;
+#[cfg(test)]
 mod tests;
 
 pub use pass::{PassReport, PassRequest, PlanReport, Summary, pass, plan};
