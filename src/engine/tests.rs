@@ -21,6 +21,7 @@ use crate::labels;
 use crate::notify::{Event, EventKind};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::{RegistryClient, RegistryOptions};
+use crate::runtime::Runtime as _;
 use crate::runtime::fake::{Behaviour, Fake};
 use crate::scope::Scope;
 use crate::settings::Settings;
@@ -887,4 +888,106 @@ fn heal_announces_only_what_needs_a_person_or_rolled_back() {
         rec.kinds(),
         [EventKind::ActionNeeded, EventKind::RolledBack]
     );
+}
+
+// ---------------------------------------------------------------- heal: every phase × runtime
+
+/// What a person (or Docker) may have done after the kill and before the next run.
+#[derive(Clone, Copy, Debug)]
+enum Meddling {
+    Nothing,
+    OldRemoved,
+    NewRemoved,
+    BothRemoved,
+    NewStopped,
+}
+
+/// Every step a kill can leave in the journal, crossed with what the runtime shows when the
+/// next run heals: heal either leaves one healthy container under the name with the tag on its
+/// image and an empty journal, or says a person is needed and keeps the journal for them.
+#[test]
+fn heal_leaves_one_consistent_container_or_asks_for_a_person() {
+    let meddlings = [
+        Meddling::Nothing,
+        Meddling::OldRemoved,
+        Meddling::NewRemoved,
+        Meddling::BothRemoved,
+        Meddling::NewStopped,
+    ];
+    let mut cells = 0;
+    for behaviour in [Behaviour::Healthy, Behaviour::Unhealthy] {
+        for point in fault::POINTS.iter().filter(|p| **p != "after-pull") {
+            for meddling in meddlings {
+                let bed = Bed::new(behaviour);
+                let old_id = bed.fake.get(NAME).unwrap().id;
+                fault::crash_at(Some(point));
+                let mut state = State::default();
+                let died = catch_unwind(AssertUnwindSafe(|| bed.update(&mut state)));
+                fault::crash_at(None);
+                if died.is_ok() {
+                    // An unhealthy replacement never reaches "after-pass".
+                    continue;
+                }
+                let journal = bed.saved().journal;
+                let new_id = bed
+                    .fake
+                    .containers()
+                    .into_iter()
+                    .find(|(_, image, _)| *image == new_image())
+                    .and_then(|(name, _, _)| bed.fake.get(&name))
+                    .map(|c| c.id);
+                match meddling {
+                    Meddling::Nothing => {}
+                    Meddling::OldRemoved => bed.fake.delete(&old_id),
+                    Meddling::NewRemoved => {
+                        if let Some(id) = &new_id {
+                            bed.fake.delete(id);
+                        }
+                    }
+                    Meddling::BothRemoved => {
+                        bed.fake.delete(&old_id);
+                        if let Some(id) = &new_id {
+                            bed.fake.delete(id);
+                        }
+                    }
+                    Meddling::NewStopped => {
+                        if let Some(id) = &new_id {
+                            bed.fake.stop_container(id, None).unwrap();
+                        }
+                    }
+                }
+                let case = format!("{point} × {meddling:?}, {behaviour:?}");
+                let (after, healed) = bed.heal();
+                cells += 1;
+                assert_eq!(healed.len(), journal.len(), "{case}");
+                if healed
+                    .iter()
+                    .any(|h| matches!(h.outcome, UpdateOutcome::ActionNeeded { .. }))
+                {
+                    assert_eq!(after.journal.len(), 1, "{case}: kept for a person");
+                    assert_eq!(bed.saved().journal.len(), 1, "{case}: kept on disk");
+                    continue;
+                }
+                let world = bed.world();
+                assert_eq!(world.len(), 1, "{case}: {world:?}");
+                let (name, image, running) = &world[0];
+                assert_eq!(name, NAME, "{case}");
+                // A passed update is finished as it stands: heal does not start a replacement
+                // someone stopped after it passed its gate.
+                let stopped_after_pass =
+                    *point == "after-pass" && matches!(meddling, Meddling::NewStopped);
+                assert_eq!(*running, !stopped_after_pass, "{case}");
+                assert_eq!(bed.fake.tag(REF).as_ref(), Some(image), "{case}");
+                assert!(after.journal.is_empty(), "{case}");
+                assert!(bed.saved().journal.is_empty(), "{case}");
+                if *image == new_image() {
+                    assert!(!blocked(&after), "{case}");
+                    assert_eq!(history(&after), ["updated"], "{case}");
+                }
+                // Healing again finds nothing to do.
+                assert!(bed.heal().1.is_empty(), "{case}");
+            }
+        }
+    }
+    assert!(cells >= 60, "only {cells} cells ran");
 }

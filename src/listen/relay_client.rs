@@ -1,6 +1,7 @@
 //! The relay connection: register once, keep one authenticated WebSocket, turn `poke` frames
 //! into events, and reconnect with full-jitter backoff. Runs on its own thread; the main loop
-//! decides what a poke leads to.
+//! decides what a poke leads to. (Over 500 lines: the session's states and their deadlines read
+//! best as one loop.)
 //!
 //! Only a 404 to the listen upgrade means the relay forgot this host and makes it register
 //! again; a close reason alone never does (the reference relay closes late auths with
