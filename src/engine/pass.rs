@@ -78,7 +78,7 @@ pub fn plan(session: &Session<'_>, services: &[String]) -> Result<PlanReport> {
     let (scope, all) = session.discover()?;
     let containers = discover::select(all, services)?;
     let state = state::load_read_only(&session.settings.data_dir)?.state;
-    let now = SystemTime::now();
+    let now = session.clock.now();
     let evaluated = check::evaluate(
         containers,
         session.registry,
@@ -108,7 +108,7 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
 
     let (scope, all) = session.discover()?;
     let containers = discover::select(all, &request.services)?;
-    let now = SystemTime::now();
+    let now = session.clock.now();
     let mut evaluated = check::evaluate(
         containers,
         session.registry,
@@ -188,7 +188,7 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
             *containers.entry(word.to_string()).or_insert(0) += 1;
         }
         let metrics = metrics::PassMetrics {
-            finished: Some(SystemTime::now()),
+            finished: Some(session.clock.now()),
             duration: started.elapsed(),
             success: summary.failed == 0 && saved.is_ok(),
             containers,

@@ -2,7 +2,7 @@
 //! answers manifest checks: soak, roll-out, rollback, heal-first, and the once-only
 //! notifications across passes (what is announced is remembered on disk).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::TcpListener;
@@ -10,9 +10,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::announce::Notify;
+use super::session::Clock;
 use super::update::UpdateOutcome;
 use super::{PassRequest, Session, pass};
 use crate::decide::Decision;
@@ -112,7 +113,23 @@ struct Host {
     settings: Settings,
     env: BTreeMap<String, String>,
     notes: Recorder,
+    clock: Moving,
     _dir: TempDir,
+}
+
+/// A clock the test moves.
+struct Moving(Cell<SystemTime>);
+
+impl Clock for Moving {
+    fn now(&self) -> SystemTime {
+        self.0.get()
+    }
+}
+
+impl Moving {
+    fn advance(&self, by: Duration) {
+        self.0.set(self.0.get() + by);
+    }
 }
 
 impl Host {
@@ -165,6 +182,7 @@ impl Host {
             settings,
             env,
             notes: Recorder::default(),
+            clock: Moving(Cell::new(SystemTime::now())),
             _dir: TempDir(dir),
         }
     }
@@ -176,6 +194,7 @@ impl Host {
             runtime: &self.fake,
             registry: &self.client,
             notifier: &self.notes,
+            clock: &self.clock,
         };
         pass(&session, &PassRequest::default()).unwrap()
     }
@@ -201,7 +220,7 @@ fn decision_words(report: &super::PassReport) -> Vec<&'static str> {
 
 #[test]
 fn a_new_digest_soaks_is_announced_once_then_rolls_out() {
-    let mut host = Host::new(Behaviour::Healthy);
+    let host = Host::new(Behaviour::Healthy);
     let first = host.pass();
     assert_eq!(decision_words(&first), ["soaking"]);
     assert_eq!(host.notes.take(), [EventKind::SoakEntered]);
@@ -210,7 +229,9 @@ fn a_new_digest_soaks_is_announced_once_then_rolls_out() {
     assert_eq!(host.notes.take(), [], "announced once, remembered on disk");
     assert_eq!(host.running(), image('1'));
 
-    host.settings.soak = Duration::ZERO;
+    host.clock.advance(Duration::from_secs(3599));
+    assert_eq!(decision_words(&host.pass()), ["soaking"], "a second early");
+    host.clock.advance(Duration::from_secs(1));
     let third = host.pass();
     assert_eq!(decision_words(&third), ["updated"], "{third:?}");
     assert_eq!(third.summary.updated, 1);

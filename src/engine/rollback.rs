@@ -2,8 +2,6 @@
 //! before its last update (or on a digest from its history) through the same health-gated,
 //! journaled update as a pass; on success block the abandoned digest and pin the service.
 
-use std::time::SystemTime;
-
 use anyhow::Result;
 
 use super::Session;
@@ -87,7 +85,7 @@ pub fn rollback(session: &Session<'_>, service: &str, to: Option<&str>) -> Resul
         UpdateOutcome::Updated { .. } | UpdateOutcome::Unchanged { .. }
     );
     if ok {
-        let now = SystemTime::now();
+        let now = session.clock.now();
         if let Some(abandoned) = abandoned.as_ref().filter(|d| **d != target) {
             record::block(
                 &mut state,

@@ -2,7 +2,7 @@
 //! that adds the runtime, the registry client and the notifier. [`Tools`] opens the real ones.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 
@@ -27,14 +27,30 @@ pub struct Invocation {
     pub env: BTreeMap<String, String>,
 }
 
-/// Everything a pass talks to. Borrowed, so tests hand in the in-memory runtime and a
-/// recording notifier.
+/// Where a pass reads the time for soak clocks, history, the journal and blocks (the health
+/// gate measures its own durations).
+pub trait Clock {
+    fn now(&self) -> SystemTime;
+}
+
+/// The system's clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// Everything a pass talks to. Borrowed, so tests hand in the in-memory runtime, a recording
+/// notifier and a clock they move.
 pub struct Session<'a> {
     pub settings: &'a Settings,
     pub env: &'a BTreeMap<String, String>,
     pub runtime: &'a dyn Runtime,
     pub registry: &'a RegistryClient,
     pub notifier: &'a dyn Notify,
+    pub clock: &'a dyn Clock,
 }
 
 /// The real runtime, registry client and notifier, owned for as long as a command runs.
@@ -68,6 +84,7 @@ impl Tools {
             runtime: &self.docker,
             registry: &self.registry,
             notifier: &self.notifier,
+            clock: &SystemClock,
         }
     }
 }
@@ -127,6 +144,7 @@ impl Session<'_> {
                 post_update_hook: self.settings.post_update_hook.clone(),
                 hook_timeout: self.settings.hook_timeout,
             },
+            clock: self.clock,
         }
     }
 }

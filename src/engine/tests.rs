@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use super::announce::{self, Notify};
 use super::check::Evaluated;
 use super::heal::{self, Healed};
+use super::session::SystemClock;
 use super::update::{Executor, UpdateKnobs, UpdateOutcome};
 use super::{Session, rollback};
 use crate::decide::Decision;
@@ -134,6 +135,7 @@ impl Bed {
                 post_update_hook: self.post_hook.clone(),
                 hook_timeout: Duration::from_secs(10),
             },
+            clock: &SystemClock,
         }
     }
 
@@ -697,6 +699,7 @@ fn rollback_returns_to_the_previous_image_blocks_the_new_one_and_pins() {
         runtime: &bed.fake,
         registry: &bed.registry,
         notifier: &notifier,
+        clock: &SystemClock,
     };
     let report = rollback::rollback(&session, "web", None).unwrap();
     assert!(report.pinned, "{:?}", report.outcome);
@@ -730,6 +733,7 @@ fn rollback_without_history_is_a_usage_error() {
         runtime: &bed.fake,
         registry: &bed.registry,
         notifier: &notifier,
+        clock: &SystemClock,
     };
     let err = rollback::rollback(&session, "web", None).unwrap_err();
     assert!(err.to_string().contains("has not updated web yet"), "{err}");
@@ -754,6 +758,7 @@ fn a_rollback_that_cannot_reach_the_old_image_changes_nothing() {
         runtime: &bed.fake,
         registry: &bed.registry,
         notifier: &notifier,
+        clock: &SystemClock,
     };
     // Looking up the old image fails.
     bed.fake.fail("inspect-image", &old_image(), 1);

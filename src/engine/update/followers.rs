@@ -3,8 +3,6 @@
 //! journaled with it, recreated onto the new container after it passes its gate, and restored
 //! with it when anything fails.
 
-use std::time::SystemTime;
-
 use anyhow::{Context, Result};
 
 use super::gate::{GatePolicy, Verdict};
@@ -67,7 +65,7 @@ impl Executor<'_> {
                 previous_digest: None,
                 was_running: facts.running,
                 phase: Phase::Intent,
-                started_at: SystemTime::now(),
+                started_at: self.clock.now(),
                 followers: Vec::new(),
             });
         }

@@ -21,11 +21,12 @@ mod settle;
 pub use hooks::hook_facts;
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
 use crate::discover::Discovered;
+use crate::engine::session::Clock;
 use crate::fault;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
@@ -120,6 +121,7 @@ pub struct Executor<'a> {
     pub registry: &'a RegistryClient,
     pub data_dir: &'a Path,
     pub knobs: UpdateKnobs,
+    pub clock: &'a dyn Clock,
 }
 
 /// Names used while two containers exist for one service.
@@ -244,7 +246,7 @@ impl Executor<'_> {
             record::applied(
                 state,
                 &c.observed.key,
-                history(
+                self.history(
                     digest,
                     &new_image.id,
                     previous_digest,
@@ -284,7 +286,7 @@ impl Executor<'_> {
                 previous_digest: previous_digest.clone(),
                 was_running: c.running,
                 phase: Phase::Intent,
-                started_at: SystemTime::now(),
+                started_at: self.clock.now(),
                 followers,
             },
         );
@@ -371,20 +373,24 @@ fn journal_entry(state: &State, name: &str) -> JournalEntry {
         .expect("the journal entry exists while its update runs")
 }
 
-fn history(
-    digest: &Digest,
-    image_id: &str,
-    previous: Option<Digest>,
-    previous_image_id: &str,
-    outcome: &str,
-) -> HistoryEntry {
-    HistoryEntry {
-        at: SystemTime::now(),
-        digest: digest.clone(),
-        image_id: image_id.to_string(),
-        previous_digest: previous,
-        previous_image_id: Some(previous_image_id.to_string()),
-        outcome: outcome.to_string(),
+impl Executor<'_> {
+    /// A history entry stamped now.
+    fn history(
+        &self,
+        digest: &Digest,
+        image_id: &str,
+        previous: Option<Digest>,
+        previous_image_id: &str,
+        outcome: &str,
+    ) -> HistoryEntry {
+        HistoryEntry {
+            at: self.clock.now(),
+            digest: digest.clone(),
+            image_id: image_id.to_string(),
+            previous_digest: previous,
+            previous_image_id: Some(previous_image_id.to_string()),
+            outcome: outcome.to_string(),
+        }
     }
 }
 

@@ -3,12 +3,10 @@
 //! [`Executor::restore`]s the old container and blocks the digest. `restore` and `finish` are
 //! idempotent, so heal calls them after a crash at any step.
 
-use std::time::SystemTime;
-
 use anyhow::{Context, Result};
 
 use super::gate::{GatePolicy, Verdict};
-use super::{Executor, UpdateOutcome, history, short};
+use super::{Executor, UpdateOutcome, short};
 use crate::fault;
 use crate::state::record;
 use crate::state::{JournalEntry, Phase, State};
@@ -91,12 +89,12 @@ impl Executor<'_> {
             &entry.digest,
             &reason,
             &entry.name,
-            SystemTime::now(),
+            self.clock.now(),
         );
         record::applied(
             state,
             &entry.key,
-            history(
+            self.history(
                 &entry.digest,
                 &entry.new_image_id,
                 entry.previous_digest.clone(),
@@ -196,7 +194,7 @@ impl Executor<'_> {
         record::applied(
             state,
             &entry.key,
-            history(
+            self.history(
                 &entry.digest,
                 &entry.new_image_id,
                 entry.previous_digest.clone(),
