@@ -996,3 +996,89 @@ fn heal_leaves_one_consistent_container_or_asks_for_a_person() {
     }
     assert!(cells >= 60, "only {cells} cells ran");
 }
+
+#[test]
+fn a_stopped_follower_follows_but_stays_stopped() {
+    let bed = followers_bed(Behaviour::Runs, Behaviour::Healthy);
+    let app = bed.fake.get("shop-app-1").unwrap().id;
+    bed.fake.stop_container(&app, None).unwrap();
+    let mut state = State::default();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    let parent = bed.fake.get(NAME).unwrap();
+    let app = bed.fake.get("shop-app-1").unwrap();
+    assert!(!app.running);
+    assert_eq!(app.network_mode, format!("container:{}", parent.id));
+    assert_eq!(bed.world().len(), 2, "{:?}", bed.world());
+}
+
+#[test]
+fn rollback_to_a_digest_from_the_history() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let mut state = State::default();
+    bed.update(&mut state);
+    let settings = settings(&bed.dir);
+    let env = BTreeMap::new();
+    let notifier = Recorder::default();
+    let session = Session {
+        settings: &settings,
+        env: &env,
+        runtime: &bed.fake,
+        registry: &bed.registry,
+        notifier: &notifier,
+        clock: &SystemClock,
+    };
+    let unknown = digest('e');
+    let err = rollback::rollback(&session, "web", Some(unknown.as_str())).unwrap_err();
+    assert!(
+        err.to_string().contains("is not in the history of web"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(digest('a').as_str()),
+        "lists known: {err}"
+    );
+
+    let report = rollback::rollback(&session, "web", Some(digest('a').as_str())).unwrap();
+    assert!(report.pinned);
+    bed.only(&old_image(), true);
+    assert!(
+        notifier.kinds().is_empty(),
+        "rollback by hand notifies nobody"
+    );
+}
+
+// ---------------------------------------------------------------- the fake keeps Docker's rules
+
+#[test]
+fn the_fake_runtime_keeps_dockers_rules() {
+    use crate::runtime::Runtime;
+    let fake = Fake::new();
+    fake.image(&old_image(), REF, digest('a').as_str());
+    let a = fake.container("a", &old_image(), REF, &[], true);
+    fake.container("b", &old_image(), REF, &[], false);
+    assert!(fake.rename_container(&a, "b").unwrap_err().is_conflict());
+    assert!(
+        fake.remove_container(&a, false, false)
+            .unwrap_err()
+            .is_conflict()
+    );
+    assert!(fake.inspect_container("nope").unwrap_err().is_not_found());
+    assert!(matches!(
+        fake.remove_image(&old_image()).unwrap(),
+        crate::docker::ImageRemoval::InUse { .. }
+    ));
+    assert!(
+        fake.pull_by_digest(REPO, digest('f').as_str(), None, None)
+            .is_err()
+    );
+    fake.fail("start", "", 1);
+    assert!(fake.start_container("b").is_err());
+    assert!(
+        fake.start_container("b").is_ok(),
+        "an injected failure fires once"
+    );
+    assert!(fake.inspect_container("b").unwrap().running);
+}
