@@ -18,13 +18,12 @@ use crate::files;
 use crate::labels;
 use crate::output;
 use crate::reference::Digest;
-use crate::state::{self, record};
+use crate::state::{Store, record};
 
 pub(super) fn pin(inv: &Invocation, args: &PinArgs) -> Result<Outcome> {
     let settings = &inv.settings;
     let docker = Docker::connect(settings.docker_host.as_deref())?;
-    let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
-    let mut state = state::load(&settings.data_dir)?.state;
+    let (store, mut state) = Store::open(&settings.data_dir, settings.wait)?;
     let c = discover::select_one(inv.discover(&docker)?.1, &args.service)?;
     let digest = match &args.digest {
         Some(text) => Digest::parse(text).map_err(|e| Failure::usage(format!("{e}")))?,
@@ -56,7 +55,7 @@ pub(super) fn pin(inv: &Invocation, args: &PinArgs) -> Result<Outcome> {
         "pinned by `pullpilot pin`",
         SystemTime::now(),
     );
-    state::save(&settings.data_dir, &state)?;
+    store.save(&state)?;
     output::text(&format!(
         "Pinned {} at {}; `pullpilot unpin {}` resumes updates.\n",
         c.display_name(),
@@ -72,8 +71,7 @@ pub(super) fn pin(inv: &Invocation, args: &PinArgs) -> Result<Outcome> {
 pub(super) fn unpin(inv: &Invocation, args: &UnpinArgs) -> Result<Outcome> {
     let settings = &inv.settings;
     let docker = Docker::connect(settings.docker_host.as_deref())?;
-    let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
-    let mut state = state::load(&settings.data_dir)?.state;
+    let (store, mut state) = Store::open(&settings.data_dir, settings.wait)?;
     let c = discover::select_one(inv.discover(&docker)?.1, &args.service)?;
     let edited = if args.compose {
         Some(edit_compose(&c, None)?)
@@ -81,7 +79,7 @@ pub(super) fn unpin(inv: &Invocation, args: &UnpinArgs) -> Result<Outcome> {
         None
     };
     let was = record::unpin(&mut state, &c.observed.key);
-    state::save(&settings.data_dir, &state)?;
+    store.save(&state)?;
     match was {
         Some(pin) => output::text(&format!(
             "Unpinned {} (was held at {}); updates resume.\n",

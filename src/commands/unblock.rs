@@ -10,12 +10,11 @@ use crate::docker::Docker;
 use crate::error::{Failure, Outcome};
 use crate::output;
 use crate::reference::{Digest, ImageRef};
-use crate::state::{self, record};
+use crate::state::{Store, record};
 
 pub(super) fn run(inv: &Invocation, args: &UnblockArgs) -> Result<Outcome> {
     let settings = &inv.settings;
-    let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
-    let mut state = state::load(&settings.data_dir)?.state;
+    let (store, mut state) = Store::open(&settings.data_dir, settings.wait)?;
     let removed: Vec<(String, Digest)> = if let Ok(digest) = Digest::parse(&args.target) {
         let removed: Vec<(String, Digest)> = record::unblock_digest(&mut state, &digest)
             .into_iter()
@@ -38,7 +37,7 @@ pub(super) fn run(inv: &Invocation, args: &UnblockArgs) -> Result<Outcome> {
             .map(|d| (repository.clone(), d))
             .collect()
     };
-    state::save(&settings.data_dir, &state)?;
+    store.save(&state)?;
     if removed.is_empty() {
         output::text(&format!("Nothing was blocked for {}.\n", args.target));
     }

@@ -15,7 +15,7 @@ use crate::decide::Decision;
 use crate::discover;
 use crate::metrics;
 use crate::state::record::{self, SoakClock};
-use crate::state::{self, State};
+use crate::state::{self, State, Store};
 
 /// What to run a pass over.
 #[derive(Clone, Debug, Default)]
@@ -98,9 +98,8 @@ pub fn plan(session: &Session<'_>, services: &[String]) -> Result<PlanReport> {
 pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> {
     let settings = session.settings;
     let started = Instant::now();
-    let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
-    let mut state = state::load(&settings.data_dir)?.state;
-    let exec = session.executor(settings.cleanup);
+    let (store, mut state) = Store::open(&settings.data_dir, settings.wait)?;
+    let exec = session.executor(&store, settings.cleanup);
     let healed = heal::heal_all(&exec, &mut state);
     for h in &healed {
         announce::healed(session.notifier, h);
@@ -125,7 +124,7 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
         }
     }
     if changed {
-        state::save(&settings.data_dir, &state)?;
+        store.save(&state)?;
     }
 
     let mut outcomes: Vec<Option<UpdateOutcome>> = vec![None; evaluated.len()];
@@ -178,7 +177,7 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
         failures as u64,
     );
     // A failed save must not hide what the pass did: report first, then fail the run.
-    let saved = state::save(&settings.data_dir, &state);
+    let saved = store.save(&state);
     if let Some(path) = &settings.metrics_file {
         let mut containers = std::collections::BTreeMap::new();
         for (e, o) in evaluated.iter().zip(&outcomes) {

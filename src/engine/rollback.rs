@@ -10,7 +10,7 @@ use super::update::UpdateOutcome;
 use crate::discover::{self, Discovered};
 use crate::error::Failure;
 use crate::reference::{Digest, ImageRef};
-use crate::state::{self, HistoryEntry, record};
+use crate::state::{HistoryEntry, Store, record};
 
 /// What a rollback did.
 #[derive(Debug)]
@@ -27,10 +27,9 @@ pub struct RollbackReport {
 /// last update. Usage errors say what to pass instead.
 pub fn rollback(session: &Session<'_>, service: &str, to: Option<&str>) -> Result<RollbackReport> {
     let settings = session.settings;
-    let _lock = state::store::lock(&settings.data_dir, settings.wait)?;
-    let mut state = state::load(&settings.data_dir)?.state;
+    let (store, mut state) = Store::open(&settings.data_dir, settings.wait)?;
     // The image rolled back from stays: it may be wanted again once fixed.
-    let exec = session.executor(false);
+    let exec = session.executor(&store, false);
     heal::heal_all(&exec, &mut state);
 
     let c = discover::select_one(session.discover()?.1, service)?;
@@ -101,7 +100,7 @@ pub fn rollback(session: &Session<'_>, service: &str, to: Option<&str>) -> Resul
             None => "rolled back by `pullpilot rollback`".into(),
         };
         record::manual_rollback(&mut state, &c.observed.key, &target, reason, now);
-        state::save(&settings.data_dir, &state)?;
+        store.save(&state)?;
     }
     Ok(RollbackReport {
         container: c,

@@ -17,6 +17,7 @@ use crate::registry::{RegistryClient, RegistryOptions};
 use crate::runtime::Runtime;
 use crate::scope::{self, Scope};
 use crate::settings::Settings;
+use crate::state::Store;
 
 /// How long one notification target may take before it is given up on.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -130,12 +131,13 @@ impl Session<'_> {
         }
     }
 
-    /// The updater; `cleanup` says whether replaced images are removed.
-    pub fn executor(&self, cleanup: bool) -> Executor<'_> {
+    /// The updater, saving through `store`; `cleanup` says whether replaced images are
+    /// removed.
+    pub fn executor<'s>(&'s self, store: &'s Store, cleanup: bool) -> Executor<'s> {
         Executor {
             runtime: self.runtime,
             registry: self.registry,
-            data_dir: &self.settings.data_dir,
+            store,
             knobs: UpdateKnobs {
                 health_timeout: self.settings.health_timeout,
                 health_stable: self.settings.health_stable,

@@ -26,7 +26,7 @@ use crate::runtime::Runtime as _;
 use crate::runtime::fake::{Behaviour, Fake};
 use crate::scope::Scope;
 use crate::settings::Settings;
-use crate::state::{self, HistoryEntry, State, record};
+use crate::state::{self, HistoryEntry, State, Store, record};
 
 const REPO: &str = "ghcr.io/acme/web";
 const REF: &str = "ghcr.io/acme/web:1";
@@ -86,6 +86,7 @@ impl Recorder {
 /// new digest, and a data directory.
 struct Bed {
     fake: Fake,
+    store: Store,
     dir: TempDir,
     registry: RegistryClient,
     cleanup: bool,
@@ -115,6 +116,7 @@ impl Bed {
         .unwrap();
         Bed {
             fake,
+            store: Store::unlocked(&dir.0),
             dir,
             registry,
             cleanup: false,
@@ -126,7 +128,7 @@ impl Bed {
         Executor {
             runtime: &self.fake,
             registry: &self.registry,
-            data_dir: &self.dir.0,
+            store: &self.store,
             knobs: UpdateKnobs {
                 health_timeout: Duration::ZERO,
                 health_stable: Duration::ZERO,

@@ -1,5 +1,6 @@
 //! What pullpilot remembers between runs: soak candidates, pins, blocked digests, history and
-//! the journal of in-flight updates. `schema` is the file format; `store` loads and saves it.
+//! the journal of in-flight updates. `schema` is the file format; `store` loads it and, through a [`Store`] that holds the run lock, saves it; `record`
+//! is every change a run makes.
 
 pub mod record;
 pub mod schema;
@@ -8,4 +9,4 @@ pub mod store;
 pub use schema::{
     Blocked, Candidate, ContainerState, HistoryEntry, JournalEntry, Phase, Pin, State,
 };
-pub use store::{Loaded, load, load_read_only, save};
+pub use store::{Loaded, Store, load, load_read_only};

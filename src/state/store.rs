@@ -187,9 +187,48 @@ fn not_writable(data_dir: &Path) -> String {
     )
 }
 
+/// A mutating run's hold on the data directory: it holds the lock for as long as it lives, and
+/// it is the only way to save, so state is never written without the lock.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    _lock: Option<Lock>,
+}
+
+impl Store {
+    /// Takes the run lock (waiting for it when `wait`) and loads the state; a corrupt file is
+    /// moved aside (never deleted).
+    pub fn open(data_dir: &Path, wait: bool) -> Result<(Store, State)> {
+        let lock = lock(data_dir, wait)?;
+        let state = load(data_dir)?.state;
+        Ok((
+            Store {
+                dir: data_dir.to_path_buf(),
+                _lock: Some(lock),
+            },
+            state,
+        ))
+    }
+
+    /// A store for a test that holds no lock (so the code under test may take it).
+    #[cfg(test)]
+    pub(crate) fn unlocked(data_dir: &Path) -> Store {
+        Store {
+            dir: data_dir.to_path_buf(),
+            _lock: None,
+        }
+    }
+
+    /// Saves crash-safely (see [`save`]).
+    pub fn save(&self, state: &State) -> Result<()> {
+        save(&self.dir, state)
+    }
+}
+
 /// Saves atomically: tmp + fsync, previous copy kept as backup, rename, directory fsync. On
 /// failure the previous `state.json` is left as it was (a new one is only ever renamed in).
-pub fn save(data_dir: &Path, state: &State) -> Result<()> {
+/// Runs save through a [`Store`], which holds the lock.
+pub(crate) fn save(data_dir: &Path, state: &State) -> Result<()> {
     ensure_data_dir(data_dir)?;
     save_inner(data_dir, state).with_context(|| not_writable(data_dir))
 }

@@ -20,7 +20,6 @@ mod settle;
 
 pub use hooks::hook_facts;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -32,7 +31,7 @@ use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
 use crate::runtime::Runtime;
 use crate::state::record;
-use crate::state::{HistoryEntry, JournalEntry, Phase, State};
+use crate::state::{HistoryEntry, JournalEntry, Phase, State, Store};
 use gate::{GatePolicy, Verdict};
 
 /// What happened to one container.
@@ -119,7 +118,8 @@ pub struct UpdateKnobs {
 pub struct Executor<'a> {
     pub runtime: &'a dyn Runtime,
     pub registry: &'a RegistryClient,
-    pub data_dir: &'a Path,
+    /// Where every step is saved (it holds the run lock).
+    pub store: &'a Store,
     pub knobs: UpdateKnobs,
     pub clock: &'a dyn Clock,
 }
@@ -131,7 +131,7 @@ pub fn temp_names(name: &str) -> (String, String) {
 
 impl Executor<'_> {
     fn save(&self, state: &State) -> Result<()> {
-        crate::state::save(self.data_dir, state)
+        self.store.save(state)
     }
 
     fn set_phase(
