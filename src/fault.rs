@@ -3,7 +3,7 @@
 //! Built with the `fault-injection` feature, [`point`] kills the process with SIGKILL when the
 //! environment variable `PULLPILOT_CRASH_AT` names that point, exactly as a power cut or an OOM
 //! kill would stop it there, and pauses there when `PULLPILOT_PAUSE_AT` names it. In normal
-//! builds it compiles to nothing. Unit tests simulate the same kill in process: [`crash_at`]
+//! builds it compiles to nothing. Unit tests simulate the same kill in process: `crash_at`
 //! names a point, and reaching it unwinds the thread (no panic hook runs), leaving the state on
 //! disk and the in-memory runtime exactly as a kill would.
 

@@ -1,8 +1,11 @@
 //! pullpilot: a compose-aware container auto-updater for Docker hosts.
 //!
 //! One pass is a pipeline: settings → scope → containers → labels and image references →
-//! registry digests → [`decide`] (pure) → plan → (apply) → state. `run` is the entry point the
-//! binary calls; it is the only place that turns an outcome into an exit code.
+//! registry digests → [`decide`] (pure) → plan → (apply) → state. [`engine::pass`] is that pass,
+//! and `apply`, `listen` and `rollback` all reach it through [`engine`]; containers are reached
+//! only through [`runtime::Runtime`] (Docker, or an in-memory fake in unit tests). Modules
+//! import only downward (tests/layers.rs names the layers). `run` is the entry point the binary
+//! calls; it is the only place that turns an outcome into an exit code.
 
 pub mod cli;
 pub mod commands;

@@ -1,5 +1,5 @@
-//! Finishing or undoing updates a previous run left in flight, from the journal and what Docker
-//! shows now. [`plan_heal`] is the pure decision; the updater carries it out.
+//! Finishing or undoing updates a previous run left in flight, from the journal and what the
+//! runtime shows now. [`plan_heal`] is the pure decision; the updater carries it out.
 //!
 //! Only containers named in the journal are touched. A replacement that was never gated is
 //! gated now, not silently kept; one that never got the original name is removed and the old

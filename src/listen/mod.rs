@@ -1,6 +1,6 @@
 //! `pullpilot listen`: stay running and turn pokes into passes.
 //!
-//! Three sources start a pass, all through the same `apply` (so every gate holds: soak, pins,
+//! Three sources start a pass, all through [`crate::engine::apply`] (so every gate holds: soak, pins,
 //! blocked digests, health): the relay connection ([`relay_client`]), the local receiver
 //! ([`receiver`]), and the `PP_SCHEDULE` floor, which runs whatever the relay does. One pass runs
 //! at a time; pokes are debounced and joined ([`trigger`]). SIGTERM or SIGINT lets the pass in
