@@ -1,6 +1,6 @@
 //! The seam between pullpilot and whatever runs containers: [`Runtime`], the calls discovery,
 //! the update protocol, heal, rollback and followers make. [`crate::docker::Docker`] (the
-//! bollard facade) implements it for real; [`fake`] is an in-memory one for unit tests.
+//! bollard facade) implements it for real; `fake` is an in-memory one for unit tests.
 //!
 //! Owns: the list of calls and their contracts (errors are [`DockerError`]s so callers branch
 //! on `is_not_found` the same way whatever runs behind). Must not: decide anything.

@@ -1,6 +1,6 @@
 //! Every change a pass or a command makes to [`State`]: soak candidates, history (with its
 //! limit), blocked digests, pins, announced digests, counters. Pure functions on [`State`];
-//! the caller saves (through [`super::save`]). Nothing outside this module writes to a
+//! the caller saves (through [`super::Store::save`]). Nothing outside this module writes to a
 //! container's history, pin, candidate or announced digests.
 
 use std::time::SystemTime;

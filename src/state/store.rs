@@ -219,7 +219,7 @@ impl Store {
         }
     }
 
-    /// Saves crash-safely (see [`save`]).
+    /// Saves crash-safely (see `save`).
     pub fn save(&self, state: &State) -> Result<()> {
         save(&self.dir, state)
     }
