@@ -11,7 +11,6 @@ pub mod cli;
 pub mod commands;
 pub mod compose_edit;
 pub mod decide;
-pub mod discover;
 pub mod docker;
 pub mod engine;
 pub mod error;
@@ -29,7 +28,6 @@ pub mod registry;
 pub mod relay;
 pub mod runtime;
 pub mod schedule;
-pub mod scope;
 pub mod settings;
 pub mod state;
 #[cfg(test)]

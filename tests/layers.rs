@@ -14,8 +14,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "the parts of a pass",
         &[
-            "discover",
-            "scope",
             "decide",
             "metrics",
             "hooks",

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::cli::StatusArgs;
 use crate::commands::Invocation;
-use crate::discover::{self, Discovered};
 use crate::docker::Docker;
+use crate::engine::discover::{self, Discovered};
 use crate::error::Outcome;
 use crate::output;
 use crate::reference::{Digest, ImageRef};

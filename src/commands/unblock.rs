@@ -5,8 +5,8 @@ use anyhow::Result;
 
 use crate::cli::UnblockArgs;
 use crate::commands::Invocation;
-use crate::discover;
 use crate::docker::Docker;
+use crate::engine::discover;
 use crate::error::{Failure, Outcome};
 use crate::output;
 use crate::reference::{Digest, ImageRef};

@@ -7,8 +7,8 @@
 
 use std::time::SystemTime;
 
+use super::discover::Discovered;
 use crate::decide::Decision;
-use crate::discover::Discovered;
 use crate::engine::check::Evaluated;
 use crate::engine::heal::Healed;
 use crate::engine::update::UpdateOutcome;

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::discover::Discovered;
 use crate::decide::{self, Decision, Remote};
-use crate::discover::Discovered;
 use crate::labels::IgnoredLabel;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::{RegistryClient, RepoTag};

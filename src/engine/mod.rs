@@ -3,6 +3,7 @@
 //!
 //! - [`session`]: what a pass works with ([`Session`]: settings, runtime, registry, notifier);
 //! - [`pass`]: the pass itself ([`pass()`] → [`PassReport`]) and the read-only [`plan()`];
+//! - [`scope`] and [`discover`]: which containers a pass looks at, with their labels;
 //! - [`check`]: registry checks and decisions; [`order`]: the update order;
 //! - [`update`]: one container's journaled update; [`heal`]: finishing or undoing one;
 //! - [`announce`]: the notifications; [`report`]: the text and JSON a pass prints;
@@ -13,11 +14,13 @@
 
 pub mod announce;
 pub mod check;
+pub mod discover;
 pub mod heal;
 pub mod order;
 mod pass;
 pub mod report;
 pub mod rollback;
+pub mod scope;
 pub mod session;
 pub mod update;
 

@@ -7,12 +7,12 @@ use std::time::{Instant, SystemTime};
 use anyhow::Result;
 
 use super::check::{self, Evaluated};
+use super::discover;
 use super::heal::{self, Healed};
 use super::order::{self, Item};
 use super::update::UpdateOutcome;
 use super::{Session, announce};
 use crate::decide::Decision;
-use crate::discover;
 use crate::metrics;
 use crate::state::record::{self, SoakClock};
 use crate::state::{self, State, Store};

@@ -165,7 +165,7 @@ mod tests {
 
     use super::*;
     use crate::decide::{Decision, Observed};
-    use crate::discover::Discovered;
+    use crate::engine::discover::Discovered;
     use crate::labels;
 
     fn evaluated(service: &str, container: &[(&str, &str)], image: &[(&str, &str)]) -> Evaluated {

@@ -5,9 +5,9 @@
 use anyhow::Result;
 
 use super::Session;
+use super::discover::{self, Discovered};
 use super::heal;
 use super::update::UpdateOutcome;
-use crate::discover::{self, Discovered};
 use crate::error::Failure;
 use crate::reference::{Digest, ImageRef};
 use crate::state::{HistoryEntry, Store, record};

@@ -8,14 +8,14 @@ use anyhow::Result;
 
 use super::announce::Notify;
 use super::check;
+use super::discover::{self, Discovered};
+use super::scope::{self, Scope};
 use super::update::{Executor, UpdateKnobs};
-use crate::discover::{self, Discovered};
 use crate::docker::Docker;
 use crate::error::Failure;
 use crate::notify::Notifier;
 use crate::registry::{RegistryClient, RegistryOptions};
 use crate::runtime::Runtime;
-use crate::scope::{self, Scope};
 use crate::settings::Settings;
 use crate::state::Store;
 

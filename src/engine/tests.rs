@@ -16,7 +16,8 @@ use super::session::SystemClock;
 use super::update::{Executor, UpdateKnobs, UpdateOutcome};
 use super::{Session, rollback};
 use crate::decide::Decision;
-use crate::discover::{self, Discovered};
+use crate::engine::discover::{self, Discovered};
+use crate::engine::scope::Scope;
 use crate::fault;
 use crate::labels;
 use crate::notify::{Event, EventKind};
@@ -24,7 +25,6 @@ use crate::reference::{Digest, ImageRef};
 use crate::registry::{RegistryClient, RegistryOptions};
 use crate::runtime::Runtime as _;
 use crate::runtime::fake::{Behaviour, Fake};
-use crate::scope::Scope;
 use crate::settings::Settings;
 use crate::state::{self, HistoryEntry, State, Store, record};
 

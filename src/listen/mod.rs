@@ -189,7 +189,7 @@ fn check_files(settings: &crate::settings::Settings) -> Result<()> {
 }
 
 /// `PP_SCOPE=project` outside a container needs a compose project here; inside one (as
-/// [`crate::scope::resolve`] tells: `/.dockerenv` and a container id in the mounts), Docker
+/// [`crate::engine::scope::resolve`] tells: `/.dockerenv` and a container id in the mounts), Docker
 /// decides at the first pass.
 fn check_scope(inv: &Invocation) -> Result<()> {
     let settings = &inv.settings;
@@ -200,7 +200,7 @@ fn check_scope(inv: &Invocation) -> Result<()> {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().context("reading the working directory")?,
     };
-    crate::scope::compose_project_name(&dir, &inv.env)
+    crate::engine::scope::compose_project_name(&dir, &inv.env)
         .map_err(|e| Failure::usage(format!("PP_SCOPE (project, the default): {e:#}")))?;
     Ok(())
 }
@@ -358,7 +358,8 @@ fn drop_unknown_services(inv: &Invocation, target: &Target) -> Option<Target> {
             return Some(target.clone());
         }
     };
-    let known = |name: &str| crate::discover::select(all.clone(), &[name.to_string()]).is_ok();
+    let known =
+        |name: &str| crate::engine::discover::select(all.clone(), &[name.to_string()]).is_ok();
     let (left, unknown) = target.clone().keep_known(known);
     for name in &unknown {
         log::warn!(
@@ -383,7 +384,7 @@ fn maybe_in_container() -> bool {
         })
 }
 
-fn in_scope(inv: &Invocation) -> Result<Vec<crate::discover::Discovered>> {
+fn in_scope(inv: &Invocation) -> Result<Vec<crate::engine::discover::Discovered>> {
     let docker = crate::docker::Docker::connect(inv.settings.docker_host.as_deref())?;
     Ok(inv.discover(&docker)?.1)
 }

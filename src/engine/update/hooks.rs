@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::{Executor, UpdateOutcome};
-use crate::discover::Discovered;
+use crate::engine::discover::Discovered;
 use crate::hooks::{self, HookFacts};
 use crate::reference::Digest;
 

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::discover::Discovered;
+use crate::engine::discover::Discovered;
 use crate::engine::session::Clock;
 use crate::fault;
 use crate::reference::{Digest, ImageRef};

@@ -8,13 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
+use super::scope::Scope;
 use crate::decide::Observed;
 use crate::docker::ImageFacts;
 use crate::error::Failure;
 use crate::labels;
 use crate::reference::{Digest, ImageRef, repo_digest_for};
 use crate::runtime::Runtime;
-use crate::scope::Scope;
 use crate::state::schema::container_key;
 
 /// One container in scope, with everything later steps need.
