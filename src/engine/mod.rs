@@ -1,16 +1,17 @@
 //! One pass, as a library: heal what an earlier run left in flight, discover, check, decide,
 //! announce, and update in order. `apply`, `listen` and `rollback` all come through here.
 //!
-//! - [`session`]: what a pass works with ([`Session`]: settings, runtime, registry, notifier);
-//! - [`pass`]: the pass itself ([`pass()`] → [`PassReport`]) and the read-only [`plan()`];
+//! - [`session`]: what a pass works with ([`Session`]: settings, runtime, registry, notifier,
+//!   clock), and [`Tools`], the real ones;
+//! - `pass`: the pass itself ([`pass()`] → [`PassReport`]) and the read-only [`plan()`];
 //! - [`scope`] and [`discover`]: which containers a pass looks at, with their labels;
 //! - [`check`]: registry checks and decisions; [`order`]: the update order;
 //! - [`update`]: one container's journaled update; [`heal`]: finishing or undoing one;
 //! - [`announce`]: the notifications; [`report`]: the text and JSON a pass prints;
 //! - [`rollback`]: `pullpilot rollback`'s partial pass.
 //!
-//! Must not: parse the command line, decide exit codes' numbers, or talk to Docker except
-//! through [`crate::runtime::Runtime`].
+//! Must not: parse the command line, decide exit codes' numbers, or talk to containers except
+//! through [`crate::runtime::Runtime`] ([`Tools`] only connects).
 
 pub mod announce;
 pub mod check;
