@@ -34,6 +34,7 @@ pub mod settings;
 pub mod state;
 #[cfg(test)]
 mod testhttp;
+pub mod tls;
 pub mod update;
 pub mod values;
 pub mod webhook;

@@ -47,7 +47,6 @@
 pub(crate) mod http;
 mod message;
 mod requests;
-pub(crate) mod roots;
 mod services;
 mod smtp;
 pub(crate) mod tz;
@@ -233,7 +232,7 @@ impl Notifier {
             .iter()
             .any(|t| matches!(&t.delivery, Delivery::Smtp(s) if s.may_use_tls()));
         let smtp_tls = if needs_tls {
-            match roots::tls_client_config(&overrides.extra_roots) {
+            match crate::tls::tls_client_config(&overrides.extra_roots) {
                 Ok(config) => Some(config),
                 Err(e) => {
                     log::warn!("E-mail notifications cannot use TLS: {e}.");
