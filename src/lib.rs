@@ -28,12 +28,13 @@ pub mod output;
 pub mod reference;
 pub mod registry;
 pub mod relay;
-pub mod schedule;
 pub mod scope;
 pub mod settings;
 pub mod state;
 #[cfg(test)]
 mod testhttp;
+pub mod time;
+pub mod tls;
 pub mod update;
 pub mod values;
 pub mod webhook;

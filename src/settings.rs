@@ -135,7 +135,8 @@ pub struct Settings {
     pub dry_run: bool,
     pub log_level: log::LevelFilter,
     pub log_json: bool,
-    pub timezone: String,
+    /// `PP_TIMEZONE`, looked up in the system zone database.
+    pub timezone: jiff::tz::TimeZone,
     pub jitter: Duration,
     pub compat_watchtower: bool,
     pub webhook: bool,
@@ -248,8 +249,8 @@ impl Settings {
                 .ok_or_else(|| invalid(&name, &value, "error, warn, info, debug or trace"))?,
         };
         let timezone = match src.raw(a.timezone.as_ref(), "PP_TIMEZONE") {
-            None => "UTC".to_string(),
-            Some((value, name)) => validate_timezone(&value).ok_or_else(|| {
+            None => jiff::tz::TimeZone::UTC,
+            Some((value, name)) => crate::time::zone::parse(&value).map_err(|_| {
                 invalid(
                     &name,
                     &value,
@@ -373,19 +374,6 @@ fn parse_host_list(value: &str) -> Option<Vec<String>> {
     let ok =
         |h: &String| !h.contains('/') && !h.contains("://") && !h.contains(char::is_whitespace);
     hosts.iter().all(ok).then_some(hosts)
-}
-
-/// A zone is valid if the system's zone database has it (`UTC` always is).
-fn validate_timezone(value: &str) -> Option<String> {
-    let value = value.trim();
-    if value == "UTC" {
-        return Some(value.to_string());
-    }
-    let safe = !value.is_empty() && !value.contains("..") && !value.starts_with('/');
-    let exists = std::path::Path::new("/usr/share/zoneinfo")
-        .join(value)
-        .is_file();
-    (safe && exists).then(|| value.to_string())
 }
 
 fn unknown_variables(env: &BTreeMap<String, String>) -> Vec<String> {

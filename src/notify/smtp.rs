@@ -738,7 +738,7 @@ mod tests {
         .unwrap();
         let mut ev = crate::notify::tests::sample_event(crate::notify::EventKind::Failed);
         ev.message = ".hidden dot line\nsecond".into();
-        let msg = crate::notify::message::render(&ev, &crate::notify::tz::Zone::utc());
+        let msg = crate::notify::message::render(&ev, &jiff::tz::TimeZone::UTC);
         let text = String::from_utf8(s.message(&msg, true)).unwrap();
         assert!(
             text.contains("From: Pull Pilot <pp@example.com>\r\n"),
@@ -809,7 +809,7 @@ mod tests {
         let s =
             parsed("smtp://h/?from=pp@example.com&to=a@example.com&fromname=Acme,+Inc.").unwrap();
         let ev = crate::notify::tests::sample_event(crate::notify::EventKind::Failed);
-        let msg = crate::notify::message::render(&ev, &crate::notify::tz::Zone::utc());
+        let msg = crate::notify::message::render(&ev, &jiff::tz::TimeZone::UTC);
         let text = String::from_utf8(s.message(&msg, true)).unwrap();
         assert!(
             text.contains("From: \"Acme, Inc.\" <pp@example.com>\r\n"),
