@@ -9,6 +9,7 @@
 //! digest differs, and then reads the index (one `GET`, plus one of the platform manifest on the
 //! classic store, where only the config digest is known locally). It never pulls.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -17,7 +18,7 @@ use crate::decide::{self, Decision, Observed, Remote};
 use crate::discover::Discovered;
 use crate::labels::IgnoredLabel;
 use crate::reference::{Digest, ImageRef};
-use crate::registry::{RegistryClient, RemoteDigest, RepoTag};
+use crate::registry::{PlatformDigest, RegistryClient, RemoteDigest, RepoTag};
 use crate::state::State;
 
 /// One container with its decision.
@@ -85,6 +86,8 @@ pub fn evaluate(
             log::info!("Docker Hub rate limit for {}: {limit}.", item.host);
         }
     }
+    // Replicas of a service share one platform check.
+    let mut platform_cache = BTreeMap::new();
     containers
         .into_iter()
         .zip(targets)
@@ -94,8 +97,13 @@ pub fn evaluate(
                 let item = repo_tag(r);
                 results.get(&item).map(|result| match result {
                     Ok(remote) => {
-                        platform_check =
-                            check_platform(registry, &item, remote, &container.observed);
+                        platform_check = check_platform(
+                            registry,
+                            &mut platform_cache,
+                            &item,
+                            remote,
+                            &container.observed,
+                        );
                         if platform_check.as_ref().is_some_and(|p| p.same) {
                             Remote::PlatformUnchanged {
                                 index: remote.digest.clone(),
@@ -127,10 +135,22 @@ pub fn evaluate(
         .collect()
 }
 
+/// The index media types: only these can hold the container's image under a new digest.
+const INDEX_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+type PlatformCache = BTreeMap<(RepoTag, Digest, String, bool), Result<PlatformDigest, String>>;
+
 /// The platform check for a container whose tag names `remote`: only when that digest is not
 /// one the container already has, and only when the engine said what the container runs.
+/// A tag naming a single-platform manifest costs no request: on containerd its digest is
+/// compared as is, on the classic store it is not checked (a re-pushed identical image is
+/// caught after the pull, which finds the image it already runs).
 fn check_platform(
     registry: &RegistryClient,
+    cache: &mut PlatformCache,
     item: &RepoTag,
     remote: &RemoteDigest,
     observed: &Observed,
@@ -152,18 +172,32 @@ fn check_platform(
         same: false,
         error: None,
     };
-    // The tag may now name the very manifest the container runs (an index became one image).
-    if compared == "manifest" && &remote.digest == local {
+    let is_index = remote
+        .media_type
+        .as_deref()
+        .is_none_or(|t| INDEX_TYPES.contains(&t));
+    if !is_index {
+        if compared == "config" {
+            return None;
+        }
+        // The tag names one manifest: compare it as is (it may be the very one it runs).
+        check.same = &remote.digest == local;
         check.remote = Some(remote.digest.clone());
-        check.same = true;
         return Some(check);
     }
-    match registry.platform_digest(
-        item,
-        &remote.digest,
-        &running.platform,
-        compared == "config",
-    ) {
+    let want_config = compared == "config";
+    let key = (
+        item.clone(),
+        remote.digest.clone(),
+        running.platform.clone(),
+        want_config,
+    );
+    let found = cache.entry(key).or_insert_with(|| {
+        registry
+            .platform_digest(item, &remote.digest, &running.platform, want_config)
+            .map_err(|e| e.to_string())
+    });
+    match found.clone() {
         Ok(found) => {
             let theirs = if compared == "manifest" {
                 Some(found.manifest)
@@ -179,7 +213,7 @@ fn check_platform(
                 observed.name,
                 running.platform
             );
-            check.error = Some(e.to_string());
+            check.error = Some(e);
         }
     }
     if check.same {
@@ -254,4 +288,129 @@ impl Evaluated {
             ignored_labels: &c.observed.labels.ignored,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::RunningImage;
+    use crate::labels;
+    use crate::registry::RegistryOptions;
+
+    fn digest(c: char) -> Digest {
+        Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
+    }
+
+    fn observed(running: Option<RunningImage>) -> Observed {
+        Observed {
+            key: "shop/web".into(),
+            name: "shop-web-1".into(),
+            config_image: "127.0.0.1:9/web:1".into(),
+            local_digests: vec![digest('a')],
+            running,
+            dangling: false,
+            labels: labels::parse(&BTreeMap::new(), false),
+            is_self: false,
+        }
+    }
+
+    fn remote(d: Digest, media_type: &str) -> RemoteDigest {
+        RemoteDigest {
+            digest: d,
+            media_type: Some(media_type.into()),
+            from_get_fallback: false,
+            rate_limit: None,
+        }
+    }
+
+    /// A client whose every request would fail: the cases below must not make one.
+    fn offline_client() -> RegistryClient {
+        let dir = std::env::temp_dir().join(format!("pp-eval-{}", std::process::id()));
+        RegistryClient::new(RegistryOptions {
+            docker_config_dir: Some(dir),
+            retries: 0,
+            ..RegistryOptions::default()
+        })
+        .unwrap()
+    }
+
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+    #[test]
+    fn single_manifests_and_known_digests_cost_no_request() {
+        let client = offline_client();
+        let mut cache = PlatformCache::new();
+        let item = RepoTag {
+            host: "127.0.0.1:9".into(),
+            repository: "web".into(),
+            tag: "1".into(),
+        };
+        let containerd = Some(RunningImage {
+            platform: "linux/amd64".into(),
+            manifest: Some(digest('d')),
+            config: None,
+        });
+        let classic = Some(RunningImage {
+            platform: "linux/amd64".into(),
+            manifest: None,
+            config: Some(digest('c')),
+        });
+        // The tag names what it has: no check at all.
+        let same = remote(digest('a'), OCI_INDEX);
+        assert_eq!(
+            check_platform(
+                &client,
+                &mut cache,
+                &item,
+                &same,
+                &observed(containerd.clone())
+            ),
+            None
+        );
+        // A single manifest on containerd: compared as is, the same one or not.
+        let one = remote(digest('d'), MANIFEST);
+        let check = check_platform(
+            &client,
+            &mut cache,
+            &item,
+            &one,
+            &observed(containerd.clone()),
+        )
+        .unwrap();
+        assert!(check.same);
+        assert_eq!(check.compared, "manifest");
+        let other = remote(digest('e'), MANIFEST);
+        let check =
+            check_platform(&client, &mut cache, &item, &other, &observed(containerd)).unwrap();
+        assert!(!check.same);
+        assert_eq!(check.remote, Some(digest('e')));
+        // A single manifest on the classic store is left to the pull.
+        assert_eq!(
+            check_platform(
+                &client,
+                &mut cache,
+                &item,
+                &other,
+                &observed(classic.clone())
+            ),
+            None
+        );
+        // Nothing known about what it runs: whole digests only.
+        let index = remote(digest('f'), OCI_INDEX);
+        assert_eq!(
+            check_platform(&client, &mut cache, &item, &index, &observed(None)),
+            None
+        );
+        // An index with a registry that cannot answer: a failed check, never "same".
+        let check = check_platform(&client, &mut cache, &item, &index, &observed(classic)).unwrap();
+        assert!(!check.same);
+        assert_eq!(check.compared, "config");
+        assert!(check.error.is_some(), "{check:?}");
+        assert!(
+            cache.is_empty() == false,
+            "the answer is cached for the replicas"
+        );
+    }
+
+    const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 }
