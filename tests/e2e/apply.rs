@@ -696,7 +696,9 @@ fn apply_takes_policy_from_the_compose_file_never_from_the_image() {
 /// `pptb/app:<amd64>` as is, linux/arm64 a copy whose config carries `arm_note` (and the
 /// repository's name, so no two repositories share an index and, on containerd, an image).
 /// Returns the index digest.
-fn publish_index(bed: &Bed, repo: &str, amd64: &str, arm_note: &str) -> String {
+/// With `own_amd64`, the amd64 config carries the repository's name too: an image (and, on the
+/// classic store, an image ID) no other tag shares.
+fn publish_index(bed: &Bed, repo: &str, amd64: &str, arm_note: &str, own_amd64: bool) -> String {
     let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/registry_tool.py");
     let out = Command::new(&bed.python)
         .arg(tool)
@@ -704,6 +706,11 @@ fn publish_index(bed: &Bed, repo: &str, amd64: &str, arm_note: &str) -> String {
         .args(["--from", &format!("pptb/app:{amd64}")])
         .args(["--to", &format!("{repo}:stable")])
         .args(["--arm-note", &format!("{repo} {arm_note}")])
+        .args(if own_amd64 {
+            vec!["--amd-note", repo]
+        } else {
+            Vec::new()
+        })
         .output()
         .expect("running registry_tool.py");
     assert!(
@@ -717,9 +724,9 @@ fn publish_index(bed: &Bed, repo: &str, amd64: &str, arm_note: &str) -> String {
 }
 
 /// A project running `<repo>:stable` where that tag is a two-platform index.
-fn multi_setup<'a>(bed: &'a Bed, prefix: &str) -> (Setup<'a>, String) {
+fn multi_setup<'a>(bed: &'a Bed, prefix: &str, own_amd64: bool) -> (Setup<'a>, String) {
     let repo = unique_name(prefix);
-    let first = publish_index(bed, &repo, "v1", "one");
+    let first = publish_index(bed, &repo, "v1", "one", own_amd64);
     let image = bed.registry(Reg::Open).image(&repo, "stable");
     let project = Project::up(bed, &format!("services:\n  app:\n    image: {image}\n"));
     let setup = Setup {
@@ -749,11 +756,11 @@ fn plan_json(s: &Setup<'_>) -> Value {
 #[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
 fn an_index_changed_only_for_another_platform_restarts_nothing() {
     let bed = Bed::get();
-    let (s, first) = multi_setup(bed, "multi-other");
+    let (s, first) = multi_setup(bed, "multi-other", false);
     let before = s.project.container("app");
     let old_id = before["Id"].as_str().unwrap().to_string();
 
-    let second = publish_index(bed, &s.repo, "v1", "two");
+    let second = publish_index(bed, &s.repo, "v1", "two", false);
     assert_ne!(second, first, "the index changed");
     let plan = plan_json(&s);
     assert_eq!(plan["decision"], "up-to-date", "{plan:#}");
@@ -800,7 +807,7 @@ fn an_index_changed_only_for_another_platform_restarts_nothing() {
     );
 
     // A change for this host's platform is an update as usual.
-    let third = publish_index(bed, &s.repo, "v2", "two");
+    let third = publish_index(bed, &s.repo, "v2", "two", false);
     let plan = plan_json(&s);
     assert_eq!(plan["decision"], "update", "{plan:#}");
     assert_eq!(plan["platform_check"]["same"], false, "{plan:#}");
@@ -828,18 +835,18 @@ fn an_index_changed_only_for_another_platform_restarts_nothing() {
 #[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
 fn a_running_image_left_dangling_by_a_manual_pull_gets_a_clear_decision() {
     let bed = Bed::get();
-    let (s, _) = multi_setup(bed, "multi-dangling");
+    let (s, _) = multi_setup(bed, "multi-dangling", true);
     let old_id = s.project.container_ids("app")[0].clone();
     let image = bed.registry(Reg::Open).image(&s.repo, "stable");
 
     // Another platform changed and someone pulled it by hand.
-    publish_index(bed, &s.repo, "v1", "two");
+    publish_index(bed, &s.repo, "v1", "two", true);
     bed.docker(&["pull", "--quiet", &image]);
     let plan = plan_json(&s);
     assert_eq!(plan["decision"], "up-to-date", "{plan:#}");
 
     // This platform changed and someone pulled it by hand: the running image loses its name.
-    publish_index(bed, &s.repo, "v2", "two");
+    publish_index(bed, &s.repo, "v2", "two", true);
     bed.docker(&["pull", "--quiet", &image]);
     let running = bed.inspect(&bed.inspect(&old_id)["Image"].as_str().unwrap().to_string());
     assert_eq!(
