@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::pullpilot::{Run, pullpilot};
-use crate::common::{Bed, Project, Reg, TempDir, Variant, unique_name};
+use crate::common::{Bed, LogMark, Project, Reg, TempDir, Variant, unique_name};
 
 /// A compose project with one repository of its own on the open registry.
 struct Setup<'a> {
@@ -762,6 +762,7 @@ fn an_index_changed_only_for_another_platform_restarts_nothing() {
 
     let second = publish_index(bed, &s.repo, "v1", "two", false);
     assert_ne!(second, first, "the index changed");
+    let registry_log = LogMark::new(&bed.open.log);
     let plan = plan_json(&s);
     assert_eq!(plan["decision"], "up-to-date", "{plan:#}");
     assert_eq!(plan["available_digest"], second.as_str());
@@ -775,6 +776,31 @@ fn an_index_changed_only_for_another_platform_restarts_nothing() {
         "config"
     };
     assert_eq!(check["compared"], compared, "{plan:#}");
+    // One HEAD, then the index by digest (and on the classic store its amd64 manifest).
+    let manifest_gets = if compared == "config" { 2 } else { 1 };
+    let wanted = 1 + manifest_gets;
+    registry_log.wait_count(
+        &format!("/v2/{}/manifests/", s.repo),
+        wanted,
+        Duration::from_secs(5),
+    );
+    let ours: Vec<String> = registry_log
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("\"pullpilot/") && l.contains(&format!("/v2/{}/", s.repo)))
+        .collect();
+    assert_eq!(ours.len(), wanted, "{ours:#?}");
+    assert_eq!(
+        ours.iter()
+            .filter(|l| l.contains("\"GET /v2/") && l.contains("/manifests/sha256:"))
+            .count(),
+        manifest_gets,
+        "manifest GETs by digest only: {ours:#?}"
+    );
+    assert!(
+        !ours.iter().any(|l| l.contains("/blobs/")),
+        "no layer or config blob is fetched: {ours:#?}"
+    );
     if compared == "config" {
         assert_eq!(
             check["local"], before["Image"],
