@@ -406,10 +406,7 @@ mod tests {
         assert!(!check.same);
         assert_eq!(check.compared, "config");
         assert!(check.error.is_some(), "{check:?}");
-        assert!(
-            cache.is_empty() == false,
-            "the answer is cached for the replicas"
-        );
+        assert!(!cache.is_empty(), "the answer is cached for the replicas");
     }
 
     const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";

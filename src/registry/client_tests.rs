@@ -13,6 +13,7 @@ use sha2::Digest as _;
 use super::credentials::tests::TempDir;
 use super::testserver::{FakeServer, Recorded, Reply};
 use super::{CheckError, RegistryClient, RegistryOptions, RepoTag};
+use crate::reference::Digest;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
@@ -966,13 +967,13 @@ fn two_platform_index() -> (Vec<u8>, Vec<u8>, Vec<u8>, String) {
 fn platform_digest_reads_the_index_once_and_the_manifest_only_for_a_config() {
     let (index, amd, arm, config) = two_platform_index();
     let (di, da, dr) = (digest_of(&index), digest_of(&amd), digest_of(&arm));
-    let served: Vec<(String, Vec<u8>)> = vec![
+    let bodies: Vec<(String, Vec<u8>)> = vec![
         ("team/app:v1".into(), index.clone()),
         (format!("team/app:{di}"), index.clone()),
         (format!("team/app:{da}"), amd.clone()),
         (format!("team/app:{dr}"), arm.clone()),
     ];
-    let served: Vec<(&str, &[u8])> = served
+    let manifests: Vec<(&str, &[u8])> = bodies
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_slice()))
         .collect();
@@ -981,7 +982,7 @@ fn platform_digest_reads_the_index_once_and_the_manifest_only_for_a_config() {
             creds: None,
             first_scope_only: false,
         },
-        &served,
+        &manifests,
         DigestHeader::Sent,
     );
     let (_dir, client) = anonymous_client();
@@ -1005,7 +1006,7 @@ fn platform_digest_reads_the_index_once_and_the_manifest_only_for_a_config() {
         .platform_digest(&item, &remote.digest, "linux/amd64", true)
         .unwrap();
     assert_eq!(
-        found.config.as_ref().map(|c| c.as_str()),
+        found.config.as_ref().map(Digest::as_str),
         Some(config.as_str())
     );
     assert_eq!(server.count("GET", "/v2/team/app/manifests/"), 3);
@@ -1030,13 +1031,13 @@ fn platform_digest_reads_the_index_once_and_the_manifest_only_for_a_config() {
     );
 
     // A tag naming one manifest: that manifest is the platform's image.
-    let single = crate::reference::Digest::parse(&da).unwrap();
+    let single = Digest::parse(&da).unwrap();
     let found = client
         .platform_digest(&item, &single, "linux/amd64", true)
         .unwrap();
     assert_eq!(found.manifest.as_str(), da);
     assert_eq!(
-        found.config.as_ref().map(|c| c.as_str()),
+        found.config.as_ref().map(Digest::as_str),
         Some(config.as_str())
     );
 }
@@ -1049,7 +1050,7 @@ fn platform_digest_refuses_a_body_that_does_not_match_its_digest() {
     let server = registry(Auth::Open, &[(key.as_str(), &index)], DigestHeader::Sent);
     let (_dir, client) = anonymous_client();
     let item = tag(&server.host(), "app", "v1");
-    let claimed = crate::reference::Digest::parse(&claimed).unwrap();
+    let claimed = Digest::parse(&claimed).unwrap();
     let err = client
         .platform_digest(&item, &claimed, "linux/amd64", false)
         .unwrap_err();

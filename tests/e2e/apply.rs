@@ -822,13 +822,13 @@ fn an_index_changed_only_for_another_platform_restarts_nothing() {
     assert!(row["result"].is_null(), "nothing was done: {run}");
     assert_eq!(
         s.project.container_ids("app"),
-        [old_id.clone()],
+        std::slice::from_ref(&old_id),
         "not recreated"
     );
     s.project.compose(&["up", "-d"]);
     assert_eq!(
         s.project.container_ids("app"),
-        [old_id.clone()],
+        std::slice::from_ref(&old_id),
         "docker compose up -d stays quiet"
     );
 
@@ -874,7 +874,7 @@ fn a_running_image_left_dangling_by_a_manual_pull_gets_a_clear_decision() {
     // This platform changed and someone pulled it by hand: the running image loses its name.
     publish_index(bed, &s.repo, "v2", "two", true);
     bed.docker(&["pull", "--quiet", &image]);
-    let running = bed.inspect(&bed.inspect(&old_id)["Image"].as_str().unwrap().to_string());
+    let running = bed.inspect(bed.inspect(&old_id)["Image"].as_str().unwrap());
     assert_eq!(
         running["RepoTags"],
         serde_json::json!([]),
