@@ -104,13 +104,7 @@ pub fn evaluate(
                             remote,
                             &container.observed,
                         );
-                        if platform_check.as_ref().is_some_and(|p| p.same) {
-                            Remote::PlatformUnchanged {
-                                index: remote.digest.clone(),
-                            }
-                        } else {
-                            Remote::Digest(remote.digest.clone())
-                        }
+                        judge(&remote.digest, platform_check.as_ref())
                     }
                     Err(e) => Remote::Error {
                         kind: e.kind().to_string(),
@@ -133,6 +127,32 @@ pub fn evaluate(
             }
         })
         .collect()
+}
+
+/// What the decision gets from the registry's digest and the platform check. On the containerd
+/// store a failed check is a failed check: the whole digest (the index) would restart the
+/// container for nothing whenever only another platform changed. On the classic store the
+/// whole digest is safe: the pull finds the image it runs and nothing is recreated.
+fn judge(digest: &Digest, check: Option<&PlatformCheck>) -> Remote {
+    match check {
+        Some(check) if check.same => Remote::PlatformUnchanged {
+            index: digest.clone(),
+        },
+        Some(PlatformCheck {
+            compared: "manifest",
+            error: Some(error),
+            platform,
+            ..
+        }) => Remote::Error {
+            kind: "platform-check".into(),
+            message: format!(
+                "the tag's index changed to {}, but its {platform} image could not be read \
+                 ({error}); nothing is done until it can",
+                digest.short()
+            ),
+        },
+        _ => Remote::Digest(digest.clone()),
+    }
 }
 
 /// The index media types: only these can hold the container's image under a new digest.
@@ -410,4 +430,34 @@ mod tests {
     }
 
     const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+    #[test]
+    fn a_failed_check_on_containerd_is_a_failure_and_on_classic_the_whole_digest() {
+        let mut check = PlatformCheck {
+            platform: "linux/amd64".into(),
+            compared: "manifest",
+            local: digest('d'),
+            remote: None,
+            same: false,
+            error: Some("registry down".into()),
+        };
+        let Remote::Error { kind, message } = judge(&digest('f'), Some(&check)) else {
+            panic!("a failed containerd check must not become an update");
+        };
+        assert_eq!(kind, "platform-check");
+        assert!(message.contains("linux/amd64") && message.contains("registry down"));
+        check.compared = "config";
+        assert_eq!(
+            judge(&digest('f'), Some(&check)),
+            Remote::Digest(digest('f'))
+        );
+        check.error = None;
+        check.remote = Some(digest('d'));
+        check.same = true;
+        assert_eq!(
+            judge(&digest('f'), Some(&check)),
+            Remote::PlatformUnchanged { index: digest('f') }
+        );
+        assert_eq!(judge(&digest('f'), None), Remote::Digest(digest('f')));
+    }
 }
