@@ -289,7 +289,7 @@ fn render(
         .map(|(e, o)| {
             let result = match o {
                 Some(outcome) => format!("{}: {}", outcome.word(), outcome.describe()),
-                None => format!("{}: {}", e.decision.word(), e.decision.reason(now)),
+                None => format!("{}: {}", e.decision.word(), e.reason(now)),
             };
             vec![
                 e.container.display_name().to_string(),

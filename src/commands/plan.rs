@@ -68,7 +68,7 @@ fn render(scope: &str, evaluated: &[Evaluated], now: SystemTime) -> String {
                 c.observed.config_image.clone(),
                 short(c.observed.local_digests.first()),
                 short(e.available.as_ref()),
-                format!("{}: {}", e.decision.word(), e.decision.reason(now)),
+                format!("{}: {}", e.decision.word(), e.reason(now)),
             ]
         })
         .collect();
@@ -139,6 +139,8 @@ mod tests {
                     name,
                     config_image: "registry.example/shop/web:1".into(),
                     local_digests: Vec::new(),
+                    running: None,
+                    dangling: false,
                     labels: labels::parse_container(&map(container), &map(image), None, false),
                     is_self: false,
                 },
@@ -146,6 +148,7 @@ mod tests {
             },
             reference: None,
             available: None,
+            platform_check: None,
             decision: Decision::UpToDate,
         }
     }

@@ -99,6 +99,17 @@ pub struct RemoteDigest {
     pub rate_limit: Option<RateLimit>,
 }
 
+/// What a tag's index offers for one platform (see [`RegistryClient::platform_digest`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformDigest {
+    /// The digest of the platform's image manifest (the index itself when the tag names a
+    /// single-platform manifest).
+    pub manifest: Digest,
+    /// The digest of that manifest's config (the image ID on the classic image store), when
+    /// it was asked for.
+    pub config: Option<Digest>,
+}
+
 /// Docker Hub's `ratelimit-limit` / `ratelimit-remaining` headers (`100;w=21600`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
