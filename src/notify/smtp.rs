@@ -805,6 +805,38 @@ mod tests {
     }
 
     #[test]
+    fn a_password_is_never_sent_unencrypted_to_a_remote_host() {
+        use crate::notify::testserver::{SinkTls, SmtpSink};
+        for extra in ["", "&encryption=none", "&starttls=no", "&auth=login"] {
+            let sink = SmtpSink::start(SinkTls::None, &[]);
+            // A remote host name; the connection itself goes to the loopback sink.
+            let s = parsed(&format!(
+                "smtp://u:s3cret@mail.example.com:25/?from=a@b.c&to=d@e.f{extra}"
+            ))
+            .unwrap();
+            let deadline = Instant::now() + std::time::Duration::from_secs(5);
+            let hello = ClientId::Domain("localhost".into());
+            let mut conn = connect("127.0.0.1", sink.port, &hello, None, deadline).unwrap();
+            let ev = crate::notify::tests::sample_event(crate::notify::EventKind::Failed);
+            let msg = crate::notify::message::render(&ev, &crate::notify::tz::Zone::utc());
+            let no_tls = || Err("no TLS in this test".to_string());
+            let err = s
+                .session(&mut conn, &msg, no_tls, &hello, deadline)
+                .unwrap_err();
+            assert!(
+                err.contains("refusing to send the password unencrypted"),
+                "{extra}: {err}"
+            );
+            drop(conn);
+            let session = &sink.sessions()[0];
+            assert!(
+                session.auth.is_empty() && session.rcpt.is_empty(),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
     fn loopback_hosts() {
         assert!(is_loopback("localhost") && is_loopback("127.0.0.2") && is_loopback("::1"));
         assert!(!is_loopback("mail.example.com") && !is_loopback("10.0.0.1"));
