@@ -59,7 +59,6 @@ mod tests;
 mod testserver;
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use jiff::tz::TimeZone;
@@ -179,7 +178,7 @@ pub struct Notifier {
     agent: ureq::Agent,
     timeout: Duration,
     zone: TimeZone,
-    smtp_tls: Option<Arc<rustls::ClientConfig>>,
+    smtp_tls: Option<smtp::Trust>,
     http_base: Option<String>,
     retry_waits: Vec<Duration>,
     /// Every warning `send` logged, so tests need not own the process's logger.
@@ -233,7 +232,7 @@ impl Notifier {
             .iter()
             .any(|t| matches!(&t.delivery, Delivery::Smtp(s) if s.may_use_tls()));
         let smtp_tls = if needs_tls {
-            match crate::tls::tls_client_config(&overrides.extra_roots) {
+            match smtp::Trust::new(&overrides.extra_roots) {
                 Ok(config) => Some(config),
                 Err(e) => {
                     log::warn!("E-mail notifications cannot use TLS: {e}.");

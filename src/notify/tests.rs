@@ -377,7 +377,8 @@ fn smtp_plain_to_loopback_with_auth_plain() {
     assert_eq!(s.rcpt, ["ops@example.com", "dev@example.com"]);
     assert!(s.quit);
     for header in [
-        "From: Pull Pilot <pp@example.com>",
+        // lettre quotes a display name with a space; readers show the same `Pull Pilot`.
+        "From: \"Pull Pilot\" <pp@example.com>",
         "To: ops@example.com, dev@example.com",
         "Subject: pullpilot: updated shop/web",
         "Date: Wed, 1 Jan 2025 00:00:00 +0000",
@@ -403,17 +404,20 @@ fn smtp_plain_to_loopback_with_auth_plain() {
 fn smtp_starttls_then_auth_login() {
     let sink = SmtpSink::start(SinkTls::StartTls, &[]);
     let n = one(smtp_url(sink.port, "&auth=login&subject=Custom"), None);
-    assert_eq!(
-        n.send(&sample_event(EventKind::Failed)),
-        1,
-        "{:?}",
-        warnings(&n)
-    );
+    let mut event = sample_event(EventKind::Failed);
+    event.message = ".hidden dot line\nsecond".into();
+    assert_eq!(n.send(&event), 1, "{:?}", warnings(&n));
     let s = &sink.sessions()[0];
     assert!(s.tls);
     assert_eq!(s.ehlo.len(), 2, "EHLO again after STARTTLS");
     assert_eq!(s.auth, ["LOGIN mailer:s3cret"]);
     assert!(s.data.contains("Subject: Custom\r\n"));
+    // A line starting with a dot is dot-stuffed on the wire.
+    assert!(
+        s.data.contains("\r\n\r\n..hidden dot line\r\nsecond\r\n"),
+        "{}",
+        s.data
+    );
 }
 
 #[test]
