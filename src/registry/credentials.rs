@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -69,14 +68,8 @@ impl Credential {
 
     /// A non-secret name for the token cache key.
     pub(crate) fn identity(&self) -> String {
-        use sha2::Digest as _;
-        let fingerprint = |secret: &str| {
-            let hash = sha2::Sha256::digest(secret.as_bytes());
-            hash[..8].iter().fold(String::new(), |mut out, b| {
-                let _ = write!(out, "{b:02x}");
-                out
-            })
-        };
+        // The first 8 bytes of the SHA-256: enough to tell secrets apart, useless to recover one.
+        let fingerprint = |secret: &str| super::sha256_hex(secret.as_bytes())[..16].to_owned();
         match self {
             Self::Basic { username, password } => {
                 format!("basic:{username}:{}", fingerprint(password))
