@@ -2,7 +2,6 @@
 //! serial mode and pause after a 429), retries with backoff, `Retry-After`, and redirects that
 //! never carry `Authorization` to another origin. Knows nothing about manifests or tokens.
 
-use std::fmt::Write as _;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -557,17 +556,16 @@ pub(crate) fn redact(url: &str) -> &str {
     url.split(['?', '#']).next().unwrap_or(url)
 }
 
+/// Everything but RFC 3986 unreserved characters (`A–Z a–z 0–9 - . _ ~`) gets escaped.
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes a query or form value (everything but RFC 3986 unreserved characters).
 pub(crate) fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(value, NOT_UNRESERVED).to_string()
 }
 
 /// Appends `key=value` pairs to a URL, keeping its own query.
