@@ -8,15 +8,16 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// `--version`: the crate version, the commit it was built from and the build date (UTC), as
-/// build.rs found them (`unknown` when it could not).
-pub const LONG_VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (commit ",
-    env!("PULLPILOT_COMMIT"),
-    ", built ",
-    env!("PULLPILOT_BUILD_DATE"),
-    ")"
-);
+/// build.rs found them; `unknown` when it could not (or did not run: a build from a copy of
+/// `src/` without build.rs).
+pub fn long_version() -> String {
+    format!(
+        "{} (commit {}, built {})",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("PULLPILOT_COMMIT").unwrap_or("unknown"),
+        option_env!("PULLPILOT_BUILD_DATE").unwrap_or("unknown"),
+    )
+}
 
 /// A secure, compose-aware container auto-updater for Docker hosts.
 ///
@@ -27,7 +28,7 @@ pub const LONG_VERSION: &str = concat!(
 #[command(
     name = "pullpilot",
     version,
-    long_version = LONG_VERSION,
+    long_version = long_version(),
     propagate_version = true,
     max_term_width = 100
 )]
