@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod notify;
 pub mod order;
 pub mod output;
+pub mod process;
 pub mod reference;
 pub mod registry;
 pub mod relay;

@@ -382,26 +382,11 @@ fn unknown_variables(env: &BTreeMap<String, String>) -> Vec<String> {
         .map(|k| {
             let closest = VARIABLES
                 .iter()
-                .min_by_key(|(name, _, _)| edit_distance(name, k))
+                .min_by_key(|(name, _, _)| strsim::levenshtein(name, k))
                 .map_or("", |(name, _, _)| name);
             format!("{k} is not a pullpilot setting and is ignored; did you mean {closest}?")
         })
         .collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

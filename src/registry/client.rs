@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
-use sha2::Digest as _;
 
 use super::auth::{
     HostAuth, TokenCache, TokenKey, parse_token_response, pull_scope, select_auth_from_headers,
@@ -771,7 +770,7 @@ impl RegistryClient {
             .map_err(Problem::Transport)?;
         match resp.status {
             200..=299 => {
-                let hex = format!("{:x}", sha2::Sha256::digest(&resp.body));
+                let hex = super::sha256_hex(&resp.body);
                 Ok(RemoteDigest {
                     digest: sha256_digest(&format!("sha256:{hex}"))
                         .expect("a sha256 in lowercase hex is a valid digest"),

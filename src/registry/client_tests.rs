@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
-use sha2::Digest as _;
 
 use super::credentials::tests::TempDir;
 use super::testserver::{FakeServer, Recorded, Reply};
@@ -18,7 +17,7 @@ use crate::reference::Digest;
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 fn digest_of(body: &[u8]) -> String {
-    format!("sha256:{:x}", sha2::Sha256::digest(body))
+    format!("sha256:{}", super::sha256_hex(body))
 }
 
 fn tag(host: &str, repository: &str, tag: &str) -> RepoTag {
