@@ -1390,11 +1390,7 @@ fn provision_time_does_not_grow_with_the_registrations() {
         let journal = dir.0.join("registrations.journal");
         let relay = Relay::start(&dir.0, &[]);
         let before = std::fs::metadata(&snapshot).unwrap();
-        let lines = |path: &Path| {
-            std::fs::read_to_string(path)
-                .map(|t| t.lines().count())
-                .unwrap_or(0)
-        };
+        let lines = |path: &Path| std::fs::read_to_string(path).map_or(0, |t| t.lines().count());
         let journal_before = lines(&journal);
         let _ = provision_time(&relay, 3, tag + 100); // warm-up
         medians.push((records, provision_time(&relay, 21, tag)));

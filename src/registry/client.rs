@@ -263,7 +263,7 @@ impl RegistryClient {
         digest: &Digest,
     ) -> Result<Vec<u8>, Problem> {
         let (_, _, resp) = self.manifest_request(session, tag, digest.as_str(), Method::Get)?;
-        let hex = format!("{:x}", sha2::Sha256::digest(&resp.body));
+        let hex = super::sha256_hex(&resp.body);
         if digest.as_str() != format!("sha256:{hex}") {
             return Err(Problem::Bad(format!(
                 "the manifest it sent for {digest} has a different digest (sha256:{hex})"

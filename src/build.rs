@@ -25,7 +25,7 @@ fn main() {
 
     // Rerun when the sources change (a new build date) or HEAD moves (a new commit).
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
-    for path in ["build.rs", "Cargo.toml", "src", ".cargo_vcs_info.json"] {
+    for path in ["Cargo.toml", "src", ".cargo_vcs_info.json"] {
         println!("cargo:rerun-if-changed={path}");
     }
     for path in git_paths(dir) {
