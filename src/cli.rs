@@ -7,6 +7,18 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `--version`: the crate version, the commit it was built from and the build date (UTC), as
+/// build.rs found them; `unknown` when it could not (or did not run: a build from a copy of
+/// `src/` without build.rs).
+pub fn long_version() -> String {
+    format!(
+        "{} (commit {}, built {})",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("PULLPILOT_COMMIT").unwrap_or("unknown"),
+        option_env!("PULLPILOT_BUILD_DATE").unwrap_or("unknown"),
+    )
+}
+
 /// A secure, compose-aware container auto-updater for Docker hosts.
 ///
 /// Each run makes one pass: find the containers in scope, ask their registries for the tag's
@@ -16,6 +28,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "pullpilot",
     version,
+    long_version = long_version(),
     propagate_version = true,
     max_term_width = 100
 )]
@@ -262,4 +275,39 @@ pub struct GlobalArgs {
     /// Wait for another run's lock instead of exiting with status 75
     #[arg(long, global = true)]
     pub wait: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn long_version_names_the_commit_and_the_build_date() {
+        let text = Cli::command().render_long_version();
+        let rest = text
+            .strip_prefix(&format!("pullpilot {} (commit ", env!("CARGO_PKG_VERSION")))
+            .unwrap_or_else(|| panic!("{text}"));
+        let (commit, rest) = rest.split_once(", built ").expect(&text);
+        let date = rest.trim_end().strip_suffix(')').expect(&text);
+        assert!(
+            commit == "unknown"
+                || commit.len() >= 7 && commit.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{text}"
+        );
+        let is_date = date.len() == 10
+            && date.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        assert!(date == "unknown" || is_date, "{text}");
+        // -V stays the bare version.
+        assert_eq!(
+            Cli::command().render_version(),
+            format!("pullpilot {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
 }

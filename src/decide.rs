@@ -2,7 +2,8 @@
 //!
 //! Pure: no Docker, no HTTP, no clock, no environment. The order is the product's contract
 //! (first match wins): excluded → invalid label → image is not a tag → digest-pinned reference →
-//! pinned in state → no local repo digest → registry error → up to date → self → blocked →
+//! pinned in state → no local repo digest → registry error → up to date (the same digest, or
+//! the same image for the container's platform) → self → blocked →
 //! monitor-only → soak → update. [`registry_target`] says which containers need a registry
 //! check at all, so excluded, pinned and locally built containers cost no request.
 
@@ -26,16 +27,40 @@ pub struct Observed {
     /// Digests of the container's image for the same repository (and, on the containerd image
     /// store, the image ID).
     pub local_digests: Vec<Digest>,
+    /// What the container runs, per platform: the platform check compares it when the tag's
+    /// index changed. `None` when the engine did not say (then only whole digests compare).
+    pub running: Option<RunningImage>,
+    /// The image has no name left (`RepoTags` is empty): a newer image took its tag.
+    pub dangling: bool,
     pub labels: Parsed,
     /// This is pullpilot's own container.
     pub is_self: bool,
+}
+
+/// The image a container runs, as the platform check compares it with a tag's index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunningImage {
+    /// `os/arch[/variant]`, e.g. `linux/amd64`.
+    pub platform: String,
+    /// The platform manifest digest the engine reports (containerd image store, API 1.48+).
+    pub manifest: Option<Digest>,
+    /// The image's config digest: its ID on the classic image store.
+    pub config: Option<Digest>,
 }
 
 /// What the registry said about the tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Remote {
     Digest(Digest),
-    Error { kind: String, message: String },
+    /// The tag's index is new, but its image for the container's platform is the one the
+    /// container runs: nothing to do.
+    PlatformUnchanged {
+        index: Digest,
+    },
+    Error {
+        kind: String,
+        message: String,
+    },
 }
 
 /// Settings and state the decision reads.
@@ -76,6 +101,9 @@ pub enum Decision {
         reason: String,
     },
     LocallyBuilt,
+    /// The image lost its name and has no registry digest left: a newer image was pulled or
+    /// built under its tag. Nothing to compare, so nothing is done.
+    Dangling,
     RegistryError {
         kind: String,
         message: String,
@@ -116,6 +144,7 @@ impl Decision {
             Decision::DigestPinned { .. } => "pinned (digest)",
             Decision::PinnedInState { .. } => "pinned",
             Decision::LocallyBuilt => "locally built",
+            Decision::Dangling => "no registry digest",
             Decision::RegistryError { .. } => "check failed",
             Decision::UpToDate => "up to date",
             Decision::SelfUpdateAvailable { .. } => "update available (self)",
@@ -161,6 +190,13 @@ impl Decision {
             Decision::LocallyBuilt => {
                 "the image has no registry digest (built or loaded locally), so there is \
                  nothing to compare with"
+                    .into()
+            }
+            Decision::Dangling => {
+                "the image this container runs has lost its name and has no registry digest (a \
+                 newer image was pulled or built under its tag), so there is nothing exact to \
+                 compare; recreate the container (`docker compose up -d`) to run the image its \
+                 tag names now"
                     .into()
             }
             Decision::RegistryError { message, .. } => message.clone(),
@@ -247,7 +283,11 @@ pub fn registry_target(c: &Observed, ctx: &Context<'_>) -> Result<ImageRef, Deci
         });
     }
     if c.local_digests.is_empty() {
-        return Err(Decision::LocallyBuilt);
+        return Err(if c.dangling {
+            Decision::Dangling
+        } else {
+            Decision::LocallyBuilt
+        });
     }
     Ok(reference)
 }
@@ -261,6 +301,7 @@ pub fn decide(c: &Observed, remote: Option<&Remote>, ctx: &Context<'_>) -> Decis
     };
     let digest = match remote {
         Some(Remote::Digest(digest)) => digest,
+        Some(Remote::PlatformUnchanged { .. }) => return Decision::UpToDate,
         Some(Remote::Error { kind, message }) => {
             return Decision::RegistryError {
                 kind: kind.clone(),
@@ -384,6 +425,8 @@ mod tests {
             name: "shop-web-1".into(),
             config_image: "ghcr.io/acme/web:1".into(),
             local_digests: vec![digest('a')],
+            running: None,
+            dangling: false,
             labels: labels::parse(&map, false),
             is_self: false,
         }
@@ -529,6 +572,37 @@ mod tests {
             registry_target(&c, &ctx(&state)),
             Err(Decision::LocallyBuilt)
         );
+    }
+
+    #[test]
+    fn a_dangling_image_without_digests_is_explained_not_updated() {
+        let state = State::default();
+        let mut c = container(&[(labels::SOAK, "0")]);
+        c.local_digests.clear();
+        c.dangling = true;
+        assert_eq!(registry_target(&c, &ctx(&state)), Err(Decision::Dangling));
+        let d = decide(&c, Some(&remote('b')), &ctx(&state));
+        assert_eq!(d, Decision::Dangling);
+        assert!(!d.is_failure());
+        assert!(d.reason(now()).contains("lost its name"), "{d:?}");
+    }
+
+    #[test]
+    fn an_index_changed_only_for_other_platforms_is_up_to_date() {
+        let state = with_candidate(digest('b'), 48 * HOUR);
+        let c = container(&[(labels::SOAK, "0")]);
+        let unchanged = Remote::PlatformUnchanged { index: digest('b') };
+        assert_eq!(
+            decide(&c, Some(&unchanged), &ctx(&state)),
+            Decision::UpToDate
+        );
+        // The exclusions still come first.
+        let mut pinned = container(&[(labels::EXCLUDE, "true")]);
+        pinned.local_digests.clear();
+        assert!(matches!(
+            decide(&pinned, Some(&unchanged), &ctx(&state)),
+            Decision::Excluded { .. }
+        ));
     }
 
     #[test]

@@ -6,27 +6,19 @@
 //!
 //! A hook sees only the `PULLPILOT_*` facts and `PATH`, `HOME`, `LANG`, `LC_*` and `TZ` from
 //! pullpilot's environment: never `PP_WEBHOOK_SECRET`, `PP_NOTIFY_URL` or any other variable
-//! that may hold a secret. Each hook runs in its own process group. When its main process
-//! exits, or when it times out, the whole group is killed, so a background job cannot keep
-//! the run (and its lock) waiting; output still held by a process that left the group is
-//! read for at most [`PIPE_GRACE`] more.
+//! that may hold a secret. [`crate::process`] runs it in its own process group: when its main
+//! process exits, or when it times out, the whole group is killed, so a background job cannot
+//! keep the run (and its lock) waiting; output still held by a process that left the group is
+//! read for at most [`crate::process::PIPE_GRACE`] more.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::process::{self, DEFAULT_PATH, Limits, RunError};
 
 /// Variables a hook inherits from pullpilot's environment (plus every `LC_*`).
 const INHERITED: [&str; 4] = ["PATH", "HOME", "LANG", "TZ"];
-
-/// `PATH` for a hook when pullpilot has none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// How long to keep reading a hook's output after its process group was killed.
-const PIPE_GRACE: Duration = Duration::from_secs(1);
 
 /// What a hook is told, as `PULLPILOT_*` environment variables.
 #[derive(Clone, Debug, Default)]
@@ -84,102 +76,63 @@ fn run_with_env(
         .env("PULLPILOT_CONTAINER", facts.container)
         .env("PULLPILOT_IMAGE", facts.image)
         .env("PULLPILOT_OLD_DIGEST", facts.old_digest)
-        .env("PULLPILOT_NEW_DIGEST", facts.new_digest)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .env("PULLPILOT_NEW_DIGEST", facts.new_digest);
     if let Some(outcome) = facts.outcome {
         cmd.env("PULLPILOT_OUTCOME", outcome);
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("it could not be started ({e})"))?;
-    let (done, finished) = mpsc::channel::<()>();
-    let streams: Vec<Box<dyn Read + Send>> = [
-        child
-            .stdout
-            .take()
-            .map(|o| Box::new(o) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|e| Box::new(e) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let pumps = streams.len();
-    for stream in streams {
-        let which = which.to_string();
-        let container = facts.container.to_string();
-        let done = done.clone();
-        // Detached: a pipe held by a process that left the group must not hold the run.
-        thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                log::info!("{which} hook ({container}): {line}");
-            }
-            let _ = done.send(());
-        });
-    }
-    let group = child.id();
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) if started.elapsed() >= timeout => {
-                kill_group(group);
-                let _ = child.wait();
-                break Err(format!(
-                    "it did not finish within {} and was killed",
-                    crate::values::format_duration(timeout)
-                ));
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(20)),
-            Err(e) => break Err(format!("waiting for it failed ({e})")),
-        }
+    let limits = Limits {
+        timeout,
+        // Everything it prints is logged.
+        max_output: usize::MAX,
     };
-    // Background jobs it left behind would keep its output pipes open (and this run waiting).
-    kill_group(group);
-    let grace = Instant::now() + PIPE_GRACE;
-    for _ in 0..pumps {
-        if finished
-            .recv_timeout(grace.saturating_duration_since(Instant::now()))
-            .is_err()
-        {
-            log::warn!(
-                "The {which} hook for {} left a process that still holds its output; pullpilot \
-                 stopped reading it. Redirect the output of anything the hook starts in the \
-                 background (`… >/dev/null 2>&1 &`).",
-                facts.container
-            );
-            break;
+    let log_line = |_, line: &[u8]| {
+        let line = String::from_utf8_lossy(line);
+        let line = line
+            .strip_suffix('\n')
+            .map_or(&*line, |l| l.strip_suffix('\r').unwrap_or(l));
+        log::info!("{which} hook ({}): {line}", facts.container);
+    };
+    let abandoned = || {
+        log::warn!(
+            "The {which} hook for {} left a process that still holds its output; pullpilot \
+             stopped reading it. Redirect the output of anything the hook starts in the \
+             background (`… >/dev/null 2>&1 &`).",
+            facts.container
+        );
+    };
+    match process::run(&mut cmd, None, limits, log_line) {
+        Ok(finished) => {
+            if finished.output_abandoned {
+                abandoned();
+            }
+            match finished.status {
+                s if s.success() => Ok(()),
+                s => Err(match s.code() {
+                    Some(code) => format!("it exited with status {code}"),
+                    None => "it was killed by a signal".to_string(),
+                }),
+            }
         }
+        Err(RunError::Start(e)) => Err(format!("it could not be started ({e})")),
+        Err(RunError::TimedOut { output_abandoned }) => {
+            if output_abandoned {
+                abandoned();
+            }
+            Err(format!(
+                "it did not finish within {} and was killed",
+                crate::values::format_duration(timeout)
+            ))
+        }
+        Err(RunError::Wait(e)) => Err(format!("waiting for it failed ({e})")),
     }
-    match status? {
-        s if s.success() => Ok(()),
-        s => Err(match s.code() {
-            Some(code) => format!("it exited with status {code}"),
-            None => "it was killed by a signal".to_string(),
-        }),
-    }
-}
-
-/// SIGKILL to every process left in the hook's process group (none left is fine).
-fn kill_group(group: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{group}")])
-        .env_clear()
-        .env("PATH", DEFAULT_PATH)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::PIPE_GRACE;
+    use std::thread;
+    use std::time::Instant;
 
     fn facts() -> HookFacts<'static> {
         HookFacts {

@@ -23,15 +23,17 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod output;
+pub mod process;
 pub mod reference;
 pub mod registry;
 pub mod relay;
 pub mod runtime;
-pub mod schedule;
 pub mod settings;
 pub mod state;
 #[cfg(test)]
 mod testhttp;
+pub mod time;
+pub mod tls;
 pub mod values;
 pub mod webhook;
 

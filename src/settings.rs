@@ -135,7 +135,8 @@ pub struct Settings {
     pub dry_run: bool,
     pub log_level: log::LevelFilter,
     pub log_json: bool,
-    pub timezone: String,
+    /// `PP_TIMEZONE`, looked up in the system zone database.
+    pub timezone: jiff::tz::TimeZone,
     pub jitter: Duration,
     pub compat_watchtower: bool,
     pub webhook: bool,
@@ -248,8 +249,8 @@ impl Settings {
                 .ok_or_else(|| invalid(&name, &value, "error, warn, info, debug or trace"))?,
         };
         let timezone = match src.raw(a.timezone.as_ref(), "PP_TIMEZONE") {
-            None => "UTC".to_string(),
-            Some((value, name)) => validate_timezone(&value).ok_or_else(|| {
+            None => jiff::tz::TimeZone::UTC,
+            Some((value, name)) => crate::time::zone::parse(&value).map_err(|_| {
                 invalid(
                     &name,
                     &value,
@@ -375,45 +376,17 @@ fn parse_host_list(value: &str) -> Option<Vec<String>> {
     hosts.iter().all(ok).then_some(hosts)
 }
 
-/// A zone is valid if the system's zone database has it (`UTC` always is).
-fn validate_timezone(value: &str) -> Option<String> {
-    let value = value.trim();
-    if value == "UTC" {
-        return Some(value.to_string());
-    }
-    let safe = !value.is_empty() && !value.contains("..") && !value.starts_with('/');
-    let exists = std::path::Path::new("/usr/share/zoneinfo")
-        .join(value)
-        .is_file();
-    (safe && exists).then(|| value.to_string())
-}
-
 fn unknown_variables(env: &BTreeMap<String, String>) -> Vec<String> {
     env.keys()
         .filter(|k| k.starts_with("PP_") && !VARIABLES.iter().any(|(name, _, _)| name == k))
         .map(|k| {
             let closest = VARIABLES
                 .iter()
-                .min_by_key(|(name, _, _)| edit_distance(name, k))
+                .min_by_key(|(name, _, _)| strsim::levenshtein(name, k))
                 .map_or("", |(name, _, _)| name);
             format!("{k} is not a pullpilot setting and is ignored; did you mean {closest}?")
         })
         .collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -1371,9 +1371,12 @@ fn provision_time(relay: &Relay, n: usize, tag: u8) -> Duration {
 }
 
 /// A provision used to rewrite and fsync the whole file (10.5 ms at 3,000 records); it now
-/// appends one line to the journal, so its cost does not grow with the registrations.
+/// appends one line to the journal, so its cost does not grow with the registrations. Asserted
+/// by what is written, not by the clock (a loaded CI machine makes timings noise); the medians
+/// are printed for the record (`-- --nocapture`).
 #[test]
 fn provision_time_does_not_grow_with_the_registrations() {
+    use std::os::unix::fs::MetadataExt as _;
     let mut medians = Vec::new();
     for (tag, records) in [(1u8, 100usize), (2, 3000)] {
         let dir = TempDir::new("provision-time");
@@ -1383,9 +1386,22 @@ fn provision_time_does_not_grow_with_the_registrations() {
             .map(|n| (webhook_id(n + 1), key.clone(), now))
             .collect();
         write_registrations(&dir.0, &existing);
+        let snapshot = dir.0.join("registrations.json");
+        let journal = dir.0.join("registrations.journal");
         let relay = Relay::start(&dir.0, &[]);
+        let before = std::fs::metadata(&snapshot).unwrap();
+        let lines = |path: &Path| std::fs::read_to_string(path).map_or(0, |t| t.lines().count());
+        let journal_before = lines(&journal);
         let _ = provision_time(&relay, 3, tag + 100); // warm-up
         medians.push((records, provision_time(&relay, 21, tag)));
+        // 24 provisions: 24 journal lines, and the snapshot untouched (same inode, same size).
+        assert_eq!(lines(&journal), journal_before + 24);
+        let after = std::fs::metadata(&snapshot).unwrap();
+        assert_eq!(
+            (after.ino(), after.len()),
+            (before.ino(), before.len()),
+            "a provision rewrote registrations.json at {records} records"
+        );
         assert!(relay.stop().success());
         let relay = Relay::start(&dir.0, &[]);
         let loaded = format!("with {} registrations", records + 24);
@@ -1395,11 +1411,6 @@ fn provision_time_does_not_grow_with_the_registrations() {
     {
         eprintln!("median provision time by registrations: {medians:?}");
     }
-    let (small, large) = (medians[0].1, medians[1].1);
-    assert!(
-        large < small * 3 + Duration::from_millis(2),
-        "a provision took {small:?} at 100 records and {large:?} at 3,000"
-    );
 }
 
 /// `bash` that makes every write past 8 KiB fail (EFBIG, like a full disk) and then runs the

@@ -139,6 +139,9 @@ pub struct ContainerFacts {
     pub platform: Option<String>,
     /// `os/arch[/variant]` of the image manifest the container was created from (API ≥ 1.48).
     pub image_platform: Option<String>,
+    /// The digest of that platform manifest (`ImageManifestDescriptor.digest`, API ≥ 1.48 on
+    /// the containerd image store): what the container runs, whatever the index around it.
+    pub image_manifest_digest: Option<String>,
     /// `Config.StopTimeout` in seconds, when set on the container.
     pub stop_timeout: Option<i64>,
     /// RFC 3339 creation time.
@@ -417,6 +420,11 @@ pub(crate) fn container_facts(m: &models::ContainerInspectResponse) -> Container
             .as_ref()
             .and_then(|d| d.platform.as_ref())
             .and_then(platform_string),
+        image_manifest_digest: non_empty(
+            m.image_manifest_descriptor
+                .as_ref()
+                .and_then(|d| d.digest.as_ref()),
+        ),
         stop_timeout: config.and_then(|c| c.stop_timeout),
         created: m.created.clone().unwrap_or_default(),
     }
@@ -497,6 +505,10 @@ mod tests {
         );
         assert_eq!(facts.platform.as_deref(), Some("linux"));
         assert_eq!(facts.image_platform.as_deref(), Some("linux/arm64/v8"));
+        assert_eq!(
+            facts.image_manifest_digest.as_deref(),
+            Some("sha256:77aa0b1c2d3e4f5061728394a5b6c7d8e9f00112233445566778899aabbccdd")
+        );
         assert_eq!(facts.stop_timeout, Some(30));
         assert_eq!(
             facts.started_at.as_deref(),
@@ -517,6 +529,7 @@ mod tests {
         assert_eq!(facts.network_mode, "container:0b5c2f4a1d3e");
         assert!(facts.networks.is_empty());
         assert_eq!(facts.image_platform, None);
+        assert_eq!(facts.image_manifest_digest, None);
         assert_eq!(facts.stop_timeout, None);
         assert!(facts.labels.is_empty());
     }

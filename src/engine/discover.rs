@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 
 use super::scope::Scope;
-use crate::decide::Observed;
+use crate::decide::{Observed, RunningImage};
 use crate::docker::ImageFacts;
 use crate::error::Failure;
 use crate::labels;
@@ -114,11 +114,18 @@ pub fn discover(
         let service = facts.labels.get(labels::COMPOSE_SERVICE).cloned();
         let is_self =
             scope.own_container.as_deref() == Some(facts.id.as_str()) || parsed.policy.is_self;
+        let running = image
+            .as_ref()
+            .filter(|_| !built)
+            .and_then(|image| running_image(image, &facts, containerd_store));
+        let dangling = image.as_ref().is_some_and(|i| i.repo_tags.is_empty());
         let observed = Observed {
             key: container_key(project.as_deref(), service.as_deref(), &facts.name),
             name: facts.name.clone(),
             config_image: facts.config_image.clone(),
             local_digests,
+            running,
+            dangling,
             labels: parsed,
             // Found by its mounts, or marked by the user with io.pullpilot.self.
             is_self,
@@ -160,6 +167,36 @@ fn local_digests(image: &ImageFacts, config_image: &str, containerd_store: bool)
         digests.push(id);
     }
     digests
+}
+
+/// What the container runs, for the platform check: on the containerd store the platform
+/// manifest the engine reports for the container (its image ID is the index digest); on the
+/// classic store the image ID, which is the config digest.
+fn running_image(
+    image: &ImageFacts,
+    facts: &crate::docker::ContainerFacts,
+    containerd_store: bool,
+) -> Option<RunningImage> {
+    if containerd_store {
+        let manifest = Digest::parse(facts.image_manifest_digest.as_deref()?).ok()?;
+        Some(RunningImage {
+            platform: facts
+                .image_platform
+                .clone()
+                .unwrap_or_else(|| image.platform()),
+            manifest: Some(manifest),
+            config: None,
+        })
+    } else {
+        if image.os.is_empty() || image.architecture.is_empty() {
+            return None;
+        }
+        Some(RunningImage {
+            platform: image.platform(),
+            manifest: None,
+            config: Some(Digest::parse(&image.id).ok()?),
+        })
+    }
 }
 
 /// The one container `name` (a compose service or container name) refers to. Several

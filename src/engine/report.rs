@@ -76,7 +76,7 @@ pub fn render_plan(scope: &str, evaluated: &[Evaluated], now: SystemTime) -> Str
                 c.observed.config_image.clone(),
                 short(c.observed.local_digests.first()),
                 short(e.available.as_ref()),
-                format!("{}: {}", e.decision.word(), e.decision.reason(now)),
+                format!("{}: {}", e.decision.word(), e.reason(now)),
             ]
         })
         .collect();
@@ -141,7 +141,7 @@ fn render_pass(
         .map(|(e, o)| {
             let result = match o {
                 Some(outcome) => format!("{}: {}", outcome.word(), outcome.describe()),
-                None => format!("{}: {}", e.decision.word(), e.decision.reason(now)),
+                None => format!("{}: {}", e.decision.word(), e.reason(now)),
             };
             vec![
                 e.container.display_name().to_string(),
@@ -190,6 +190,8 @@ mod tests {
                     name,
                     config_image: "registry.example/shop/web:1".into(),
                     local_digests: Vec::new(),
+                    running: None,
+                    dangling: false,
                     labels: labels::parse_container(&map(container), &map(image), None, false),
                     is_self: false,
                 },
@@ -197,6 +199,7 @@ mod tests {
             },
             reference: None,
             available: None,
+            platform_check: None,
             decision: Decision::UpToDate,
         }
     }

@@ -777,6 +777,7 @@ fn evaluated(bed: &Bed, decision: Decision) -> Evaluated {
         container: bed.discovered(NAME),
         reference: ImageRef::parse(REF).ok(),
         available: Some(digest('b')),
+        platform_check: None,
         decision,
     }
 }

@@ -83,26 +83,9 @@ fn userinfo(url: &str) -> Option<&str> {
 
 /// `%XX` escapes decoded; anything else (and broken escapes) kept as is.
 fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// `text` (an error message, say) with every trace of `url`'s userinfo replaced by `***`: the
@@ -340,6 +323,9 @@ mod tests {
         let text = "failed for https://ops:s3cr%3Ft@relay.example (user ops, s3cr?t)";
         let scrubbed = scrub_userinfo(text, url);
         assert!(!scrubbed.contains("s3cr"), "{scrubbed}");
+        // Broken escapes stay as written; bytes that are not UTF-8 become U+FFFD.
+        assert_eq!(percent_decoded("a%zz%4%3F"), "a%zz%4?");
+        assert_eq!(percent_decoded("%C3%A9%ff"), "é\u{fffd}");
         let r = Registration {
             base_url: url.into(),
             webhook_id: "wh_0123456789".into(),

@@ -22,9 +22,8 @@ use anyhow::{Context as _, Result};
 use crate::cli::ListenArgs;
 use crate::engine::{self, Invocation, PassRequest};
 use crate::error::{Failure, Outcome};
-use crate::notify::tz::Zone;
-use crate::schedule::Schedule;
 use crate::settings::ScopeSetting;
+use crate::time::{Schedule, zone};
 use crate::webhook::protocol;
 use trigger::{Target, Trigger};
 
@@ -68,7 +67,7 @@ const MAX_JITTER: Duration = Duration::from_nanos(u64::MAX - 1);
 /// Settings checked before `listen` starts waiting.
 struct Checked {
     schedule: Schedule,
-    zone: Zone,
+    zone: jiff::tz::TimeZone,
     relay_url: Option<String>,
     secret: Option<String>,
 }
@@ -84,8 +83,7 @@ fn check_settings(inv: &Invocation, args: &ListenArgs) -> Result<Checked> {
             settings.schedule
         ))
     })?;
-    let zone =
-        Zone::load(&settings.timezone).map_err(|e| Failure::usage(format!("PP_TIMEZONE: {e}")))?;
+    let zone = settings.timezone.clone();
     crate::notify::Notifier::new(&settings.notify_urls, &settings.timezone, PROVISION_TIMEOUT)
         .map_err(|e| {
             Failure::usage(format!(
@@ -303,12 +301,12 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn log_schedule(schedule: &Schedule, zone: &Zone, next: Option<SystemTime>) {
+fn log_schedule(schedule: &Schedule, tz: &jiff::tz::TimeZone, next: Option<SystemTime>) {
     match next {
         Some(at) => log::info!(
             "Next scheduled pass ({schedule}, {}): {}.",
-            zone.name(),
-            zone.format(at).human
+            zone::name(tz),
+            zone::format(tz, at).human
         ),
         None => log::warn!("PP_SCHEDULE {schedule} never fires; only pokes start passes."),
     }

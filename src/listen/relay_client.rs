@@ -508,8 +508,8 @@ fn connect(url: &str) -> Result<(WebSocket<Conn>, TcpStream), Connect> {
     };
     let control = setup().map_err(|e| fail(e.into()))?;
     let conn = if tls {
-        let config = crate::notify::roots::tls_client_config(&[])
-            .map_err(|e| fail(anyhow!("TLS setup: {e}")))?;
+        let config =
+            crate::tls::tls_client_config(&[]).map_err(|e| fail(anyhow!("TLS setup: {e}")))?;
         let name = rustls::pki_types::ServerName::try_from(host.clone())
             .map_err(|e| fail(anyhow!("the relay host {host:?} is not a TLS name: {e}")))?;
         let session = rustls::ClientConnection::new(config, name)

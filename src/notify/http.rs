@@ -20,7 +20,7 @@ pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
         .timeout_global(Some(timeout))
         .timeout_connect(Some(timeout))
         .user_agent(concat!("pullpilot/", env!("CARGO_PKG_VERSION")));
-    if let Some(ders) = super::roots::system_ders() {
+    if let Some(ders) = crate::tls::system_ders() {
         let certs: Vec<_> = ders
             .iter()
             .map(|der| ureq::tls::Certificate::from_der(der).to_owned())

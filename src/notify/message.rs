@@ -1,8 +1,10 @@
 //! What every service says about an [`Event`]: a title, a plain-text body and the event's times
 //! in the configured zone. Pure.
 
-use super::tz::{Formatted, Zone};
+use jiff::tz::TimeZone;
+
 use super::{Event, EventKind};
+use crate::time::zone::{self, Formatted};
 
 /// How loud a service should be, for priorities and colours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +64,7 @@ pub(crate) fn short_digest(digest: &str) -> &str {
     hex.get(..12).unwrap_or(hex)
 }
 
-pub(crate) fn render<'a>(event: &'a Event, zone: &Zone) -> Rendered<'a> {
+pub(crate) fn render<'a>(event: &'a Event, tz: &TimeZone) -> Rendered<'a> {
     let who = subject(event);
     let title = match event.kind {
         EventKind::SoakEntered => format!("pullpilot: new image for {who} is soaking"),
@@ -72,8 +74,8 @@ pub(crate) fn render<'a>(event: &'a Event, zone: &Zone) -> Rendered<'a> {
         EventKind::Failed => format!("pullpilot: update failed for {who}"),
         EventKind::ActionNeeded => format!("pullpilot: action needed for {who}"),
     };
-    let time = zone.format(event.at);
-    let rollout_at = event.rollout_at.map(|t| zone.format(t));
+    let time = zone::format(tz, event.at);
+    let rollout_at = event.rollout_at.map(|t| zone::format(tz, t));
 
     let mut lines = vec![event.message.trim().to_string(), String::new()];
     if who == event.container {
@@ -145,13 +147,13 @@ mod tests {
             ),
         ];
         for (kind, want) in cases {
-            assert_eq!(render(&event(kind), &Zone::utc()).title, want);
+            assert_eq!(render(&event(kind), &TimeZone::UTC).title, want);
         }
         let mut plain = event(EventKind::Updated);
         plain.project = None;
         plain.service = None;
         assert_eq!(
-            render(&plain, &Zone::utc()).title,
+            render(&plain, &TimeZone::UTC).title,
             "pullpilot: updated shop-web-1"
         );
     }
@@ -160,7 +162,7 @@ mod tests {
     fn body_has_message_image_short_digests_and_times() {
         let mut e = event(EventKind::SoakEntered);
         e.rollout_at = Some(e.at + Duration::from_secs(86_400));
-        let r = render(&e, &Zone::utc());
+        let r = render(&e, &TimeZone::UTC);
         assert_eq!(
             r.body,
             "Updated to the new image; healthy after 12s.\n\n\

@@ -47,10 +47,8 @@
 pub(crate) mod http;
 mod message;
 mod requests;
-pub(crate) mod roots;
 mod services;
 mod smtp;
-pub(crate) mod tz;
 mod url;
 
 #[cfg(test)]
@@ -61,8 +59,9 @@ mod tests;
 mod testserver;
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+use jiff::tz::TimeZone;
 
 pub use url::redact;
 
@@ -178,8 +177,8 @@ pub struct Notifier {
     targets: Vec<Target>,
     agent: ureq::Agent,
     timeout: Duration,
-    zone: tz::Zone,
-    smtp_tls: Option<Arc<rustls::ClientConfig>>,
+    zone: TimeZone,
+    smtp_tls: Option<smtp::Trust>,
     http_base: Option<String>,
     retry_waits: Vec<Duration>,
     /// Every warning `send` logged, so tests need not own the process's logger.
@@ -192,16 +191,19 @@ impl fmt::Debug for Notifier {
         f.debug_struct("Notifier")
             .field("targets", &self.targets)
             .field("timeout", &self.timeout)
-            .field("timezone", &self.zone.name())
+            .field("timezone", &crate::time::zone::name(&self.zone))
             .finish_non_exhaustive()
     }
 }
 
 impl Notifier {
     /// Parses every URL. An invalid URL is an error naming it (redacted) and the accepted
-    /// forms. An unknown time zone is not an error: times are then shown in UTC, with a
-    /// warning (the settings validate the zone before this is reached).
-    pub fn new(urls: &[String], timezone: &str, timeout: Duration) -> anyhow::Result<Notifier> {
+    /// forms. Times are shown in `timezone`.
+    pub fn new(
+        urls: &[String],
+        timezone: &TimeZone,
+        timeout: Duration,
+    ) -> anyhow::Result<Notifier> {
         #[cfg(feature = "fault-injection")]
         let http_base = std::env::var(TEST_BASE_VAR).ok().filter(|b| !b.is_empty());
         #[cfg(not(feature = "fault-injection"))]
@@ -215,7 +217,7 @@ impl Notifier {
 
     pub(crate) fn with_overrides(
         urls: &[String],
-        timezone: &str,
+        timezone: &TimeZone,
         timeout: Duration,
         overrides: Overrides,
     ) -> anyhow::Result<Notifier> {
@@ -225,15 +227,12 @@ impl Notifier {
             .filter(|u| !u.is_empty())
             .map(parse_target)
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let zone = tz::Zone::load(timezone).unwrap_or_else(|e| {
-            log::warn!("Notification times will be in UTC: time zone {timezone:?}: {e}.");
-            tz::Zone::utc()
-        });
+        let zone = timezone.clone();
         let needs_tls = targets
             .iter()
             .any(|t| matches!(&t.delivery, Delivery::Smtp(s) if s.may_use_tls()));
         let smtp_tls = if needs_tls {
-            match roots::tls_client_config(&overrides.extra_roots) {
+            match smtp::Trust::new(&overrides.extra_roots) {
                 Ok(config) => Some(config),
                 Err(e) => {
                     log::warn!("E-mail notifications cannot use TLS: {e}.");

@@ -155,7 +155,7 @@ impl Discord {
             Severity::Warning => self.colors[1],
             Severity::Error => self.colors[2],
         };
-        let utc = super::tz::Zone::utc().format(msg.event.at).rfc3339;
+        let utc = crate::time::zone::format(&jiff::tz::TimeZone::UTC, msg.event.at).rfc3339;
         let mut body = json!({
             "embeds": [{
                 "title": truncate(title, 256),

@@ -4,7 +4,7 @@
 use super::EventKind;
 use super::services::{Service, parse};
 use super::tests::sample_event;
-use super::{message, tz, url};
+use super::{message, url};
 
 fn parsed(text: &str) -> Result<Service, String> {
     parse(&url::parse(text)?).map(|(s, _)| s)
@@ -15,7 +15,7 @@ fn parsed(text: &str) -> Result<Service, String> {
 #[test]
 fn valid_urls_build_the_documented_endpoints() {
     let ev = sample_event(EventKind::Updated);
-    let msg = message::render(&ev, &tz::Zone::utc());
+    let msg = message::render(&ev, &jiff::tz::TimeZone::UTC);
     let cases = [
         ("generic://example.com", "https://example.com"),
         (

@@ -1,21 +1,25 @@
-//! E-mail over SMTP: shoutrrr's `smtp://` URL, and a minimal client over `std::net::TcpStream`
-//! (EHLO, STARTTLS or implicit TLS through rustls, AUTH PLAIN / LOGIN / XOAUTH2, MAIL FROM,
-//! RCPT TO, DATA, QUIT). Every read and write is bounded by the target's deadline. A password
-//! is never sent over an unencrypted connection except to a loopback address (as Go's
-//! `net/smtp`, which shoutrrr uses, also refuses).
+//! E-mail over SMTP: shoutrrr's `smtp://` URL, and the conversation through lettre's blocking
+//! `SmtpConnection` (EHLO, STARTTLS or implicit TLS over rustls, AUTH PLAIN / LOGIN / XOAUTH2,
+//! MAIL FROM, RCPT TO per recipient, DATA, QUIT) with a message built by lettre. Every step is
+//! bounded by the target's deadline. A password is never sent over an unencrypted connection
+//! except to a loopback address (as Go's `net/smtp`, which shoutrrr uses, also refuses).
+//! Over 500 lines because the shoutrrr URL grammar and the message-format tests live here.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::net::ToSocketAddrs;
+use std::time::Instant;
 
-use base64::Engine as _;
-use sha2::Digest as _;
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, SinglePart};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{
+    Certificate, CertificateStore, SmtpConnection, TlsParameters,
+};
+use lettre::transport::smtp::commands::{self, Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::{Address, Message};
 
 use super::message::Rendered;
 use super::url::ParsedUrl;
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Auth {
@@ -89,7 +93,8 @@ fn address(text: &str) -> Result<String, String> {
         && !a.ends_with('@')
         && !a
             .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || "<>,;\"".contains(c));
+            .any(|c| c.is_control() || c.is_whitespace() || "<>,;\"".contains(c))
+        && a.parse::<Address>().is_ok();
     if ok {
         Ok(a)
     } else {
@@ -207,7 +212,7 @@ pub(crate) fn parse(url: &ParsedUrl) -> Result<(Smtp, Vec<String>), String> {
 }
 
 impl Smtp {
-    /// Whether any TLS may be needed (so the notifier builds a TLS configuration).
+    /// Whether any TLS may be needed (so the notifier prepares trust roots).
     pub(crate) fn may_use_tls(&self) -> bool {
         self.encryption != Encryption::None
     }
@@ -221,25 +226,40 @@ impl Smtp {
     pub(crate) fn send(
         &self,
         msg: &Rendered<'_>,
-        tls: Option<&Arc<rustls::ClientConfig>>,
+        trust: Option<&Trust>,
         deadline: Instant,
     ) -> Result<(), String> {
-        let tls_config = || {
-            tls.cloned()
-                .ok_or_else(|| "TLS is not available".to_string())
+        let tls = || {
+            trust
+                .ok_or_else(|| "TLS is not available".to_string())?
+                .parameters(&self.host)
         };
-        let tcp = connect(&self.host, self.port, deadline)?;
-        let mut s = Session::new(tcp, deadline);
-        if self.implicit_tls() {
-            s = s.upgrade(tls_config()?, &self.host)?;
-        }
-        s.expect_reply("greeting", &[220])?;
-        let mut ext = s.ehlo(&self.client_host)?;
-        if !s.tls && self.encryption != Encryption::None && self.starttls {
-            if ext.iter().any(|l| l.eq_ignore_ascii_case("STARTTLS")) {
-                s.command("STARTTLS", "STARTTLS", &[220])?;
-                s = s.upgrade(tls_config()?, &self.host)?;
-                ext = s.ehlo(&self.client_host)?;
+        let hello = ClientId::Domain(self.client_host.clone());
+        let implicit = if self.implicit_tls() {
+            Some(tls()?)
+        } else {
+            None
+        };
+        // On an error the connection is dropped without QUIT: the server may be the problem,
+        // and the deadline holds.
+        let mut conn = connect(&self.host, self.port, &hello, implicit.as_ref(), deadline)?;
+        self.session(&mut conn, msg, tls, &hello, deadline)
+    }
+
+    fn session(
+        &self,
+        conn: &mut SmtpConnection,
+        msg: &Rendered<'_>,
+        tls: impl Fn() -> Result<TlsParameters, String>,
+        hello: &ClientId,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        let wants_starttls = self.encryption != Encryption::None && self.starttls;
+        if !conn.is_encrypted() && wants_starttls {
+            if conn.can_starttls() {
+                arm(conn, deadline)?;
+                conn.starttls(&tls()?, hello)
+                    .map_err(|e| failed("STARTTLS", &e))?;
             } else if self.encryption == Encryption::ExplicitTls {
                 return Err("the server does not offer STARTTLS (encryption=ExplicitTLS)".into());
             } else if !is_loopback(&self.host) {
@@ -248,32 +268,37 @@ impl Smtp {
                     self.host
                 );
             }
-        } else if !s.tls && self.encryption == Encryption::ExplicitTls {
+        } else if !conn.is_encrypted() && self.encryption == Encryption::ExplicitTls {
             return Err("encryption=ExplicitTLS needs STARTTLS, but starttls=no".into());
         }
-        self.authenticate(&mut s, &ext)?;
-        let eight_bit = ext.iter().any(|l| l.eq_ignore_ascii_case("8BITMIME"));
-        let body_param = if eight_bit { " BODY=8BITMIME" } else { "" };
-        s.command(
-            &format!("MAIL FROM:<{}>{body_param}", self.from),
-            "MAIL FROM",
-            &[250],
-        )?;
+        self.authenticate(conn, deadline)?;
+        let eight_bit = conn.server_info().supports_feature(Extension::EightBitMime);
+        let data = self.message(msg, eight_bit)?;
+        let body = if eight_bit {
+            vec![MailParameter::Body(MailBodyParameter::EightBitMime)]
+        } else {
+            Vec::new()
+        };
+        arm(conn, deadline)?;
+        conn.command(Mail::new(Some(parse_address(&self.from)?), body))
+            .map_err(|e| failed("MAIL FROM", &e))?;
         let mut refused = Vec::new();
         for (i, to) in self.to.iter().enumerate() {
-            if let Err(e) = s.command(&format!("RCPT TO:<{to}>"), "RCPT TO", &[250, 251]) {
+            arm(conn, deadline)?;
+            if let Err(e) = conn.command(Rcpt::new(parse_address(to)?, Vec::new())) {
+                let e = failed("RCPT TO", &e);
                 refused.push(format!("recipient {} of {}: {e}", i + 1, self.to.len()));
             }
         }
         if refused.len() == self.to.len() {
-            let _ = s.command("QUIT", "QUIT", &[221]);
+            let _ = conn.quit();
             return Err(refused.join("; "));
         }
-        s.command("DATA", "DATA", &[354])?;
-        let data = self.message(msg, eight_bit);
-        s.write(&data)?;
-        s.expect_reply("the message", &[250])?;
-        let _ = s.command("QUIT", "QUIT", &[221]);
+        arm(conn, deadline)?;
+        conn.command(Data).map_err(|e| failed("DATA", &e))?;
+        arm(conn, deadline)?;
+        conn.message(&data).map_err(|e| failed("the message", &e))?;
+        let _ = arm(conn, deadline).map(|()| conn.quit());
         if refused.is_empty() {
             Ok(())
         } else {
@@ -281,146 +306,145 @@ impl Smtp {
         }
     }
 
-    fn authenticate(&self, s: &mut Session, ext: &[String]) -> Result<(), String> {
+    fn authenticate(&self, conn: &mut SmtpConnection, deadline: Instant) -> Result<(), String> {
         let Some(user) = &self.user else {
             return Ok(());
         };
         if self.auth == Auth::None {
             return Ok(());
         }
-        if !s.tls && !is_loopback(&self.host) {
+        if !conn.is_encrypted() && !is_loopback(&self.host) {
             return Err(format!(
                 "refusing to send the password unencrypted to {} (no STARTTLS); use port 465, \
                  encryption=ImplicitTLS or a server that offers STARTTLS",
                 self.host
             ));
         }
-        let offered: Vec<String> = ext
-            .iter()
-            .filter_map(|l| l.strip_prefix("AUTH ").or_else(|| l.strip_prefix("AUTH=")))
-            .flat_map(|m| m.split_whitespace().map(str::to_ascii_uppercase))
-            .collect();
+        let offered = |m| conn.server_info().supports_auth_mechanism(m);
         let mechanism = match self.auth {
-            Auth::Auto if offered.iter().any(|m| m == "PLAIN") => Auth::Plain,
-            Auth::Auto if offered.iter().any(|m| m == "LOGIN") => Auth::Login,
-            Auth::Auto if offered.is_empty() => {
-                return Err("the server offers no AUTH, but the URL has a user name".into());
+            Auth::Auto if offered(Mechanism::Plain) => Mechanism::Plain,
+            Auth::Auto if offered(Mechanism::Login) => Mechanism::Login,
+            Auth::Auto => {
+                return Err(
+                    "the server offers neither AUTH PLAIN nor LOGIN, but the URL has a user name"
+                        .into(),
+                );
             }
-            Auth::Auto => return Err("the server offers neither AUTH PLAIN nor LOGIN".into()),
-            other => other,
+            Auth::Plain => Mechanism::Plain,
+            Auth::Login => Mechanism::Login,
+            Auth::OAuth2 => Mechanism::Xoauth2,
+            Auth::None => return Ok(()),
         };
-        let password = self.password.as_deref().unwrap_or_default();
-        match mechanism {
-            Auth::Plain => {
-                let token = B64.encode(format!("\0{user}\0{password}"));
-                s.command(&format!("AUTH PLAIN {token}"), "AUTH", &[235])?;
+        let password = self.password.clone().unwrap_or_default();
+        let credentials = Credentials::new(user.clone(), password);
+        let auth = |e| failed("AUTH", &e);
+        arm(conn, deadline)?;
+        let command = commands::Auth::new(mechanism, credentials.clone(), None).map_err(auth)?;
+        let mut reply = conn.command(command).map_err(auth)?;
+        // PLAIN and XOAUTH2 send everything at once; LOGIN answers two challenges.
+        for _ in 0..3 {
+            if !reply.has_code(334) {
+                return Ok(());
             }
-            Auth::Login => {
-                s.command("AUTH LOGIN", "AUTH", &[334])?;
-                s.command(&B64.encode(user), "AUTH", &[334])?;
-                s.command(&B64.encode(password), "AUTH", &[235])?;
-            }
-            Auth::OAuth2 => {
-                let token = B64.encode(format!("user={user}\x01auth=Bearer {password}\x01\x01"));
-                s.command(&format!("AUTH XOAUTH2 {token}"), "AUTH", &[235])?;
-            }
-            Auth::Auto | Auth::None => unreachable!("resolved above"),
+            let command = commands::Auth::new_from_response(mechanism, credentials.clone(), &reply)
+                .map_err(auth)?;
+            arm(conn, deadline)?;
+            reply = conn.command(command).map_err(auth)?;
         }
-        Ok(())
+        Err("AUTH: the server kept asking for more".into())
     }
 
-    /// The message as sent after DATA: headers, body, dot-stuffed, CRLF, ending in `.`.
-    fn message(&self, msg: &Rendered<'_>, eight_bit: bool) -> Vec<u8> {
-        let subject = self.subject.as_deref().unwrap_or(&msg.title);
-        let from_name = self.from_name.as_deref().unwrap_or("pullpilot");
-        let long_line = msg.body.lines().any(|l| l.len() > 900);
-        let (encoding, body) = if msg.body.is_ascii() && !long_line {
-            ("7bit", msg.body.clone())
-        } else if eight_bit && !long_line {
-            ("8bit", msg.body.clone())
+    /// The message as lettre formats it for DATA (before dot-stuffing): RFC 5322 headers
+    /// (display name quoted or RFC 2047 encoded, subject folded and encoded as needed), and a
+    /// plain-text body in 7bit, 8bit when the server takes 8BITMIME, else base64.
+    fn message(&self, msg: &Rendered<'_>, eight_bit: bool) -> Result<Vec<u8>, String> {
+        let subject = one_line(self.subject.as_deref().unwrap_or(&msg.title));
+        let from_name = one_line(self.from_name.as_deref().unwrap_or("pullpilot"));
+        let raw = |name: &'static str, value: &str| {
+            HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
+        };
+        let mut builder = Message::builder()
+            .from(Mailbox::new(Some(from_name), parse_address(&self.from)?))
+            .subject(subject)
+            .message_id(Some(format!("<{}@{}>", message_id(), self.client_host)))
+            .raw_header(raw("Auto-Submitted", "auto-generated"))
+            .raw_header(raw("X-Pullpilot-Event", msg.event.kind.as_str()));
+        for to in &self.to {
+            builder = builder.to(Mailbox::new(None, parse_address(to)?));
+        }
+        let mut encodings = vec![ContentTransferEncoding::SevenBit];
+        if eight_bit {
+            encodings.push(ContentTransferEncoding::EightBit);
+        }
+        encodings.push(ContentTransferEncoding::Base64);
+        let body = encodings
+            .into_iter()
+            .find_map(|encoding| Body::new_with_encoding(msg.body.clone(), encoding).ok())
+            .ok_or("the message body cannot be encoded")?;
+        let part = SinglePart::builder()
+            .header(ContentType::TEXT_PLAIN)
+            .body(body);
+        let mut message = builder
+            .singlepart(part)
+            .map_err(|e| format!("building the message: {e}"))?;
+        // The time as rendered for the configured zone, not lettre's UTC "now".
+        message
+            .headers_mut()
+            .insert_raw(raw("Date", &msg.time.rfc5322));
+        Ok(message.formatted())
+    }
+}
+
+/// The trust roots for SMTP's TLS, the same as `roots::tls_client_config`: the system CA
+/// bundle (certificates rustls cannot parse are skipped), else the compiled-in Mozilla roots;
+/// plus `extra` roots (tests).
+pub(crate) struct Trust {
+    ders: Vec<Vec<u8>>,
+    mozilla: bool,
+}
+
+impl Trust {
+    pub(crate) fn new(extra: &[Vec<u8>]) -> Result<Trust, String> {
+        let parses = |der: &Vec<u8>| {
+            rustls::RootCertStore::empty()
+                .add(rustls::pki_types::CertificateDer::from(der.as_slice()))
+                .map_err(|e| format!("extra TLS root: {e}"))
+        };
+        for der in extra {
+            parses(der)?;
+        }
+        let system = crate::tls::system_ders();
+        let mut ders: Vec<Vec<u8>> = system
+            .unwrap_or_default()
+            .iter()
+            .filter(|der| parses(der).is_ok())
+            .cloned()
+            .collect();
+        ders.extend(extra.iter().cloned());
+        Ok(Trust {
+            ders,
+            mozilla: system.is_none(),
+        })
+    }
+
+    fn parameters(&self, host: &str) -> Result<TlsParameters, String> {
+        let store = if self.mozilla {
+            CertificateStore::WebpkiRoots
         } else {
-            let b64 = B64.encode(&msg.body);
-            let lines: Vec<&str> = b64
-                .as_bytes()
-                .chunks(76)
-                .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-                .collect();
-            ("base64", lines.join("\n"))
+            CertificateStore::None
         };
-        let headers = [
-            ("Date", msg.time.rfc5322.clone()),
-            (
-                "From",
-                format!("{} <{}>", display_name(from_name), self.from),
-            ),
-            ("To", self.to.join(", ")),
-            ("Subject", unstructured(subject)),
-            (
-                "Message-ID",
-                format!("<{}@{}>", message_id(), self.client_host),
-            ),
-            ("MIME-Version", "1.0".into()),
-            ("Content-Type", "text/plain; charset=utf-8".into()),
-            ("Content-Transfer-Encoding", encoding.into()),
-            ("Auto-Submitted", "auto-generated".into()),
-            ("X-Pullpilot-Event", msg.event.kind.as_str().into()),
-        ];
-        let mut out = String::new();
-        for (name, value) in headers {
-            out.push_str(name);
-            out.push_str(": ");
-            out.push_str(&value);
-            out.push_str("\r\n");
+        let mut builder = TlsParameters::builder(host.to_string()).certificate_store(store);
+        for der in &self.ders {
+            let cert = Certificate::from_der(der.clone()).map_err(|e| format!("TLS: {e}"))?;
+            builder = builder.add_root_certificate(cert);
         }
-        out.push_str("\r\n");
-        for line in body.lines() {
-            if line.starts_with('.') {
-                out.push('.');
-            }
-            out.push_str(line);
-            out.push_str("\r\n");
-        }
-        out.push_str(".\r\n");
-        out.into_bytes()
+        builder.build_rustls().map_err(|e| format!("TLS: {e}"))
     }
 }
 
-/// A display name as RFC 5322 allows it before `<address>`: as is when it is plain words
-/// (atoms), a quoted-string (with `"` and `\` escaped) when ASCII with specials such as the
-/// comma in `Acme, Inc.` (which would otherwise make two addresses), and RFC 2047 encoded
-/// words when it is not ASCII.
-fn display_name(name: &str) -> String {
-    let name = one_line(name);
-    if !name.is_ascii() || name.contains("=?") {
-        return encode_words(&name);
-    }
-    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
-    if name
-        .split(' ')
-        .all(|w| !w.is_empty() && w.chars().all(atext))
-    {
-        return name;
-    }
-    let mut quoted = String::from('"');
-    for c in name.chars() {
-        if c == '"' || c == '\\' {
-            quoted.push('\\');
-        }
-        quoted.push(c);
-    }
-    quoted.push('"');
-    quoted
-}
-
-/// Unstructured header text (the subject): one line, encoded words when not plain ASCII (or
-/// when it looks like an encoded word, or is too long for one line).
-fn unstructured(text: &str) -> String {
-    let text = one_line(text);
-    if text.is_ascii() && !text.contains("=?") && text.len() <= 900 {
-        text
-    } else {
-        encode_words(&text)
-    }
+fn parse_address(text: &str) -> Result<Address, String> {
+    text.parse()
+        .map_err(|_| format!("{text:?} is not a plain e-mail address"))
 }
 
 /// Control characters (a newline would start a new header) become spaces.
@@ -430,38 +454,11 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// RFC 2047 encoded words (UTF-8, base64), each at most 64 characters (39 bytes of text, whole
-/// characters only) so that even `Subject: ` and the first word fit in 76, folded between
-/// words.
-fn encode_words(text: &str) -> String {
-    let mut words = Vec::new();
-    let mut chunk = String::new();
-    for c in text.chars() {
-        if chunk.len() + c.len_utf8() > 39 {
-            words.push(format!("=?UTF-8?B?{}?=", B64.encode(&chunk)));
-            chunk.clear();
-        }
-        chunk.push(c);
-    }
-    if !chunk.is_empty() {
-        words.push(format!("=?UTF-8?B?{}?=", B64.encode(&chunk)));
-    }
-    words.join("\r\n ")
-}
-
+/// 24 random hex digits for the Message-ID.
 fn message_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let seed = format!(
-        "{nanos}.{}.{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    let hash = sha2::Sha256::digest(seed.as_bytes());
-    hash[..12].iter().fold(String::new(), |mut out, b| {
+    let mut bytes = [0u8; 12];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    bytes.iter().fold(String::new(), |mut out, b| {
         use std::fmt::Write as _;
         let _ = write!(out, "{b:02x}");
         out
@@ -475,8 +472,41 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Resolves (in a helper thread, so a slow resolver cannot outlast the deadline) and connects.
-fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, String> {
+/// Bounds the next command's reads and writes by the time left.
+fn arm(conn: &mut SmtpConnection, deadline: Instant) -> Result<(), String> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if remaining.is_zero() {
+        return Err("no answer before the timeout".into());
+    }
+    conn.set_timeout(Some(remaining)).map_err(|e| e.to_string())
+}
+
+/// A lettre error as a plain sentence; socket timeouts say so.
+fn failed(what: &str, e: &lettre::transport::smtp::Error) -> String {
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        {
+            return format!("{what}: no answer before the timeout");
+        }
+        source = inner.source();
+    }
+    format!("{what}: {e}")
+}
+
+/// Resolves (in a helper thread, so a slow resolver cannot outlast the deadline), connects,
+/// reads the greeting and says EHLO, each address bounded by the time left.
+fn connect(
+    host: &str,
+    port: u16,
+    hello: &ClientId,
+    implicit_tls: Option<&TlsParameters>,
+    deadline: Instant,
+) -> Result<SmtpConnection, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     let target = (host.to_string(), port);
     std::thread::spawn(move || {
@@ -493,163 +523,23 @@ fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, String
         if remaining.is_zero() {
             return Err(format!("connecting to {host}:{port}: timed out"));
         }
-        match TcpStream::connect_timeout(&addr, remaining) {
-            Ok(tcp) => return Ok(tcp),
-            Err(e) => last = format!("connecting to {addr}: {e}"),
+        match SmtpConnection::connect(addr, Some(remaining), hello, implicit_tls, None) {
+            Ok(conn) => return Ok(conn),
+            Err(e) => last = failed(&format!("connecting to {addr}"), &e),
         }
     }
     Err(last)
 }
 
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Stream {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(t) => t,
-            Stream::Tls(t) => &t.sock,
-        }
-    }
-}
-
-struct Session {
-    stream: Stream,
-    buf: Vec<u8>,
-    deadline: Instant,
-    tls: bool,
-}
-
-impl Session {
-    fn new(tcp: TcpStream, deadline: Instant) -> Session {
-        Session {
-            stream: Stream::Plain(tcp),
-            buf: Vec::new(),
-            deadline,
-            tls: false,
-        }
-    }
-
-    /// Wraps the connection in TLS (the handshake runs on the next read or write).
-    fn upgrade(self, config: Arc<rustls::ClientConfig>, host: &str) -> Result<Session, String> {
-        if !self.buf.is_empty() {
-            return Err("the server sent data before the TLS handshake".into());
-        }
-        let Stream::Plain(tcp) = self.stream else {
-            return Err("TLS is already on".into());
-        };
-        let name = rustls::pki_types::ServerName::try_from(host.to_string())
-            .map_err(|_| format!("{host} is not a valid TLS server name"))?;
-        let conn = rustls::ClientConnection::new(config, name).map_err(|e| format!("TLS: {e}"))?;
-        Ok(Session {
-            stream: Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))),
-            buf: Vec::new(),
-            deadline: self.deadline,
-            tls: true,
-        })
-    }
-
-    /// Bounds the next socket operation by the time left.
-    fn arm(&self) -> Result<(), String> {
-        let remaining = self.deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err("no answer before the timeout".into());
-        }
-        let tcp = self.stream.tcp();
-        tcp.set_read_timeout(Some(remaining))
-            .and_then(|()| tcp.set_write_timeout(Some(remaining)))
-            .map_err(|e| e.to_string())
-    }
-
-    fn io_error(e: &std::io::Error) -> String {
-        match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                "no answer before the timeout".into()
-            }
-            _ => e.to_string(),
-        }
-    }
-
-    fn write(&mut self, data: &[u8]) -> Result<(), String> {
-        self.arm()?;
-        let result = match &mut self.stream {
-            Stream::Plain(t) => t.write_all(data).and_then(|()| t.flush()),
-            Stream::Tls(t) => t.write_all(data).and_then(|()| t.flush()),
-        };
-        result.map_err(|e| Self::io_error(&e))
-    }
-
-    fn read_line(&mut self) -> Result<String, String> {
-        loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                return Ok(String::from_utf8_lossy(&line).trim_end().to_string());
-            }
-            if self.buf.len() > 8192 {
-                return Err("the server sent an overlong line".into());
-            }
-            self.arm()?;
-            let mut chunk = [0u8; 4096];
-            let n = match &mut self.stream {
-                Stream::Plain(t) => t.read(&mut chunk),
-                Stream::Tls(t) => t.read(&mut chunk),
-            }
-            .map_err(|e| Self::io_error(&e))?;
-            if n == 0 {
-                return Err("the server closed the connection".into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    /// One (possibly multi-line) reply: its code and the text of each line.
-    fn reply(&mut self) -> Result<(u16, Vec<String>), String> {
-        let mut lines = Vec::new();
-        loop {
-            let line = self.read_line()?;
-            let code = line
-                .get(..3)
-                .and_then(|c| c.parse::<u16>().ok())
-                .ok_or_else(|| "the server's reply is not SMTP".to_string())?;
-            let more = line.as_bytes().get(3) == Some(&b'-');
-            lines.push(line.get(4..).unwrap_or_default().to_string());
-            if !more || lines.len() > 100 {
-                return Ok((code, lines));
-            }
-        }
-    }
-
-    fn expect_reply(&mut self, what: &str, ok: &[u16]) -> Result<Vec<String>, String> {
-        let (code, lines) = self.reply()?;
-        if ok.contains(&code) {
-            Ok(lines)
-        } else {
-            Err(format!("{what}: {code} {}", lines.join(" ")))
-        }
-    }
-
-    fn command(&mut self, line: &str, what: &str, ok: &[u16]) -> Result<Vec<String>, String> {
-        self.write(format!("{line}\r\n").as_bytes())?;
-        self.expect_reply(what, ok)
-    }
-
-    /// EHLO (HELO when refused); the extension lines, without the greeting line.
-    fn ehlo(&mut self, client_host: &str) -> Result<Vec<String>, String> {
-        if let Ok(lines) = self.command(&format!("EHLO {client_host}"), "EHLO", &[250]) {
-            Ok(lines.into_iter().skip(1).collect())
-        } else {
-            self.command(&format!("HELO {client_host}"), "HELO", &[250])?;
-            Ok(Vec::new())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use lettre::message::Mailboxes;
+
     use super::super::url;
     use super::*;
+
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
     fn parsed(text: &str) -> Result<Smtp, String> {
         parse(&url::parse(text)?).map(|(s, _)| s)
@@ -658,9 +548,9 @@ mod tests {
     #[test]
     fn valid_urls() {
         let s = parsed(
-            "smtp://user:pa%24s@mail.example.com:587/?fromAddress=pp@example.com&toAddresses=a+tag@example.com,b@example.com&fromName=Watchtower&auth=Plain&subject=Hi&startTls=Yes&useHTML=No",
-        )
-        .unwrap();
+                "smtp://user:pa%24s@mail.example.com:587/?fromAddress=pp@example.com&toAddresses=a+tag@example.com,b@example.com&fromName=Watchtower&auth=Plain&subject=Hi&startTls=Yes&useHTML=No",
+            )
+            .unwrap();
         assert_eq!((s.host.as_str(), s.port), ("mail.example.com", 587));
         assert_eq!(s.password.as_deref(), Some("pa$s"));
         assert_eq!(s.to, ["a+tag@example.com", "b@example.com"]);
@@ -730,36 +620,85 @@ mod tests {
         }
     }
 
+    /// The message lettre builds for a sample event (its text replaced by `text` if given).
+    fn formatted(s: &Smtp, text: Option<&str>, eight_bit: bool) -> String {
+        let mut ev = crate::notify::tests::sample_event(crate::notify::EventKind::Failed);
+        if let Some(text) = text {
+            ev.message = text.into();
+        }
+        let msg = crate::notify::message::render(&ev, &jiff::tz::TimeZone::UTC);
+        String::from_utf8(s.message(&msg, eight_bit).unwrap()).unwrap()
+    }
+
+    /// One header's value as sent, folding (`\r\n ` continuation lines) kept.
+    fn header(text: &str, name: &str) -> String {
+        let start = text
+            .find(&format!("{name}: "))
+            .unwrap_or_else(|| panic!("{name} in {text}"));
+        let value = &text[start + name.len() + 2..];
+        let mut end = 0;
+        while let Some(i) = value[end..].find("\r\n") {
+            end += i;
+            if !value[end + 2..].starts_with(' ') {
+                break;
+            }
+            end += 2;
+        }
+        value[..end].to_string()
+    }
+
+    /// What a mail reader shows for a header value: unfolded, RFC 2047 words decoded, and
+    /// the space between two adjacent encoded words dropped (test helper).
+    fn decode_words(value: &str) -> String {
+        let mut out = String::new();
+        let mut previous_encoded = None;
+        for token in value.replace("\r\n ", " ").split(' ') {
+            let word = token
+                .strip_prefix("=?utf-8?b?")
+                .or_else(|| token.strip_prefix("=?UTF-8?B?"))
+                .and_then(|t| t.strip_suffix("?="));
+            if previous_encoded.is_some() && !(word.is_some() && previous_encoded == Some(true)) {
+                out.push(' ');
+            }
+            match word {
+                Some(b64) => out.push_str(&String::from_utf8(B64.decode(b64).unwrap()).unwrap()),
+                None => out.push_str(token),
+            }
+            previous_encoded = Some(word.is_some());
+        }
+        out
+    }
+
     #[test]
     fn message_headers_and_body() {
         let s = parsed(
             "smtp://h/?from=pp@example.com&to=a@example.com,b@example.com&fromname=Pull+Pilot",
         )
         .unwrap();
-        let mut ev = crate::notify::tests::sample_event(crate::notify::EventKind::Failed);
-        ev.message = ".hidden dot line\nsecond".into();
-        let msg = crate::notify::message::render(&ev, &crate::notify::tz::Zone::utc());
-        let text = String::from_utf8(s.message(&msg, true)).unwrap();
+        let text = formatted(&s, Some(".hidden dot line\nsecond"), true);
+        // lettre quotes a display name with a space; readers show the same `Pull Pilot`.
         assert!(
-            text.contains("From: Pull Pilot <pp@example.com>\r\n"),
+            text.contains("From: \"Pull Pilot\" <pp@example.com>\r\n"),
             "{text}"
         );
         assert!(text.contains("To: a@example.com, b@example.com\r\n"));
         assert!(text.contains("Subject: pullpilot: update failed for shop/web\r\n"));
         assert!(text.contains("Date: Wed, 1 Jan 2025 00:00:00 +0000\r\n"));
-        assert!(text.contains("Content-Transfer-Encoding: 8bit\r\n"));
-        assert!(text.contains("\r\n\r\n..hidden dot line\r\nsecond\r\n"));
-        assert!(text.ends_with("\r\n.\r\n"));
+        assert!(
+            text.contains("Content-Transfer-Encoding: 8bit\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Auto-Submitted: auto-generated\r\n"));
+        assert!(text.contains("X-Pullpilot-Event: failed\r\n"));
+        // Line ends are CRLF; the dot is stuffed on the wire (see the loopback test).
+        assert!(
+            text.contains("\r\n\r\n.hidden dot line\r\nsecond"),
+            "{text}"
+        );
         // Without 8BITMIME the non-ASCII body (the digest arrow) goes out as base64.
-        let text = String::from_utf8(s.message(&msg, false)).unwrap();
+        let text = formatted(&s, None, false);
         assert!(text.contains("Content-Transfer-Encoding: base64\r\n"));
-        let body: String = text
-            .split("\r\n\r\n")
-            .nth(1)
-            .unwrap()
-            .lines()
-            .filter(|l| *l != ".")
-            .collect();
+        let body: String = text.split("\r\n\r\n").nth(1).unwrap().lines().collect();
         let decoded = String::from_utf8(B64.decode(body).unwrap()).unwrap();
         assert!(
             decoded.contains("Digest: 0123456789ab → fedcba987654"),
@@ -769,60 +708,94 @@ mod tests {
 
     #[test]
     fn encoded_words() {
-        let e = encode_words(&"é".repeat(40));
-        assert!(e.starts_with("=?UTF-8?B?") && e.contains("\r\n "), "{e}");
-        assert_eq!(decode_words(&e), "é".repeat(40));
+        let long = "é".repeat(40);
+        let s = parsed(&format!(
+            "smtp://h/?from=a@b.c&to=d@e.f&subject={}",
+            url::percent_encode(&long)
+        ))
+        .unwrap();
+        let text = formatted(&s, None, true);
+        let e = header(&text, "Subject");
+        assert!(e.starts_with("=?utf-8?b?") && e.contains("\r\n "), "{e}");
+        assert_eq!(decode_words(&e), long);
         assert!(e.split("\r\n ").all(|w| w.len() <= 75), "{e}");
-    }
-
-    /// The text of a header value made of encoded words (test helper).
-    fn decode_words(value: &str) -> String {
-        value
-            .split("\r\n ")
-            .map(|w| {
-                let b64 = w
-                    .strip_prefix("=?UTF-8?B?")
-                    .unwrap()
-                    .strip_suffix("?=")
-                    .unwrap();
-                String::from_utf8(B64.decode(b64).unwrap()).unwrap()
-            })
-            .collect()
     }
 
     #[test]
     fn issue_12_display_names_are_quoted_or_encoded() {
         for (name, want) in [
-            ("Pull Pilot", "Pull Pilot"),
-            ("Acme, Inc.", "\"Acme, Inc.\""),
+            ("Pull Pilot", "\"Pull Pilot\""),
             (r#"Say "hi" \ bye"#, r#""Say \"hi\" \\ bye""#),
-            ("ops@acme <team>", "\"ops@acme <team>\""),
-            ("Ünïcode, GmbH", "=?UTF-8?B?w5xuw69jb2RlLCBHbWJI?="),
+            // Specials and non-ASCII become one encoded word: one address, never two.
+            ("Acme, Inc.", "=?utf-8?b?QWNtZSwgSW5jLg==?="),
+            ("ops@acme <team>", "=?utf-8?b?b3BzQGFjbWUgPHRlYW0+?="),
+            ("Ünïcode, GmbH", "=?utf-8?b?w5xuw69jb2RlLCBHbWJI?="),
         ] {
-            assert_eq!(display_name(name), want, "{name}");
+            let s = parsed(&format!(
+                "smtp://h/?from=pp@example.com&to=a@example.com&fromname={}",
+                url::percent_encode(name)
+            ))
+            .unwrap();
+            let from = header(&formatted(&s, None, true), "From");
+            assert_eq!(from, format!("{want} <pp@example.com>"), "{name}");
+            assert_eq!(from.parse::<Mailboxes>().unwrap().into_iter().count(), 1);
+            let shown = decode_words(from.trim_end_matches(" <pp@example.com>"));
+            assert_eq!(
+                shown.trim_matches('"').replace('\\', ""),
+                name.replace('\\', "")
+            );
         }
         let long = "Ärger & Söhne Maschinenbau, Zweigniederlassung Süd";
-        let encoded = display_name(long);
+        let s = parsed(&format!(
+            "smtp://h/?from=pp@example.com&to=a@example.com&fromname={}",
+            url::percent_encode(long)
+        ))
+        .unwrap();
+        let text = formatted(&s, None, true);
+        let from = header(&text, "From");
+        let encoded = from.trim_end_matches(" <pp@example.com>");
         assert!(encoded.split("\r\n ").all(|w| w.len() <= 75), "{encoded}");
-        assert_eq!(decode_words(&encoded), long);
-        // Through the URL and into the message: one From address, not two.
-        let s =
-            parsed("smtp://h/?from=pp@example.com&to=a@example.com&fromname=Acme,+Inc.").unwrap();
-        let ev = crate::notify::tests::sample_event(crate::notify::EventKind::Failed);
-        let msg = crate::notify::message::render(&ev, &crate::notify::tz::Zone::utc());
-        let text = String::from_utf8(s.message(&msg, true)).unwrap();
+        assert_eq!(decode_words(encoded), long);
         assert!(
-            text.contains("From: \"Acme, Inc.\" <pp@example.com>\r\n"),
-            "{text}"
+            format!("From: {from}").split("\r\n").all(|l| l.len() <= 78),
+            "{from}"
+        );
+        let unfolded = from.replace("\r\n ", " ");
+        assert_eq!(
+            unfolded.parse::<Mailboxes>().unwrap().into_iter().count(),
+            1
         );
     }
 
     #[test]
     fn issue_12_subjects_stay_one_header_and_encode_non_ascii() {
-        assert_eq!(unstructured("update failed"), "update failed");
-        assert_eq!(unstructured("a\r\nBcc: x@y.z"), "a  Bcc: x@y.z");
+        let subject_of = |subject: &str| {
+            let s = parsed(&format!(
+                "smtp://h/?from=a@b.c&to=d@e.f&subject={}",
+                url::percent_encode(subject)
+            ));
+            // The URL refuses control characters; a title from an event may still hold them.
+            let (s, title) = match s {
+                Ok(s) => (s, None),
+                Err(_) => (
+                    parsed("smtp://h/?from=a@b.c&to=d@e.f").unwrap(),
+                    Some(subject),
+                ),
+            };
+            let ev = crate::notify::tests::sample_event(crate::notify::EventKind::Failed);
+            let mut msg = crate::notify::message::render(&ev, &jiff::tz::TimeZone::UTC);
+            if let Some(title) = title {
+                msg.title = title.into();
+            }
+            let text = String::from_utf8(s.message(&msg, true).unwrap()).unwrap();
+            (header(&text, "Subject"), text)
+        };
+        assert_eq!(subject_of("update failed").0, "update failed");
+        let (value, text) = subject_of("a\r\nBcc: x@y.z");
+        assert_eq!(value, "a  Bcc: x@y.z");
+        assert!(!text.contains("\r\nBcc:"), "{text}");
         let subject = "Mise à jour échouée pour shop/web, ça recommence demain matin";
-        let encoded = unstructured(subject);
+        let encoded = subject_of(subject).0;
         assert_eq!(decode_words(&encoded), subject);
         assert!(
             format!("Subject: {encoded}")
@@ -830,6 +803,38 @@ mod tests {
                 .all(|line| line.len() <= 76),
             "{encoded}"
         );
+    }
+
+    #[test]
+    fn a_password_is_never_sent_unencrypted_to_a_remote_host() {
+        use crate::notify::testserver::{SinkTls, SmtpSink};
+        for extra in ["", "&encryption=none", "&starttls=no", "&auth=login"] {
+            let sink = SmtpSink::start(SinkTls::None, &[]);
+            // A remote host name; the connection itself goes to the loopback sink.
+            let s = parsed(&format!(
+                "smtp://u:s3cret@mail.example.com:25/?from=a@b.c&to=d@e.f{extra}"
+            ))
+            .unwrap();
+            let deadline = Instant::now() + std::time::Duration::from_secs(5);
+            let hello = ClientId::Domain("localhost".into());
+            let mut conn = connect("127.0.0.1", sink.port, &hello, None, deadline).unwrap();
+            let ev = crate::notify::tests::sample_event(crate::notify::EventKind::Failed);
+            let msg = crate::notify::message::render(&ev, &jiff::tz::TimeZone::UTC);
+            let no_tls = || Err("no TLS in this test".to_string());
+            let err = s
+                .session(&mut conn, &msg, no_tls, &hello, deadline)
+                .unwrap_err();
+            assert!(
+                err.contains("refusing to send the password unencrypted"),
+                "{extra}: {err}"
+            );
+            drop(conn);
+            let session = &sink.sessions()[0];
+            assert!(
+                session.auth.is_empty() && session.rcpt.is_empty(),
+                "{extra}"
+            );
+        }
     }
 
     #[test]

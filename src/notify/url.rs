@@ -2,6 +2,8 @@
 //! and [`redact`], which keeps only the scheme and host. Pure: no I/O. Error texts name parts of
 //! a URL, never their values.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 /// One parsed URL. Userinfo, query and fragment are percent-decoded; the path is kept raw
 /// (still encoded) so services can split it themselves.
 #[derive(Clone, PartialEq, Eq)]
@@ -137,43 +139,40 @@ fn split_host_port(text: &str) -> Option<(&str, Option<u16>)> {
     Some((host, port))
 }
 
+/// Everything but RFC 3986 unreserved characters (`A–Z a–z 0–9 - . _ ~`) gets escaped.
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `%XX` escapes decoded (and `+` as a space when `plus_is_space`); `None` for a `%` without
+/// two hex digits after it, or bytes that are not UTF-8.
 pub(crate) fn percent_decode(text: &str, plus_is_space: bool) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
+    let well_formed = bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let text = if plus_is_space {
+        std::borrow::Cow::Owned(text.replace('+', " "))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
+    percent_encoding::percent_decode_str(&text)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 pub(crate) fn percent_encode(text: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(text, NOT_UNRESERVED).to_string()
 }
 
 /// `scheme://host[:port]`, plus `/…` when anything else (userinfo, path, query, fragment) was
@@ -316,5 +315,11 @@ mod tests {
         let s = "a b/c?d=é&%";
         assert_eq!(percent_decode(&percent_encode(s), false).unwrap(), s);
         assert_eq!(percent_encode("Az09-._~"), "Az09-._~");
+        assert_eq!(percent_encode("a b+é/"), "a%20b%2B%C3%A9%2F");
+        assert_eq!(percent_decode("a+b%2B", true).unwrap(), "a b+");
+        assert_eq!(percent_decode("a+b%2b", false).unwrap(), "a+b+");
+        for bad in ["%", "%4", "%zz", "a%4g", "%ff"] {
+            assert_eq!(percent_decode(bad, false), None, "{bad}");
+        }
     }
 }

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
-use sha2::Digest as _;
 
 use super::auth::{
     HostAuth, TokenCache, TokenKey, parse_token_response, pull_scope, select_auth_from_headers,
@@ -19,8 +18,10 @@ use super::credentials::{Credential, CredentialStore, Resolved, server_address};
 use super::error::CheckError;
 use super::transport::{Failure, Gate, Method, Request, Response, Transport, encode, with_query};
 use super::{
-    RateLimit, RegistryOptions, RemoteDigest, RepoTag, allows_plain_http, api_host, sha256_digest,
+    PlatformDigest, RateLimit, RegistryOptions, RemoteDigest, RepoTag, allows_plain_http, api_host,
+    sha256_digest,
 };
+use crate::reference::Digest;
 
 /// Every manifest type pullpilot understands, in one header: without the index and list types
 /// a registry may answer with a platform child's digest, without the OCI types with a 404.
@@ -184,6 +185,91 @@ impl RegistryClient {
         results
             .remove(item)
             .expect("check_all answers for every input")
+    }
+
+    /// What the index `index` of `item`'s repository offers for `platform` (`os/arch[/variant]`):
+    /// one `GET` of the index by digest, and with `want_config` one more of the platform's
+    /// manifest to read its config digest. Each body is checked against the digest it was asked
+    /// by. When `index` is a single-platform manifest, that manifest is the answer. Nothing is
+    /// pulled; the layers are never fetched.
+    pub fn platform_digest(
+        &self,
+        item: &RepoTag,
+        index: &Digest,
+        platform: &str,
+        want_config: bool,
+    ) -> Result<PlatformDigest, CheckError> {
+        let canonical = RepoTag {
+            host: api_host(&item.host),
+            ..item.clone()
+        };
+        let state = self.host_state(&canonical.host);
+        let found = self
+            .open_session(&state, &[&canonical])
+            .and_then(|session| {
+                self.find_platform(&session, &canonical, index, platform, want_config)
+            });
+        found.map_err(|problem| self.to_error(&problem, &canonical).for_item(item))
+    }
+
+    fn find_platform(
+        &self,
+        session: &Session<'_>,
+        tag: &RepoTag,
+        index: &Digest,
+        platform: &str,
+        want_config: bool,
+    ) -> Result<PlatformDigest, Problem> {
+        let body = self.get_by_digest(session, tag, index)?;
+        let doc: ManifestDoc = serde_json::from_slice(&body).map_err(|e| {
+            Problem::Bad(format!(
+                "the manifest {} is not valid JSON ({e})",
+                index.short()
+            ))
+        })?;
+        let Some(entries) = doc.manifests else {
+            let config = doc.config.map(|c| c.digest);
+            return Ok(PlatformDigest {
+                manifest: index.clone(),
+                config: if want_config { config } else { None },
+            });
+        };
+        let manifest = select_platform(&entries, platform).map_err(Problem::Bad)?;
+        let config = if want_config {
+            let body = self.get_by_digest(session, tag, &manifest)?;
+            let doc: ManifestDoc = serde_json::from_slice(&body).map_err(|e| {
+                Problem::Bad(format!(
+                    "the manifest {} is not valid JSON ({e})",
+                    manifest.short()
+                ))
+            })?;
+            Some(doc.config.map(|c| c.digest).ok_or_else(|| {
+                Problem::Bad(format!(
+                    "the {platform} manifest {} names no config",
+                    manifest.short()
+                ))
+            })?)
+        } else {
+            None
+        };
+        Ok(PlatformDigest { manifest, config })
+    }
+
+    /// The body of the manifest `digest`, checked against it.
+    fn get_by_digest(
+        &self,
+        session: &Session<'_>,
+        tag: &RepoTag,
+        digest: &Digest,
+    ) -> Result<Vec<u8>, Problem> {
+        let (_, _, resp) = self.manifest_request(session, tag, digest.as_str(), Method::Get)?;
+        let hex = super::sha256_hex(&resp.body);
+        if digest.as_str() != format!("sha256:{hex}") {
+            return Err(Problem::Bad(format!(
+                "the manifest it sent for {digest} has a different digest (sha256:{hex})"
+            )));
+        }
+        Ok(resp.body)
     }
 
     /// The Engine's `X-Registry-Auth` value for pulling from `host`: URL-safe base64 (padded) of
@@ -361,13 +447,27 @@ impl RegistryClient {
     }
 
     fn head_manifest(&self, session: &Session<'_>, tag: &RepoTag) -> Result<RemoteDigest, Problem> {
+        let (url, authz, resp) = self.manifest_request(session, tag, &tag.tag, Method::Head)?;
+        self.remote_digest(session, &url, &authz, &resp)
+    }
+
+    /// One manifest request for `reference` (a tag or a digest) of `tag`'s repository, with the
+    /// authorization flow (a 401 adopts a new challenge or renews a shared token once). Returns
+    /// the URL, what was sent and the successful response.
+    fn manifest_request(
+        &self,
+        session: &Session<'_>,
+        tag: &RepoTag,
+        reference: &str,
+        method: Method,
+    ) -> Result<(String, Authz, Response), Problem> {
         let host = session.host;
-        let url = format!("{}/v2/{}/manifests/{}", host.base, tag.repository, tag.tag);
+        let url = format!("{}/v2/{}/manifests/{reference}", host.base, tag.repository);
         let mut authz = self.authorize(session, &tag.repository, false)?;
         let mut renewed = false;
         loop {
             let req = Request {
-                method: Method::Head,
+                method,
                 url: url.clone(),
                 accept: Some(MANIFEST_ACCEPT),
                 authorization: authz.header.as_deref(),
@@ -378,7 +478,7 @@ impl RegistryClient {
                 .send(&host.gate, &req)
                 .map_err(Problem::Transport)?;
             match resp.status {
-                200..=299 => return self.remote_digest(session, &url, &authz, &resp),
+                200..=299 => return Ok((url, authz, resp)),
                 401 => {
                     let retry = if renewed {
                         None
@@ -670,7 +770,7 @@ impl RegistryClient {
             .map_err(Problem::Transport)?;
         match resp.status {
             200..=299 => {
-                let hex = format!("{:x}", sha2::Sha256::digest(&resp.body));
+                let hex = super::sha256_hex(&resp.body);
                 Ok(RemoteDigest {
                     digest: sha256_digest(&format!("sha256:{hex}"))
                         .expect("a sha256 in lowercase hex is a valid digest"),
@@ -782,5 +882,74 @@ fn rate_limit(resp: &Response) -> Option<RateLimit> {
 impl RegistryClient {
     pub(crate) fn host_is_serial(&self, host: &str) -> bool {
         self.host_state(host).gate.is_serial()
+    }
+}
+
+/// The fields of a manifest or index that the platform check reads.
+#[derive(serde::Deserialize)]
+struct ManifestDoc {
+    manifests: Option<Vec<IndexEntry>>,
+    config: Option<Descriptor>,
+}
+
+#[derive(serde::Deserialize)]
+struct Descriptor {
+    digest: Digest,
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct IndexEntry {
+    digest: Digest,
+    platform: Option<EntryPlatform>,
+}
+
+#[derive(serde::Deserialize)]
+struct EntryPlatform {
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+/// The digest of the one index entry for `platform` (`os/arch[/variant]`). A missing variant
+/// matches an entry without one, and arm64's `v8` is its default; entries without a platform
+/// (attestations) never match.
+pub(crate) fn select_platform(entries: &[IndexEntry], platform: &str) -> Result<Digest, String> {
+    let mut parts = platform.split('/');
+    let (os, arch) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let want_variant = normal_variant(arch, parts.next());
+    let matching: Vec<&IndexEntry> = entries
+        .iter()
+        .filter(|e| {
+            e.platform.as_ref().is_some_and(|p| {
+                p.os == os
+                    && p.architecture == arch
+                    && normal_variant(arch, p.variant.as_deref()) == want_variant
+            })
+        })
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok(one.digest.clone()),
+        [] => Err(format!("its index has no image for {platform}")),
+        [first, ..] => {
+            // Several identical entries are one answer; different ones are ambiguous.
+            if matching.iter().all(|e| e.digest == first.digest) {
+                Ok(first.digest.clone())
+            } else {
+                Err(format!(
+                    "its index has {} different images for {platform}",
+                    matching.len()
+                ))
+            }
+        }
+    }
+}
+
+fn normal_variant<'a>(arch: &str, variant: Option<&'a str>) -> Option<&'a str> {
+    match variant.filter(|v| !v.is_empty()) {
+        Some("v8") if arch == "arm64" => None,
+        other => other,
     }
 }

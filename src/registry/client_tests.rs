@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
-use sha2::Digest as _;
 
 use super::credentials::tests::TempDir;
 use super::testserver::{FakeServer, Recorded, Reply};
 use super::{CheckError, RegistryClient, RegistryOptions, RepoTag};
+use crate::reference::Digest;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 fn digest_of(body: &[u8]) -> String {
-    format!("sha256:{:x}", sha2::Sha256::digest(body))
+    format!("sha256:{}", super::sha256_hex(body))
 }
 
 fn tag(host: &str, repository: &str, tag: &str) -> RepoTag {
@@ -925,4 +925,134 @@ fn a_401_with_a_fresh_single_repository_token_is_final() {
     );
     assert_eq!(server.count("GET", "/token"), 1 + 3);
     assert_eq!(server.count("HEAD", "/v2/"), 1 + 4);
+}
+
+/// A two-platform index (plus an attestation entry) and its two manifests, as served bodies.
+fn two_platform_index() -> (Vec<u8>, Vec<u8>, Vec<u8>, String) {
+    let config = format!("sha256:{}", "c".repeat(64));
+    let amd = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 1},
+        "layers": []
+    })
+    .to_string()
+    .into_bytes();
+    let arm = serde_json::json!({
+        "schemaVersion": 2,
+        "config": {"digest": format!("sha256:{}", "d".repeat(64)), "size": 1},
+        "layers": []
+    })
+    .to_string()
+    .into_bytes();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"digest": format!("sha256:{}", "e".repeat(64)), "size": 1,
+             "platform": {"os": "unknown", "architecture": "unknown"}},
+            {"digest": digest_of(&amd), "size": amd.len(),
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": digest_of(&arm), "size": arm.len(),
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}
+        ]
+    })
+    .to_string()
+    .into_bytes();
+    (index, amd, arm, config)
+}
+
+#[test]
+fn platform_digest_reads_the_index_once_and_the_manifest_only_for_a_config() {
+    let (index, amd, arm, config) = two_platform_index();
+    let (di, da, dr) = (digest_of(&index), digest_of(&amd), digest_of(&arm));
+    let bodies: Vec<(String, Vec<u8>)> = vec![
+        ("team/app:v1".into(), index.clone()),
+        (format!("team/app:{di}"), index.clone()),
+        (format!("team/app:{da}"), amd.clone()),
+        (format!("team/app:{dr}"), arm.clone()),
+    ];
+    let manifests: Vec<(&str, &[u8])> = bodies
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_slice()))
+        .collect();
+    let server = registry(
+        Auth::Bearer {
+            creds: None,
+            first_scope_only: false,
+        },
+        &manifests,
+        DigestHeader::Sent,
+    );
+    let (_dir, client) = anonymous_client();
+    let item = tag(&server.host(), "team/app", "v1");
+    let remote = client.check(&item).unwrap();
+    assert_eq!(remote.digest.as_str(), di);
+
+    let found = client
+        .platform_digest(&item, &remote.digest, "linux/amd64", false)
+        .unwrap();
+    assert_eq!(found.manifest.as_str(), da);
+    assert_eq!(found.config, None);
+    assert_eq!(
+        server.count("GET", "/v2/team/app/manifests/"),
+        1,
+        "one GET of the index"
+    );
+    assert_eq!(server.count("HEAD", "/v2/"), 1);
+
+    let found = client
+        .platform_digest(&item, &remote.digest, "linux/amd64", true)
+        .unwrap();
+    assert_eq!(
+        found.config.as_ref().map(Digest::as_str),
+        Some(config.as_str())
+    );
+    assert_eq!(server.count("GET", "/v2/team/app/manifests/"), 3);
+    assert_eq!(
+        server.count("GET", &format!("/v2/team/app/manifests/{da}")),
+        1,
+        "the platform manifest is read by its digest"
+    );
+
+    for platform in ["linux/arm64/v8", "linux/arm64"] {
+        let found = client
+            .platform_digest(&item, &remote.digest, platform, false)
+            .unwrap();
+        assert_eq!(found.manifest.as_str(), dr, "{platform}");
+    }
+    let err = client
+        .platform_digest(&item, &remote.digest, "linux/s390x", false)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no image for linux/s390x"),
+        "{err}"
+    );
+
+    // A tag naming one manifest: that manifest is the platform's image.
+    let single = Digest::parse(&da).unwrap();
+    let found = client
+        .platform_digest(&item, &single, "linux/amd64", true)
+        .unwrap();
+    assert_eq!(found.manifest.as_str(), da);
+    assert_eq!(
+        found.config.as_ref().map(Digest::as_str),
+        Some(config.as_str())
+    );
+}
+
+#[test]
+fn platform_digest_refuses_a_body_that_does_not_match_its_digest() {
+    let (index, _, _, _) = two_platform_index();
+    let claimed = format!("sha256:{}", "a".repeat(64));
+    let key = format!("app:{claimed}");
+    let server = registry(Auth::Open, &[(key.as_str(), &index)], DigestHeader::Sent);
+    let (_dir, client) = anonymous_client();
+    let item = tag(&server.host(), "app", "v1");
+    let claimed = Digest::parse(&claimed).unwrap();
+    let err = client
+        .platform_digest(&item, &claimed, "linux/amd64", false)
+        .unwrap_err();
+    assert!(err.to_string().contains("different digest"), "{err}");
+    assert_eq!(err.kind(), "bad-response");
 }

@@ -4,12 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::fmt::Write as _;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
@@ -17,6 +15,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use serde::Deserialize;
 
 use super::{HUB_SERVER_ADDRESS, is_docker_hub, strip_scheme};
+use crate::process::{self, Limits, RunError, Stream};
 
 /// Stdout of a helper that has nothing stored for the server.
 const HELPER_NOT_FOUND: &str = "credentials not found in native keychain";
@@ -69,14 +68,8 @@ impl Credential {
 
     /// A non-secret name for the token cache key.
     pub(crate) fn identity(&self) -> String {
-        use sha2::Digest as _;
-        let fingerprint = |secret: &str| {
-            let hash = sha2::Sha256::digest(secret.as_bytes());
-            hash[..8].iter().fold(String::new(), |mut out, b| {
-                let _ = write!(out, "{b:02x}");
-                out
-            })
-        };
+        // The first 8 bytes of the SHA-256: enough to tell secrets apart, useless to recover one.
+        let fingerprint = |secret: &str| super::sha256_hex(secret.as_bytes())[..16].to_owned();
         match self {
             Self::Basic { username, password } => {
                 format!("basic:{username}:{}", fingerprint(password))
@@ -451,72 +444,44 @@ struct HelperOutput {
     stderr: Vec<u8>,
 }
 
-/// Runs `<exe> get` with `input` on stdin; kills it after `timeout`.
+/// Runs `<exe> get` with `input` on stdin; kills it (and anything it started) after `timeout`.
+/// The helper inherits pullpilot's environment: it may need `HOME`, `DBUS_SESSION_BUS_ADDRESS`
+/// or its own variables to reach the secret store.
 fn run_with_timeout(exe: &Path, input: &str, timeout: Duration) -> Result<HelperOutput, String> {
-    let mut attempts = 0;
-    let mut child = loop {
-        let spawned = Command::new(exe)
-            .arg("get")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn();
-        match spawned {
-            // ETXTBSY: the file was just written and another thread's fork still holds it open.
-            Err(e) if e.raw_os_error() == Some(26) && attempts < 10 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(e.to_string()),
-            Ok(child) => break child,
-        }
+    let mut cmd = Command::new(exe);
+    cmd.arg("get");
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let limits = Limits {
+        timeout,
+        max_output: 1 << 20,
     };
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits without reading stdin is fine: its exit status tells.
-        let _ = stdin.write_all(input.as_bytes());
+    let finished =
+        process::run(
+            &mut cmd,
+            Some(input.as_bytes()),
+            limits,
+            |stream, chunk| match stream {
+                Stream::Stdout => stdout.extend_from_slice(chunk),
+                Stream::Stderr => stderr.extend_from_slice(chunk),
+            },
+        )
+        .map_err(|e| match e {
+            RunError::Start(e) | RunError::Wait(e) => e.to_string(),
+            RunError::TimedOut { .. } => format!(
+                "it did not answer within {}",
+                humantime::format_duration(timeout)
+            ),
+        })?;
+    if finished.output_abandoned {
+        log::warn!(
+            "Credential helper {} left a process that still holds its output; pullpilot stopped \
+             reading it.",
+            exe.display()
+        );
     }
-    let reader = |stream: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(stream) = stream {
-                let _ = stream.take(1 << 20).read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let stdout = reader(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let stderr = reader(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "it did not answer within {}",
-                    humantime::format_duration(timeout)
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(e.to_string()),
-        }
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
     Ok(HelperOutput {
-        success: status.success(),
-        status,
+        success: finished.status.success(),
+        status: finished.status,
         stdout,
         stderr,
     })
@@ -526,6 +491,7 @@ fn run_with_timeout(exe: &Path, input: &str, timeout: Duration) -> Result<Helper
 pub(crate) mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
 
     /// A directory under the system temp dir, removed on drop.
     pub(crate) struct TempDir(pub(crate) PathBuf);
@@ -781,6 +747,35 @@ esac
         let err = store.lookup("ghcr.io").unwrap_err();
         assert!(err.contains("did not answer"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_background_job_of_a_credential_helper_does_not_hold_the_lookup() {
+        let (dir, store) = store_with(r#"{"credsStore":"bg"}"#);
+        // The job keeps stdout open; before the shared process helper, the lookup waited for it.
+        dir.write_script(
+            "docker-credential-bg",
+            "#!/bin/sh\nsleep 15 &\necho $! > \"$(dirname \"$0\")/bg.pid\"\n\
+             echo '{\"Username\":\"u\",\"Secret\":\"s\"}'\n",
+        );
+        let started = Instant::now();
+        let found = store.lookup("ghcr.io").unwrap().unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(found.credential, basic("u", "s"));
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+        // And the job was killed with the helper's process group (gone, or a zombie).
+        let pid = std::fs::read_to_string(dir.0.join("bg.pid")).unwrap();
+        let stat = format!("/proc/{}/stat", pid.trim());
+        let dead = || {
+            std::fs::read_to_string(&stat).map_or(true, |s| {
+                s.rsplit(") ").next().is_some_and(|r| r.starts_with('Z'))
+            })
+        };
+        let waited = Instant::now();
+        while !dead() && waited.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(dead(), "the helper's background job was left running");
     }
 
     #[test]

@@ -99,6 +99,17 @@ pub struct RemoteDigest {
     pub rate_limit: Option<RateLimit>,
 }
 
+/// What a tag's index offers for one platform (see [`RegistryClient::platform_digest`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformDigest {
+    /// The digest of the platform's image manifest (the index itself when the tag names a
+    /// single-platform manifest).
+    pub manifest: Digest,
+    /// The digest of that manifest's config (the image ID on the classic image store), when
+    /// it was asked for.
+    pub config: Option<Digest>,
+}
+
 /// Docker Hub's `ratelimit-limit` / `ratelimit-remaining` headers (`100;w=21600`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
@@ -190,6 +201,18 @@ pub(crate) fn sha256_digest(text: &str) -> Option<Digest> {
     }
 }
 
+/// The SHA-256 of `data` in lowercase hex (64 digits).
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let hash = ring::digest::digest(&ring::digest::SHA256, data);
+    hash.as_ref()
+        .iter()
+        .fold(String::with_capacity(64), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
 /// `sha256:` followed by exactly 64 lowercase hex digits.
 fn is_valid_digest(s: &str) -> bool {
     s.strip_prefix("sha256:").is_some_and(|hex| {
@@ -203,6 +226,18 @@ fn is_valid_digest(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_hex_matches_the_standard_vectors() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     #[test]
     fn hub_aliases_fold_into_the_api_host() {

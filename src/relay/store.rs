@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -405,27 +405,10 @@ pub(crate) fn write_atomic(dir: &Path, bytes: &[u8]) -> Result<()> {
     write_file(dir, FILE_NAME, bytes)
 }
 
-/// Writes `<dir>/<name>` whole or not at all, as [`write_atomic`] does.
+/// Writes `<dir>/<name>` whole or not at all (0600, no temporary file left on failure).
 pub(crate) fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let path = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, &path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("writing {}", path.display()))
+    crate::files::write_private(&path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// RFC 3339 timestamps in UTC with seconds, as `createdAt`/`lastSeen` are written.
@@ -448,6 +431,7 @@ mod iso {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(

@@ -190,6 +190,7 @@ impl Fake {
             id: id.clone(),
             name: name.to_string(),
             image_id: image_id.to_string(),
+            image_manifest_digest: None,
             config_image: config_image.to_string(),
             labels: labels
                 .iter()

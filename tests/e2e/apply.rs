@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::pullpilot::{Run, pullpilot};
-use crate::common::{Bed, Project, Reg, TempDir, Variant, unique_name};
+use crate::common::{Bed, LogMark, Project, Reg, TempDir, Variant, unique_name};
 
 /// A compose project with one repository of its own on the open registry.
 struct Setup<'a> {
@@ -690,4 +690,216 @@ fn apply_takes_policy_from_the_compose_file_never_from_the_image() {
         run.stderr.contains("Ignoring io.pullpilot.pre-update"),
         "the ignored hook is logged\n{run}"
     );
+}
+
+/// Publishes a two-platform index as `<repo>:stable` in the open registry: linux/amd64 is
+/// `pptb/app:<amd64>` as is, linux/arm64 a copy whose config carries `arm_note` (and the
+/// repository's name, so no two repositories share an index and, on containerd, an image).
+/// Returns the index digest.
+/// With `own_amd64`, the amd64 config carries the repository's name too: an image (and, on the
+/// classic store, an image ID) no other tag shares.
+fn publish_index(bed: &Bed, repo: &str, amd64: &str, arm_note: &str, own_amd64: bool) -> String {
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/registry_tool.py");
+    let out = Command::new(&bed.python)
+        .arg(tool)
+        .args(["make-index", "--registry", &bed.open.addr])
+        .args(["--from", &format!("pptb/app:{amd64}")])
+        .args(["--to", &format!("{repo}:stable")])
+        .args(["--arm-note", &format!("{repo} {arm_note}")])
+        .args(if own_amd64 {
+            vec!["--amd-note", repo]
+        } else {
+            Vec::new()
+        })
+        .output()
+        .expect("running registry_tool.py");
+    assert!(
+        out.status.success(),
+        "registry_tool.py make-index failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let digest = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(digest.starts_with("sha256:"), "{digest:?}");
+    digest
+}
+
+/// A project running `<repo>:stable` where that tag is a two-platform index.
+fn multi_setup<'a>(bed: &'a Bed, prefix: &str, own_amd64: bool) -> (Setup<'a>, String) {
+    let repo = unique_name(prefix);
+    let first = publish_index(bed, &repo, "v1", "one", own_amd64);
+    let image = bed.registry(Reg::Open).image(&repo, "stable");
+    let project = Project::up(bed, &format!("services:\n  app:\n    image: {image}\n"));
+    let setup = Setup {
+        bed,
+        repo,
+        project,
+        data: TempDir::new(prefix),
+    };
+    (setup, first)
+}
+
+fn plan_json(s: &Setup<'_>) -> Value {
+    let scope = format!("project:{}", s.project.name());
+    let run = pullpilot(
+        s.bed,
+        s.project.dir(),
+        &s.bed.docker_config,
+        s.data.path(),
+        &["plan", "--json", "--scope", &scope],
+        &[("PP_SOAK", "0")],
+    );
+    assert_eq!(run.code, 0, "{run}");
+    run.container("app")
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn an_index_changed_only_for_another_platform_restarts_nothing() {
+    let bed = Bed::get();
+    let (s, first) = multi_setup(bed, "multi-other", false);
+    let before = s.project.container("app");
+    let old_id = before["Id"].as_str().unwrap().to_string();
+
+    let second = publish_index(bed, &s.repo, "v1", "two", false);
+    assert_ne!(second, first, "the index changed");
+    let registry_log = LogMark::new(&bed.open.log);
+    let plan = plan_json(&s);
+    assert_eq!(plan["decision"], "up-to-date", "{plan:#}");
+    assert_eq!(plan["available_digest"], second.as_str());
+    let check = &plan["platform_check"];
+    assert_eq!(check["platform"], "linux/amd64", "{plan:#}");
+    assert_eq!(check["same"], true, "{plan:#}");
+    assert_eq!(check["local"], check["remote"], "{plan:#}");
+    let compared = if bed.image_store == "containerd" {
+        "manifest"
+    } else {
+        "config"
+    };
+    assert_eq!(check["compared"], compared, "{plan:#}");
+    // One HEAD, then the index by digest (and on the classic store its amd64 manifest).
+    let manifest_gets = if compared == "config" { 2 } else { 1 };
+    let wanted = 1 + manifest_gets;
+    registry_log.wait_count(
+        &format!("/v2/{}/manifests/", s.repo),
+        wanted,
+        Duration::from_secs(5),
+    );
+    let ours: Vec<String> = registry_log
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("\"pullpilot/") && l.contains(&format!("/v2/{}/", s.repo)))
+        .collect();
+    assert_eq!(ours.len(), wanted, "{ours:#?}");
+    assert_eq!(
+        ours.iter()
+            .filter(|l| l.contains("\"GET /v2/") && l.contains("/manifests/sha256:"))
+            .count(),
+        manifest_gets,
+        "manifest GETs by digest only: {ours:#?}"
+    );
+    assert!(
+        !ours.iter().any(|l| l.contains("/blobs/")),
+        "no layer or config blob is fetched: {ours:#?}"
+    );
+    if compared == "config" {
+        assert_eq!(
+            check["local"], before["Image"],
+            "the image ID is the config digest"
+        );
+    }
+    assert!(
+        plan["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("index changed, your platform's image did not"),
+        "{plan:#}"
+    );
+
+    let run = s.apply(&[], &[("PP_SOAK", "0")]);
+    assert_eq!(run.code, 0, "{run}");
+    let row = run.container("app");
+    assert_eq!(row["decision"], "up-to-date", "{run}");
+    assert!(row["result"].is_null(), "nothing was done: {run}");
+    assert_eq!(
+        s.project.container_ids("app"),
+        std::slice::from_ref(&old_id),
+        "not recreated"
+    );
+    s.project.compose(&["up", "-d"]);
+    assert_eq!(
+        s.project.container_ids("app"),
+        std::slice::from_ref(&old_id),
+        "docker compose up -d stays quiet"
+    );
+
+    // A change for this host's platform is an update as usual.
+    let third = publish_index(bed, &s.repo, "v2", "two", false);
+    let plan = plan_json(&s);
+    assert_eq!(plan["decision"], "update", "{plan:#}");
+    assert_eq!(plan["platform_check"]["same"], false, "{plan:#}");
+    let run = s.apply(&[], &[("PP_SOAK", "0")]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(
+        run.container("app")["result"]["outcome"],
+        "updated",
+        "{run}"
+    );
+    assert_eq!(run.container("app")["available_digest"], third.as_str());
+    let after = s.project.container("app");
+    assert_ne!(after["Id"], old_id.as_str(), "recreated");
+    assert_ne!(after["Image"], before["Image"], "runs the new image");
+    let ids = s.project.container_ids("app");
+    s.project.compose(&["up", "-d"]);
+    assert_eq!(
+        s.project.container_ids("app"),
+        ids,
+        "compose quiet after the update"
+    );
+}
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn a_running_image_left_dangling_by_a_manual_pull_gets_a_clear_decision() {
+    let bed = Bed::get();
+    let (s, _) = multi_setup(bed, "multi-dangling", true);
+    let old_id = s.project.container_ids("app")[0].clone();
+    let image = bed.registry(Reg::Open).image(&s.repo, "stable");
+
+    // Another platform changed and someone pulled it by hand.
+    publish_index(bed, &s.repo, "v1", "two", true);
+    bed.docker(&["pull", "--quiet", &image]);
+    let plan = plan_json(&s);
+    assert_eq!(plan["decision"], "up-to-date", "{plan:#}");
+
+    // This platform changed and someone pulled it by hand: the running image loses its name.
+    publish_index(bed, &s.repo, "v2", "two", true);
+    bed.docker(&["pull", "--quiet", &image]);
+    let running = bed.inspect(bed.inspect(&old_id)["Image"].as_str().unwrap());
+    assert_eq!(
+        running["RepoTags"],
+        serde_json::json!([]),
+        "dangling: {running:#}"
+    );
+    let plan = plan_json(&s);
+    let decision = plan["decision"].as_str().unwrap();
+    if running["RepoDigests"].as_array().is_none_or(Vec::is_empty)
+        && bed.image_store != "containerd"
+    {
+        assert_eq!(decision, "dangling", "{plan:#}");
+        assert!(plan["reason"].as_str().unwrap().contains("lost its name"));
+    } else {
+        assert_eq!(decision, "update", "{plan:#}");
+        assert_eq!(plan["platform_check"]["same"], false, "{plan:#}");
+        let run = s.apply(&[], &[("PP_SOAK", "0")]);
+        assert_eq!(
+            run.container("app")["result"]["outcome"],
+            "updated",
+            "{run}"
+        );
+        assert_eq!(
+            s.project.container("app")["Image"],
+            bed.inspect(&image)["Id"],
+            "runs what the tag names now"
+        );
+    }
 }

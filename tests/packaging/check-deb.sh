@@ -126,7 +126,10 @@ ok "installed"
 
 step "Checking the installed files"
 got=$(/usr/bin/pullpilot --version) || fail "/usr/bin/pullpilot --version failed"
-[ "$got" = "pullpilot $upstream" ] || fail "pullpilot --version printed '$got', expected 'pullpilot $upstream'"
+case "$got" in
+  "pullpilot $upstream (commit "*", built "*")") ;;
+  *) fail "pullpilot --version printed '$got', expected 'pullpilot $upstream (commit …, built …)'" ;;
+esac
 ok "/usr/bin/pullpilot --version: $got"
 
 man_pages=()

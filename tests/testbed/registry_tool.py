@@ -11,6 +11,10 @@ Usage:
         arm64.  Also tags the two platform manifests as TO_REPO:amd64 and
         TO_REPO:arm64.  Prints the index digest, after checking that a
         manifest HEAD with the index Accept types returns that same digest.
+        With --arm-note TEXT the arm64 config carries TEXT as a label, so the
+        index (and its arm64 manifest) change while the amd64 entry stays
+        byte-identical: "only another platform changed".  With --amd-note TEXT
+        the amd64 config carries TEXT too: an amd64 image no other tag shares.
     registry_tool.py head-digest --registry 127.0.0.1:PORT --ref REPO:TAG
         Prints the Docker-Content-Digest of a manifest HEAD that accepts
         every manifest and index type.
@@ -93,7 +97,7 @@ def upload_blob(base, repo, blob, started=None):
     return sha256(blob)
 
 
-def make_index(registry, source, target):
+def make_index(registry, source, target, arm_note=None, amd_note=None):
     base = f"http://{registry}"
     src_repo, src_tag = split_ref(source)
     dst_repo, dst_tag = split_ref(target)
@@ -116,8 +120,25 @@ def make_index(registry, source, target):
     if config.get("architecture") != "amd64" or config.get("os") != "linux":
         raise SystemExit(f"registry_tool: {source} is {config.get('os')}/{config.get('architecture')}, expected linux/amd64")
     arm_config = dict(config, architecture="arm64", variant="v8")
+    if arm_note is not None:
+        inner = dict(arm_config.get("config") or {})
+        inner["Labels"] = dict(inner.get("Labels") or {}, **{"io.pptb.arm-note": arm_note})
+        arm_config["config"] = inner
     arm_config_bytes = json.dumps(arm_config, separators=(",", ":")).encode()
     upload_blob(base, dst_repo, arm_config_bytes)
+
+    if amd_note is not None:
+        amd_config = dict(config)
+        inner = dict(amd_config.get("config") or {})
+        inner["Labels"] = dict(inner.get("Labels") or {}, **{"io.pptb.amd-note": amd_note})
+        amd_config["config"] = inner
+        amd_config_bytes = json.dumps(amd_config, separators=(",", ":")).encode()
+        upload_blob(base, dst_repo, amd_config_bytes)
+        amd_manifest = json.loads(manifest_bytes)
+        amd_manifest["config"] = dict(
+            amd_manifest["config"], digest=sha256(amd_config_bytes), size=len(amd_config_bytes)
+        )
+        manifest_bytes = json.dumps(amd_manifest, indent=3).encode()
 
     arm_manifest = json.loads(manifest_bytes)
     arm_manifest["config"] = dict(
@@ -158,6 +179,8 @@ def main():
     mk.add_argument("--registry", required=True)
     mk.add_argument("--from", dest="source", required=True)
     mk.add_argument("--to", dest="target", required=True)
+    mk.add_argument("--arm-note", dest="arm_note", default=None)
+    mk.add_argument("--amd-note", dest="amd_note", default=None)
     hd = sub.add_parser("head-digest")
     hd.add_argument("--registry", required=True)
     hd.add_argument("--ref", required=True)
@@ -166,7 +189,7 @@ def main():
     if not args.registry.startswith(("127.", "localhost:", "[::1]:")):
         raise SystemExit("registry_tool: only loopback registries are allowed")
     if args.command == "make-index":
-        make_index(args.registry, args.source, args.target)
+        make_index(args.registry, args.source, args.target, args.arm_note, args.amd_note)
     else:
         repo, tag = split_ref(args.ref)
         digest = head_digest(f"http://{args.registry}", repo, tag)

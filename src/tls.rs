@@ -1,6 +1,6 @@
-//! Trust roots: the system CA bundle (read once, the same candidates as the registry client),
-//! falling back to the compiled-in Mozilla roots; and the rustls client configuration SMTP
-//! (STARTTLS, implicit TLS) and `listen`'s wss:// connection use.
+//! Trust roots for pullpilot's own TLS clients: the system CA bundle (read once, the same
+//! candidates as the registry client), falling back to the compiled-in Mozilla roots; used by the
+//! notification HTTP agent, SMTP (STARTTLS, implicit TLS) and `listen`'s wss:// relay connection.
 
 use std::sync::{Arc, OnceLock};
 
