@@ -282,6 +282,27 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
+    /// Every `--help` text, so a change of wording is a reviewed diff of
+    /// tests/snapshots/help.txt.
+    #[test]
+    fn help_texts_are_snapshotted() {
+        use std::fmt::Write as _;
+        // Values of PP_* variables set where the test runs are not part of the text.
+        let quiet = |c: clap::Command| c.mut_args(|a| a.hide_env_values(true));
+        let mut root = quiet(Cli::command().term_width(100)).mut_subcommands(quiet);
+        root.build();
+        let mut out = format!("$ pullpilot --help\n{}", root.render_long_help());
+        for sub in root.get_subcommands() {
+            if sub.is_hide_set() {
+                continue;
+            }
+            let name = sub.get_name().to_string();
+            let help = sub.clone().term_width(100).render_long_help();
+            let _ = write!(out, "\n$ pullpilot {name} --help\n{help}");
+        }
+        crate::testsnap::assert_snapshot("help", &out);
+    }
+
     #[test]
     fn long_version_names_the_commit_and_the_build_date() {
         let text = Cli::command().render_long_version();

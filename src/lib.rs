@@ -32,6 +32,8 @@ pub mod settings;
 pub mod state;
 #[cfg(test)]
 mod testhttp;
+#[cfg(test)]
+mod testsnap;
 pub mod time;
 pub mod tls;
 pub mod values;

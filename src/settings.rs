@@ -451,6 +451,30 @@ mod tests {
         assert_eq!(s.soak, Duration::from_secs(86_400));
     }
 
+    /// The messages an operator meets most, so a change of wording is a reviewed diff of
+    /// tests/snapshots/setting-errors.txt.
+    #[test]
+    fn setting_errors_are_snapshotted() {
+        use std::fmt::Write as _;
+        let cases = [
+            ("PP_SOAK", "soon"),
+            ("PP_SOAK", "18446744073709551615"),
+            ("PP_SCOPE", "Project"),
+            ("PP_CLEANUP", "sure"),
+            ("PP_HEALTH_TIMEOUT", "0"),
+            ("PP_LOG_LEVEL", "verbose"),
+            ("PP_TIMEZONE", "Mars/Olympus"),
+            ("PP_INSECURE_REGISTRIES", "http://reg:5000"),
+            ("PP_WEBHOOK_URL", "relay.example"),
+        ];
+        let mut out = String::new();
+        for (var, value) in cases {
+            let err = resolve(&GlobalArgs::default(), &[(var, value)]).unwrap_err();
+            let _ = write!(out, "{var}={value:?}\n  {err:#}\n");
+        }
+        crate::testsnap::assert_snapshot("setting-errors", &out);
+    }
+
     #[test]
     fn invalid_values_name_the_variable_value_and_form() {
         let cases = [

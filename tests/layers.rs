@@ -31,6 +31,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "values",
             "reference",
             "testhttp",
+            "testsnap",
             "time",
             "tls",
             "process",

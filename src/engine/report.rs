@@ -204,6 +204,64 @@ mod tests {
         }
     }
 
+    /// The plan table with one row per kind of decision an operator sees most, so a change
+    /// of wording or layout is a reviewed diff of tests/snapshots/plan-table.txt.
+    #[test]
+    fn the_plan_table_is_snapshotted() {
+        use std::time::Duration;
+
+        use crate::reference::Digest;
+        let digest =
+            |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let with = |service: &str, decision: Decision, available: Option<Digest>| {
+            let mut e = evaluated(service, &[], &[]);
+            e.container.observed.local_digests = vec![digest('a')];
+            e.available = available;
+            e.decision = decision;
+            e
+        };
+        let all = [
+            with("web", Decision::UpToDate, Some(digest('a'))),
+            with(
+                "api",
+                Decision::Soaking {
+                    digest: digest('b'),
+                    first_seen: now - Duration::from_secs(3600),
+                    rollout_at: now + Duration::from_secs(23 * 3600),
+                    remaining_seconds: 23 * 3600,
+                    new_candidate: false,
+                },
+                Some(digest('b')),
+            ),
+            with(
+                "worker",
+                Decision::Update {
+                    digest: digest('c'),
+                },
+                Some(digest('c')),
+            ),
+            with(
+                "cache",
+                Decision::Blocked {
+                    digest: digest('d'),
+                    reason: "unhealthy".into(),
+                },
+                Some(digest('d')),
+            ),
+            with(
+                "db",
+                Decision::RegistryError {
+                    kind: "unreachable".into(),
+                    message: "cannot reach registry.example: connection refused".into(),
+                },
+                None,
+            ),
+            with("builder", Decision::LocallyBuilt, None),
+        ];
+        crate::testsnap::assert_snapshot("plan-table", &render_plan("project shop", &all, now));
+    }
+
     #[test]
     fn plan_lists_the_labels_it_ignored_and_why() {
         let from_image = [(labels::SOAK, "0"), (labels::EXCLUDE, "true")];
