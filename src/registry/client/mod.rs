@@ -1,7 +1,11 @@
 //! [`RegistryClient`]: checks tags against registries. Owns the per-host state (one `/v2/` ping
 //! per host, credentials, the "credentials refused" latch), the token flow, the manifest `HEAD`
-//! with its `GET` fallback, and the parallel fan-out with a per-host cap. HTTP details live in
-//! `transport`, parsing in `auth`, secrets in `credentials`.
+//! with its `GET` fallback, and the parallel fan-out with a per-host cap. The token flow is in
+//! `token`, the platform check in `platform`; HTTP details live in `transport`, parsing in
+//! `auth`, secrets in `credentials`.
+//!
+//! Over 500 lines: the fan-out, the per-host state and the manifest request are one protocol,
+//! read best top to bottom.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -22,6 +26,9 @@ use super::{
     sha256_digest,
 };
 use crate::reference::Digest;
+
+mod platform;
+mod token;
 
 /// Every manifest type pullpilot understands, in one header: without the index and list types
 /// a registry may answer with a platform child's digest, without the OCI types with a 404.
@@ -185,91 +192,6 @@ impl RegistryClient {
         results
             .remove(item)
             .expect("check_all answers for every input")
-    }
-
-    /// What the index `index` of `item`'s repository offers for `platform` (`os/arch[/variant]`):
-    /// one `GET` of the index by digest, and with `want_config` one more of the platform's
-    /// manifest to read its config digest. Each body is checked against the digest it was asked
-    /// by. When `index` is a single-platform manifest, that manifest is the answer. Nothing is
-    /// pulled; the layers are never fetched.
-    pub fn platform_digest(
-        &self,
-        item: &RepoTag,
-        index: &Digest,
-        platform: &str,
-        want_config: bool,
-    ) -> Result<PlatformDigest, CheckError> {
-        let canonical = RepoTag {
-            host: api_host(&item.host),
-            ..item.clone()
-        };
-        let state = self.host_state(&canonical.host);
-        let found = self
-            .open_session(&state, &[&canonical])
-            .and_then(|session| {
-                self.find_platform(&session, &canonical, index, platform, want_config)
-            });
-        found.map_err(|problem| self.to_error(&problem, &canonical).for_item(item))
-    }
-
-    fn find_platform(
-        &self,
-        session: &Session<'_>,
-        tag: &RepoTag,
-        index: &Digest,
-        platform: &str,
-        want_config: bool,
-    ) -> Result<PlatformDigest, Problem> {
-        let body = self.get_by_digest(session, tag, index)?;
-        let doc: ManifestDoc = serde_json::from_slice(&body).map_err(|e| {
-            Problem::Bad(format!(
-                "the manifest {} is not valid JSON ({e})",
-                index.short()
-            ))
-        })?;
-        let Some(entries) = doc.manifests else {
-            let config = doc.config.map(|c| c.digest);
-            return Ok(PlatformDigest {
-                manifest: index.clone(),
-                config: if want_config { config } else { None },
-            });
-        };
-        let manifest = select_platform(&entries, platform).map_err(Problem::Bad)?;
-        let config = if want_config {
-            let body = self.get_by_digest(session, tag, &manifest)?;
-            let doc: ManifestDoc = serde_json::from_slice(&body).map_err(|e| {
-                Problem::Bad(format!(
-                    "the manifest {} is not valid JSON ({e})",
-                    manifest.short()
-                ))
-            })?;
-            Some(doc.config.map(|c| c.digest).ok_or_else(|| {
-                Problem::Bad(format!(
-                    "the {platform} manifest {} names no config",
-                    manifest.short()
-                ))
-            })?)
-        } else {
-            None
-        };
-        Ok(PlatformDigest { manifest, config })
-    }
-
-    /// The body of the manifest `digest`, checked against it.
-    fn get_by_digest(
-        &self,
-        session: &Session<'_>,
-        tag: &RepoTag,
-        digest: &Digest,
-    ) -> Result<Vec<u8>, Problem> {
-        let (_, _, resp) = self.manifest_request(session, tag, digest.as_str(), Method::Get)?;
-        let hex = super::sha256_hex(&resp.body);
-        if digest.as_str() != format!("sha256:{hex}") {
-            return Err(Problem::Bad(format!(
-                "the manifest it sent for {digest} has a different digest (sha256:{hex})"
-            )));
-        }
-        Ok(resp.body)
     }
 
     /// The Engine's `X-Registry-Auth` value for pulling from `host`: URL-safe base64 (padded) of
@@ -505,227 +427,6 @@ impl RegistryClient {
         }
     }
 
-    /// After a 401: adopt a challenge the ping did not show, or renew a shared token once.
-    fn after_401(
-        &self,
-        session: &Session<'_>,
-        tag: &RepoTag,
-        authz: &Authz,
-        resp: &Response,
-    ) -> Result<Option<Authz>, Problem> {
-        let offered = select_auth_from_headers(resp.header_all("www-authenticate"));
-        let host = session.host;
-        let next = if offered != HostAuth::Anonymous && offered != host.auth() {
-            log::debug!(
-                "{}: a manifest 401 asks for {}",
-                host.host,
-                describe(&offered)
-            );
-            *host.auth.lock().unwrap_or_else(PoisonError::into_inner) = Some(offered);
-            self.authorize(session, &tag.repository, true)?
-        } else if authz.renewable {
-            self.authorize(session, &tag.repository, true)?
-        } else {
-            return Ok(None);
-        };
-        // Sending the same thing again cannot change the answer.
-        Ok((next.header.is_some() && next.header != authz.header).then_some(next))
-    }
-
-    /// The `Authorization` for one repository on this host; `fresh` skips the token cache.
-    fn authorize(
-        &self,
-        session: &Session<'_>,
-        repository: &str,
-        fresh: bool,
-    ) -> Result<Authz, Problem> {
-        let host = session.host;
-        let origin = session.credential.as_ref().map(|r| r.origin.to_string());
-        if origin.is_some() && host.refused.load(Ordering::SeqCst) {
-            return Err(Problem::Unauthorized(origin));
-        }
-        if let Some(Credential::RegistryToken(token)) = session.credential_kind() {
-            return Ok(Authz {
-                header: Some(format!("Bearer {token}")),
-                sent: origin,
-                renewable: false,
-            });
-        }
-        match host.auth() {
-            HostAuth::Anonymous => Ok(Authz::ANONYMOUS),
-            HostAuth::Basic => Ok(session
-                .credential_kind()
-                .and_then(Credential::basic_header)
-                .map_or(Authz::ANONYMOUS, |header| Authz {
-                    header: Some(header),
-                    sent: origin,
-                    renewable: false,
-                })),
-            HostAuth::Bearer { realm, service } => {
-                let key = Self::token_key(&realm, service.as_deref(), session.credential.as_ref());
-                if !fresh && let Some(token) = self.tokens.get(&key, repository, Instant::now()) {
-                    return Ok(Authz {
-                        header: Some(format!("Bearer {token}")),
-                        sent: origin,
-                        renewable: !session.fresh_single.contains(repository),
-                    });
-                }
-                let repos = BTreeSet::from([repository.to_owned()]);
-                let token = self.fetch_token(session, &realm, service.as_deref(), &repos)?;
-                Ok(Authz {
-                    header: Some(format!("Bearer {token}")),
-                    sent: origin,
-                    renewable: false,
-                })
-            }
-        }
-    }
-
-    fn token_key(realm: &str, service: Option<&str>, credential: Option<&Resolved>) -> TokenKey {
-        TokenKey {
-            realm: realm.to_owned(),
-            service: service.map(str::to_owned),
-            identity: credential
-                .map_or_else(|| "anonymous".to_owned(), |r| r.credential.identity()),
-        }
-    }
-
-    /// One token request for `repos` (all scopes at once); caches and returns the token.
-    fn fetch_token(
-        &self,
-        session: &Session<'_>,
-        realm: &str,
-        service: Option<&str>,
-        repos: &BTreeSet<String>,
-    ) -> Result<String, Problem> {
-        let host = session.host;
-        let credential = session.credential.as_ref();
-        let origin = credential.map(|r| r.origin.to_string());
-        let realm_origin = super::transport::origin_of(realm).ok_or_else(|| {
-            Problem::Bad(format!("its token service address {realm:?} is not a URL"))
-        })?;
-        if realm_origin.0 != "https"
-            && !(realm_origin.0 == "http"
-                && allows_plain_http(&realm_origin.1, &self.insecure_hosts))
-        {
-            return Err(Problem::Bad(format!(
-                "its token service {} is not HTTPS; pullpilot will not send requests there",
-                super::transport::redact(realm)
-            )));
-        }
-        let scopes: Vec<String> = repos.iter().map(|r| pull_scope(r)).collect();
-        let (resp, post) = match credential.map(|r| &r.credential) {
-            Some(Credential::IdentityToken { username, token }) => {
-                let resp = self.post_refresh_token(host, realm, service, token, &scopes)?;
-                if resp.status == 404 {
-                    // Not an OAuth2 token service: the same token as a Basic password.
-                    let basic = Credential::Basic {
-                        username: username.clone().unwrap_or_else(|| "<token>".to_owned()),
-                        password: token.clone(),
-                    };
-                    (
-                        self.get_token(host, realm, service, &scopes, Some(&basic))?,
-                        false,
-                    )
-                } else {
-                    (resp, true)
-                }
-            }
-            Some(basic @ Credential::Basic { .. }) => (
-                self.get_token(host, realm, service, &scopes, Some(basic))?,
-                false,
-            ),
-            Some(Credential::RegistryToken(_)) | None => {
-                (self.get_token(host, realm, service, &scopes, None)?, false)
-            }
-        };
-        let refused = matches!(resp.status, 401 | 403) || (post && resp.status == 400);
-        if refused {
-            if origin.is_some() {
-                host.refused.store(true, Ordering::SeqCst);
-            }
-            return Err(Problem::Unauthorized(origin));
-        }
-        if !(200..300).contains(&resp.status) {
-            return Err(Problem::Bad(format!(
-                "its token service {} answered HTTP {}",
-                super::transport::redact(realm),
-                resp.status
-            )));
-        }
-        let token =
-            parse_token_response(&resp.body, Instant::now(), SystemTime::now()).map_err(|why| {
-                Problem::Bad(format!("{why} (from {})", super::transport::redact(realm)))
-            })?;
-        let value = token.value.clone();
-        let key = Self::token_key(realm, service, credential);
-        self.tokens.insert(key, repos.clone(), token);
-        Ok(value)
-    }
-
-    fn get_token(
-        &self,
-        host: &HostState,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[String],
-        basic: Option<&Credential>,
-    ) -> Result<Response, Problem> {
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
-        if let Some(service) = service {
-            pairs.push(("service", service));
-        }
-        pairs.extend(scopes.iter().map(|s| ("scope", s.as_str())));
-        let header = basic.and_then(Credential::basic_header);
-        if let Some(Credential::Basic { username, .. }) = basic {
-            pairs.push(("account", username));
-        }
-        let req = Request {
-            method: Method::Get,
-            url: with_query(realm, &pairs),
-            accept: None,
-            authorization: header.as_deref(),
-            form: None,
-        };
-        self.transport
-            .send(&host.gate, &req)
-            .map_err(Problem::Transport)
-    }
-
-    fn post_refresh_token(
-        &self,
-        host: &HostState,
-        realm: &str,
-        service: Option<&str>,
-        refresh_token: &str,
-        scopes: &[String],
-    ) -> Result<Response, Problem> {
-        let scope = scopes.join(" ");
-        let mut fields = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ];
-        if let Some(service) = service {
-            fields.push(("service", service));
-        }
-        fields.push(("client_id", "pullpilot"));
-        fields.push(("scope", &scope));
-        let form: Vec<String> = fields
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect();
-        let req = Request {
-            method: Method::Post,
-            url: realm.to_owned(),
-            accept: None,
-            authorization: None,
-            form: Some(form.join("&")),
-        };
-        self.transport
-            .send(&host.gate, &req)
-            .map_err(Problem::Transport)
-    }
-
     /// The digest from a successful HEAD; without the header, a GET and sha256 of its body.
     fn remote_digest(
         &self,
@@ -882,74 +583,5 @@ fn rate_limit(resp: &Response) -> Option<RateLimit> {
 impl RegistryClient {
     pub(crate) fn host_is_serial(&self, host: &str) -> bool {
         self.host_state(host).gate.is_serial()
-    }
-}
-
-/// The fields of a manifest or index that the platform check reads.
-#[derive(serde::Deserialize)]
-struct ManifestDoc {
-    manifests: Option<Vec<IndexEntry>>,
-    config: Option<Descriptor>,
-}
-
-#[derive(serde::Deserialize)]
-struct Descriptor {
-    digest: Digest,
-}
-
-#[derive(serde::Deserialize)]
-pub(crate) struct IndexEntry {
-    digest: Digest,
-    platform: Option<EntryPlatform>,
-}
-
-#[derive(serde::Deserialize)]
-struct EntryPlatform {
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
-/// The digest of the one index entry for `platform` (`os/arch[/variant]`). A missing variant
-/// matches an entry without one, and arm64's `v8` is its default; entries without a platform
-/// (attestations) never match.
-pub(crate) fn select_platform(entries: &[IndexEntry], platform: &str) -> Result<Digest, String> {
-    let mut parts = platform.split('/');
-    let (os, arch) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let want_variant = normal_variant(arch, parts.next());
-    let matching: Vec<&IndexEntry> = entries
-        .iter()
-        .filter(|e| {
-            e.platform.as_ref().is_some_and(|p| {
-                p.os == os
-                    && p.architecture == arch
-                    && normal_variant(arch, p.variant.as_deref()) == want_variant
-            })
-        })
-        .collect();
-    match matching.as_slice() {
-        [one] => Ok(one.digest.clone()),
-        [] => Err(format!("its index has no image for {platform}")),
-        [first, ..] => {
-            // Several identical entries are one answer; different ones are ambiguous.
-            if matching.iter().all(|e| e.digest == first.digest) {
-                Ok(first.digest.clone())
-            } else {
-                Err(format!(
-                    "its index has {} different images for {platform}",
-                    matching.len()
-                ))
-            }
-        }
-    }
-}
-
-fn normal_variant<'a>(arch: &str, variant: Option<&'a str>) -> Option<&'a str> {
-    match variant.filter(|v| !v.is_empty()) {
-        Some("v8") if arch == "arm64" => None,
-        other => other,
     }
 }
