@@ -139,7 +139,7 @@ pub fn not_a_directory_error(dir: &Path, what: &str, setting: &str) -> anyhow::E
 
 /// Where [`replace_file`] may be made to fail in tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
+enum ReplaceStep {
     Write,
     Rename,
 }
@@ -155,7 +155,11 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     replace_file_failing_at(path, bytes, None)
 }
 
-fn replace_file_failing_at(path: &Path, bytes: &[u8], fail: Option<Step>) -> anyhow::Result<()> {
+fn replace_file_failing_at(
+    path: &Path,
+    bytes: &[u8],
+    fail: Option<ReplaceStep>,
+) -> anyhow::Result<()> {
     let target = fs::canonicalize(path).with_context(|| format!("reading {}", path.display()))?;
     let meta = fs::metadata(&target).with_context(|| format!("reading {}", target.display()))?;
     let dir = target.parent().unwrap_or(Path::new("/"));
@@ -181,7 +185,7 @@ fn replace_file_failing_at(path: &Path, bytes: &[u8], fail: Option<Step>) -> any
                 Ok(())
             }
         };
-        injected(Step::Write)
+        injected(ReplaceStep::Write)
             .and_then(|()| file.write_all(bytes))
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid())).with_context(|| {
@@ -198,7 +202,7 @@ fn replace_file_failing_at(path: &Path, bytes: &[u8], fail: Option<Step>) -> any
         ))
         .and_then(|()| file.sync_all())
         .with_context(|| format!("writing {}", tmp.display()))?;
-        injected(Step::Rename)
+        injected(ReplaceStep::Rename)
             .and_then(|()| fs::rename(&tmp, &target))
             .with_context(|| format!("replacing {}", target.display()))
     })();
@@ -290,7 +294,7 @@ mod tests {
         let dir = temp_dir("replace-fail");
         let path = dir.join("compose.yaml");
         fs::write(&path, b"original\n").unwrap();
-        for step in [Step::Write, Step::Rename] {
+        for step in [ReplaceStep::Write, ReplaceStep::Rename] {
             let err = replace_file_failing_at(&path, b"new\n", Some(step)).unwrap_err();
             assert!(format!("{err:#}").contains("was left as it was"), "{err:#}");
             assert_eq!(fs::read(&path).unwrap(), b"original\n", "{step:?}");

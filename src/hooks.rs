@@ -15,7 +15,7 @@ use std::ffi::OsString;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::process::{self, DEFAULT_PATH, Limits, RunError};
+use crate::process::{self, DEFAULT_PATH, RunError, RunLimits};
 
 /// Variables a hook inherits from pullpilot's environment (plus every `LC_*`).
 const INHERITED: [&str; 4] = ["PATH", "HOME", "LANG", "TZ"];
@@ -80,7 +80,7 @@ fn run_with_env(
     if let Some(outcome) = facts.outcome {
         cmd.env("PULLPILOT_OUTCOME", outcome);
     }
-    let limits = Limits {
+    let limits = RunLimits {
         timeout,
         // Everything it prints is logged.
         max_output: usize::MAX,

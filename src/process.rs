@@ -36,7 +36,7 @@ pub(crate) enum Stream {
 
 /// How to run a child.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
+pub(crate) struct RunLimits {
     /// After this long the process group is killed and the run is [`RunError::TimedOut`].
     pub(crate) timeout: Duration,
     /// Bytes of each stream passed on; the rest is read and dropped, so the child never blocks
@@ -75,7 +75,7 @@ enum Event {
 pub(crate) fn run(
     cmd: &mut Command,
     input: Option<&[u8]>,
-    limits: Limits,
+    limits: RunLimits,
     mut on_output: impl FnMut(Stream, &[u8]),
 ) -> Result<Finished, RunError> {
     cmd.stdin(if input.is_some() {
@@ -233,8 +233,8 @@ fn kill_group(group: u32) {
 mod tests {
     use super::*;
 
-    fn limits(timeout_ms: u64) -> Limits {
-        Limits {
+    fn limits(timeout_ms: u64) -> RunLimits {
+        RunLimits {
             timeout: Duration::from_millis(timeout_ms),
             max_output: 1 << 20,
         }
@@ -250,7 +250,7 @@ mod tests {
     fn collect(
         script: &str,
         input: Option<&[u8]>,
-        limits: Limits,
+        limits: RunLimits,
     ) -> (Result<Finished, RunError>, Vec<u8>, Vec<u8>) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let result = run(
@@ -285,7 +285,7 @@ mod tests {
         run(
             &mut sh("echo a; echo b; head -c 100000 /dev/zero"),
             None,
-            Limits {
+            RunLimits {
                 timeout: Duration::from_secs(5),
                 max_output: 1000,
             },

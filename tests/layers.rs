@@ -208,7 +208,10 @@ fn no_two_public_types_share_a_name() {
     for (_, path, code) in &files {
         for line in code.lines() {
             let line = line.trim_start();
-            for kind in ["pub struct ", "pub enum ", "pub trait ", "pub type "] {
+            // Crate-visible types count too: a name should mean one thing anywhere.
+            let line = line.strip_prefix("pub(crate) ").unwrap_or(line);
+            let line = line.strip_prefix("pub ").unwrap_or(line);
+            for kind in ["struct ", "enum ", "trait ", "type "] {
                 if let Some(rest) = line.strip_prefix(kind) {
                     let name: String = rest
                         .chars()

@@ -17,7 +17,7 @@ use crate::state::{self, Blocked, Candidate, HistoryEntry, JournalEntry, Pin, St
 use crate::values::format_duration;
 
 #[derive(Debug, Serialize)]
-struct Row<'a> {
+struct StatusRow<'a> {
     container: &'a str,
     service: Option<&'a str>,
     project: Option<&'a str>,
@@ -57,7 +57,7 @@ pub(super) fn run(inv: &Invocation, args: &StatusArgs) -> Result<Outcome> {
     let (scope, all) = inv.discover(&docker)?;
     let containers = discover::select(all, &args.services)?;
     let state = state::load_read_only(&settings.data_dir)?.state;
-    let rows: Vec<Row<'_>> = containers
+    let rows: Vec<StatusRow<'_>> = containers
         .iter()
         .map(|c| row(c, &state, settings.soak))
         .collect();
@@ -78,7 +78,11 @@ pub(super) fn run(inv: &Invocation, args: &StatusArgs) -> Result<Outcome> {
     })
 }
 
-fn row<'a>(c: &'a Discovered, state: &'a State, default_soak: std::time::Duration) -> Row<'a> {
+fn row<'a>(
+    c: &'a Discovered,
+    state: &'a State,
+    default_soak: std::time::Duration,
+) -> StatusRow<'a> {
     let saved = state.containers.get(&c.observed.key);
     let repository = ImageRef::parse(&c.observed.config_image)
         .ok()
@@ -94,7 +98,7 @@ fn row<'a>(c: &'a Discovered, state: &'a State, default_soak: std::time::Duratio
         .unwrap_or_default();
     let soak_window = c.observed.labels.policy.soak.unwrap_or(default_soak);
     let history = saved.map_or(&[][..], |s| s.history.as_slice());
-    Row {
+    StatusRow {
         container: &c.name,
         service: c.service.as_deref(),
         project: c.project.as_deref(),
@@ -115,7 +119,7 @@ fn row<'a>(c: &'a Discovered, state: &'a State, default_soak: std::time::Duratio
     }
 }
 
-fn render(scope: &str, rows: &[Row<'_>], journal: &[JournalEntry]) -> String {
+fn render(scope: &str, rows: &[StatusRow<'_>], journal: &[JournalEntry]) -> String {
     use std::fmt::Write as _;
     let now = SystemTime::now();
     let mut out = format!("scope: {scope}\n");

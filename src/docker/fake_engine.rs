@@ -26,7 +26,7 @@ impl Reply {
     }
 }
 
-type Route = dyn Fn(&Seen) -> Reply + Send + Sync;
+type FakeRoute = dyn Fn(&Seen) -> Reply + Send + Sync;
 
 pub(super) struct FakeEngine {
     pub(super) socket: PathBuf,
@@ -54,7 +54,7 @@ impl FakeEngine {
         let listener = UnixListener::bind(&socket).expect("bind fake docker socket");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let route: Arc<Route> = Arc::new(route);
+        let route: Arc<FakeRoute> = Arc::new(route);
         let thread = {
             let (seen, stop) = (Arc::clone(&seen), Arc::clone(&stop));
             std::thread::spawn(move || {
@@ -103,7 +103,7 @@ pub(super) fn version_body(api: &str) -> String {
     )
 }
 
-fn serve(conn: &UnixStream, route: &Route, seen: &Mutex<Vec<Seen>>) {
+fn serve(conn: &UnixStream, route: &FakeRoute, seen: &Mutex<Vec<Seen>>) {
     let Some(request) = read_request(conn) else {
         return;
     };

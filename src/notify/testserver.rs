@@ -143,7 +143,7 @@ pub(crate) enum SinkTls {
 
 /// What one SMTP session carried.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Session {
+pub(crate) struct SinkSession {
     pub(crate) ehlo: Vec<String>,
     pub(crate) tls: bool,
     /// `user:password` per successful AUTH, with the mechanism: `PLAIN user:pass`.
@@ -157,7 +157,7 @@ pub(crate) struct Session {
 
 pub(crate) struct SmtpSink {
     pub(crate) port: u16,
-    sessions: Arc<Mutex<Vec<Session>>>,
+    sessions: Arc<Mutex<Vec<SinkSession>>>,
 }
 
 impl SmtpSink {
@@ -182,7 +182,7 @@ impl SmtpSink {
 
     /// The finished sessions, waiting (up to 5 s) for at least one to finish: the client may
     /// be done before the sink's thread has recorded its session.
-    pub(crate) fn sessions(&self) -> Vec<Session> {
+    pub(crate) fn sessions(&self) -> Vec<SinkSession> {
         let until = std::time::Instant::now() + Duration::from_secs(5);
         loop {
             let sessions = self.sessions.lock().unwrap().clone();
@@ -194,16 +194,16 @@ impl SmtpSink {
     }
 }
 
-enum Conn {
+enum SinkConn {
     Plain(TcpStream),
     Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
     Gone,
 }
 
-impl Conn {
-    fn tls(tcp: TcpStream) -> Conn {
+impl SinkConn {
+    fn tls(tcp: TcpStream) -> SinkConn {
         let server = rustls::ServerConnection::new(server_tls()).unwrap();
-        Conn::Tls(Box::new(rustls::StreamOwned::new(server, tcp)))
+        SinkConn::Tls(Box::new(rustls::StreamOwned::new(server, tcp)))
     }
 
     fn read_line(&mut self) -> Option<String> {
@@ -211,9 +211,9 @@ impl Conn {
         let mut byte = [0u8; 1];
         loop {
             let n = match self {
-                Conn::Plain(t) => t.read(&mut byte),
-                Conn::Tls(t) => t.read(&mut byte),
-                Conn::Gone => return None,
+                SinkConn::Plain(t) => t.read(&mut byte),
+                SinkConn::Tls(t) => t.read(&mut byte),
+                SinkConn::Gone => return None,
             }
             .ok()?;
             if n == 0 {
@@ -233,9 +233,9 @@ impl Conn {
     fn say(&mut self, text: &str) {
         let data = format!("{text}\r\n");
         let _ = match self {
-            Conn::Plain(t) => t.write_all(data.as_bytes()),
-            Conn::Tls(t) => t.write_all(data.as_bytes()).and_then(|()| t.flush()),
-            Conn::Gone => Ok(()),
+            SinkConn::Plain(t) => t.write_all(data.as_bytes()),
+            SinkConn::Tls(t) => t.write_all(data.as_bytes()).and_then(|()| t.flush()),
+            SinkConn::Gone => Ok(()),
         };
     }
 }
@@ -247,14 +247,14 @@ fn decode(b64: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-fn serve_smtp(tcp: TcpStream, tls: SinkTls, refuse: &[String]) -> Session {
+fn serve_smtp(tcp: TcpStream, tls: SinkTls, refuse: &[String]) -> SinkSession {
     let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut s = Session::default();
+    let mut s = SinkSession::default();
     let mut conn = if tls == SinkTls::Implicit {
         s.tls = true;
-        Conn::tls(tcp)
+        SinkConn::tls(tcp)
     } else {
-        Conn::Plain(tcp)
+        SinkConn::Plain(tcp)
     };
     conn.say("220 sink.test ESMTP ready");
     while let Some(line) = conn.read_line() {
@@ -270,10 +270,10 @@ fn serve_smtp(tcp: TcpStream, tls: SinkTls, refuse: &[String]) -> Session {
             conn.say("250 SIZE 1000000");
         } else if upper == "STARTTLS" {
             conn.say("220 go ahead");
-            let Conn::Plain(tcp) = std::mem::replace(&mut conn, Conn::Gone) else {
+            let SinkConn::Plain(tcp) = std::mem::replace(&mut conn, SinkConn::Gone) else {
                 break;
             };
-            conn = Conn::tls(tcp);
+            conn = SinkConn::tls(tcp);
             s.tls = true;
         } else if let Some(token) = upper.strip_prefix("AUTH PLAIN ").map(|_| &line[11..]) {
             let text = decode(token);

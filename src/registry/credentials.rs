@@ -15,7 +15,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use serde::Deserialize;
 
 use super::{HUB_SERVER_ADDRESS, is_docker_hub, strip_scheme};
-use crate::process::{self, Limits, RunError, Stream};
+use crate::process::{self, RunError, RunLimits, Stream};
 
 /// Stdout of a helper that has nothing stored for the server.
 const HELPER_NOT_FOUND: &str = "credentials not found in native keychain";
@@ -451,7 +451,7 @@ fn run_with_timeout(exe: &Path, input: &str, timeout: Duration) -> Result<Helper
     let mut cmd = Command::new(exe);
     cmd.arg("get");
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    let limits = Limits {
+    let limits = RunLimits {
         timeout,
         max_output: 1 << 20,
     };

@@ -15,13 +15,13 @@ pub(crate) const BODY_LIMIT: u64 = 4 * 1024 * 1024;
 const MAX_REDIRECTS: usize = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Method {
+pub(crate) enum RegistryMethod {
     Head,
     Get,
     Post,
 }
 
-impl Method {
+impl RegistryMethod {
     fn as_str(self) -> &'static str {
         match self {
             Self::Head => "HEAD",
@@ -32,8 +32,8 @@ impl Method {
 }
 
 /// One logical request. `authorization` is only ever sent to the origin of `url`.
-pub(crate) struct Request<'a> {
-    pub(crate) method: Method,
+pub(crate) struct RegistryRequest<'a> {
+    pub(crate) method: RegistryMethod,
     pub(crate) url: String,
     pub(crate) accept: Option<&'a str>,
     pub(crate) authorization: Option<&'a str>,
@@ -66,7 +66,7 @@ impl Response {
 
 /// Why a request produced no usable response, independent of what was being checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Failure {
+pub(crate) enum TransportFailure {
     /// Connection, DNS, TLS or timeout failure (after retries where retrying makes sense).
     Unreachable(String),
     /// 5xx on every attempt.
@@ -79,7 +79,7 @@ pub(crate) enum Failure {
 
 /// Admission to one host: at most `cap` requests in flight (1 once serialised), none while
 /// paused after a 429.
-pub(crate) struct Gate {
+pub(crate) struct HostLimit {
     cap: usize,
     state: Mutex<GateState>,
     wake: Condvar,
@@ -92,7 +92,7 @@ struct GateState {
     paused_until: Option<Instant>,
 }
 
-pub(crate) struct Permit<'a>(&'a Gate);
+pub(crate) struct Permit<'a>(&'a HostLimit);
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
@@ -102,7 +102,7 @@ impl Drop for Permit<'_> {
     }
 }
 
-impl Gate {
+impl HostLimit {
     pub(crate) fn new(cap: usize) -> Self {
         Self {
             cap: cap.max(1),
@@ -164,7 +164,7 @@ pub(crate) struct Transport {
 
 /// One failed attempt, and whether another could succeed.
 struct AttemptError {
-    failure: Failure,
+    failure: TransportFailure,
     retryable: bool,
 }
 
@@ -191,7 +191,11 @@ impl Transport {
 
     /// Sends `req` through `gate`, retrying 5xx, timeouts and connection errors `retries`
     /// times with backoff, and honouring `Retry-After` on 429 (which serialises the host).
-    pub(crate) fn send(&self, gate: &Gate, req: &Request<'_>) -> Result<Response, Failure> {
+    pub(crate) fn send(
+        &self,
+        gate: &HostLimit,
+        req: &RegistryRequest<'_>,
+    ) -> Result<Response, TransportFailure> {
         let mut attempt = 0;
         let mut limited = 0;
         loop {
@@ -205,7 +209,7 @@ impl Transport {
                         .header("retry-after")
                         .and_then(|v| parse_retry_after(v, SystemTime::now()));
                     if limited >= self.retries || wait.is_some_and(|w| w > self.max_retry_after) {
-                        return Err(Failure::RateLimited(wait));
+                        return Err(TransportFailure::RateLimited(wait));
                     }
                     limited += 1;
                     let wait = wait.unwrap_or_else(|| backoff_delay(self.backoff, limited));
@@ -219,7 +223,7 @@ impl Transport {
                 }
                 Ok(resp) if resp.status >= 500 => {
                     if attempt >= self.retries {
-                        return Err(Failure::ServerError {
+                        return Err(TransportFailure::ServerError {
                             status: resp.status,
                             attempts: attempt + 1,
                         });
@@ -231,15 +235,22 @@ impl Transport {
                 Err(e) if e.retryable && attempt < self.retries => {
                     attempt += 1;
                     let why = match &e.failure {
-                        Failure::Unreachable(why) | Failure::Bad(why) => why.as_str(),
-                        Failure::ServerError { .. } | Failure::RateLimited(_) => "it failed",
+                        TransportFailure::Unreachable(why) | TransportFailure::Bad(why) => {
+                            why.as_str()
+                        }
+                        TransportFailure::ServerError { .. } | TransportFailure::RateLimited(_) => {
+                            "it failed"
+                        }
                     };
                     self.pause_before_retry(req, why, attempt);
                 }
                 Err(e) => {
                     return Err(match e.failure {
-                        Failure::Unreachable(why) if attempt > 0 => {
-                            Failure::Unreachable(format!("{why} (on all {} attempts)", attempt + 1))
+                        TransportFailure::Unreachable(why) if attempt > 0 => {
+                            TransportFailure::Unreachable(format!(
+                                "{why} (on all {} attempts)",
+                                attempt + 1
+                            ))
                         }
                         other => other,
                     });
@@ -249,7 +260,7 @@ impl Transport {
     }
 
     /// Logs why an attempt failed and sleeps the backoff before attempt `attempt + 1`.
-    fn pause_before_retry(&self, req: &Request<'_>, why: &str, attempt: u32) {
+    fn pause_before_retry(&self, req: &RegistryRequest<'_>, why: &str, attempt: u32) {
         let wait = backoff_delay(self.backoff, attempt);
         log::debug!(
             "{} {}: {why}; trying again in {} (attempt {} of {})",
@@ -264,7 +275,7 @@ impl Transport {
 
     /// One attempt, following up to [`MAX_REDIRECTS`] redirects. `Authorization` goes only to
     /// the original origin, and an HTTPS → HTTP downgrade is refused unless allowed.
-    fn follow(&self, req: &Request<'_>) -> Result<Response, AttemptError> {
+    fn follow(&self, req: &RegistryRequest<'_>) -> Result<Response, AttemptError> {
         let origin = origin_of(&req.url);
         let mut url = req.url.clone();
         for _ in 0..=MAX_REDIRECTS {
@@ -275,10 +286,10 @@ impl Transport {
                 return Ok(resp);
             }
             let bad = |why: String| AttemptError {
-                failure: Failure::Bad(why),
+                failure: TransportFailure::Bad(why),
                 retryable: false,
             };
-            if req.method == Method::Post {
+            if req.method == RegistryMethod::Post {
                 return Err(bad(format!(
                     "the token service redirected a POST (HTTP {})",
                     resp.status
@@ -305,14 +316,14 @@ impl Transport {
             url = next;
         }
         Err(AttemptError {
-            failure: Failure::Bad(format!("more than {MAX_REDIRECTS} redirects")),
+            failure: TransportFailure::Bad(format!("more than {MAX_REDIRECTS} redirects")),
             retryable: false,
         })
     }
 
     fn exchange(
         &self,
-        req: &Request<'_>,
+        req: &RegistryRequest<'_>,
         url: &str,
         authorization: Option<&str>,
     ) -> Result<Response, AttemptError> {
@@ -326,9 +337,9 @@ impl Transport {
         // A proxy from the environment is never used for loopback registries.
         let direct = origin_of(url).is_some_and(|(_, host)| is_loopback(&host));
         let result = match req.method {
-            Method::Head => prepare(self.agent.head(url), &headers, direct).call(),
-            Method::Get => prepare(self.agent.get(url), &headers, direct).call(),
-            Method::Post => {
+            RegistryMethod::Head => prepare(self.agent.head(url), &headers, direct).call(),
+            RegistryMethod::Get => prepare(self.agent.get(url), &headers, direct).call(),
+            RegistryMethod::Post => {
                 let builder = self
                     .agent
                     .post(url)
@@ -339,7 +350,7 @@ impl Transport {
         let mut resp = result.map_err(|e| self.classify(&e))?;
         let status = resp.status().as_u16();
         log::debug!("{} {} -> {status}", req.method.as_str(), redact(url));
-        let body = if req.method == Method::Head {
+        let body = if req.method == RegistryMethod::Head {
             Vec::new()
         } else {
             resp.body_mut()
@@ -348,7 +359,7 @@ impl Transport {
                 .read_to_vec()
                 .map_err(|e| match e {
                     ureq::Error::BodyExceedsLimit(_) => AttemptError {
-                        failure: Failure::Bad(format!(
+                        failure: TransportFailure::Bad(format!(
                             "a response body larger than {} MiB",
                             BODY_LIMIT >> 20
                         )),
@@ -367,30 +378,30 @@ impl Transport {
     fn classify(&self, e: &ureq::Error) -> AttemptError {
         let (failure, retryable) = match e {
             ureq::Error::Timeout(_) => (
-                Failure::Unreachable(format!(
+                TransportFailure::Unreachable(format!(
                     "no answer within {}",
                     humantime::format_duration(self.request_timeout)
                 )),
                 true,
             ),
             ureq::Error::HostNotFound => (
-                Failure::Unreachable("the host name does not resolve".to_owned()),
+                TransportFailure::Unreachable("the host name does not resolve".to_owned()),
                 true,
             ),
             ureq::Error::ConnectionFailed | ureq::Error::BodyStalled => (
-                Failure::Unreachable("the connection failed".to_owned()),
+                TransportFailure::Unreachable("the connection failed".to_owned()),
                 true,
             ),
-            ureq::Error::Io(io) => (Failure::Unreachable(describe_io(io)), true),
+            ureq::Error::Io(io) => (TransportFailure::Unreachable(describe_io(io)), true),
             ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => (
-                Failure::Unreachable(format!(
+                TransportFailure::Unreachable(format!(
                     "TLS failed ({e}); if the registry uses a private CA, add it to the system's \
                      CA bundle"
                 )),
                 false,
             ),
             other => (
-                Failure::Bad(format!("an HTTP protocol error ({other})")),
+                TransportFailure::Bad(format!("an HTTP protocol error ({other})")),
                 false,
             ),
         };
@@ -646,7 +657,7 @@ mod tests {
 
     #[test]
     fn gate_serialises_after_throttle() {
-        let gate = Gate::new(3);
+        let gate = HostLimit::new(3);
         let a = gate.acquire();
         let b = gate.acquire();
         drop((a, b));

@@ -38,7 +38,7 @@ use crate::error::{Failure, Outcome};
 use crate::webhook::http::{self, AcceptBackoff, ConnLimits, Refusal};
 use limits::ProvisionLimiter;
 use room::{Room, lock};
-use store::{Store, short_id};
+use store::{RegistrationStore, short_id};
 
 /// Most connections served at once; more are answered 503 and closed. Lowered at start when
 /// the file descriptor limit is too small for it (see [`connection_cap`]).
@@ -84,7 +84,7 @@ struct Chores {
 /// Everything the connection threads share.
 pub(crate) struct Relay {
     pub(crate) cfg: Config,
-    store: Mutex<Store>,
+    store: Mutex<RegistrationStore>,
     rooms: Mutex<HashMap<String, Arc<Mutex<Room>>>>,
     pub(crate) provisions: Mutex<ProvisionLimiter>,
     chores: Mutex<Chores>,
@@ -108,7 +108,7 @@ pub fn run(args: &RelayArgs) -> Result<Outcome> {
             humantime::format_duration(args.prune_after)
         )));
     }
-    let mut store = Store::open(&args.state_dir)?;
+    let mut store = RegistrationStore::open(&args.state_dir)?;
     let pruned = prune_at_start(&mut store, args.prune_after)?;
     let cap = connection_cap(http::open_files_limit());
     if cap < MAX_CONNECTIONS {
@@ -212,7 +212,7 @@ fn bind(addr: SocketAddr) -> Result<TcpListener> {
 }
 
 /// Drops registrations unused for longer than `after` before serving anything.
-fn prune_at_start(store: &mut Store, after: Duration) -> Result<usize> {
+fn prune_at_start(store: &mut RegistrationStore, after: Duration) -> Result<usize> {
     let stale = store.stale(SystemTime::now(), after);
     if !stale.is_empty() {
         back_up_before_prune(store)?;
@@ -236,7 +236,7 @@ fn prune_at_start(store: &mut Store, after: Duration) -> Result<usize> {
 
 /// Keeps the registrations as they are now in `registrations.before-prune.json`, so a prune
 /// that went wrong (a clock jump, a mistaken flag) can be undone by hand.
-fn back_up_before_prune(store: &Store) -> Result<()> {
+fn back_up_before_prune(store: &RegistrationStore) -> Result<()> {
     let path = store.path();
     let dir = path
         .parent()
@@ -340,7 +340,7 @@ impl Relay {
     }
 
     /// Runs `f` on the registrations.
-    pub(crate) fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+    pub(crate) fn with_store<R>(&self, f: impl FnOnce(&mut RegistrationStore) -> R) -> R {
         f(&mut lock(&self.store))
     }
 

@@ -82,7 +82,7 @@ pub(crate) fn serve(relay: &Arc<Relay>, id: &str, stream: TcpStream, leftover: V
         close_socket(&mut ws, &conn, close::TRY_AGAIN_LATER, close::TOO_MANY);
         return;
     }
-    let mut session = Session {
+    let mut session = ListenerSession {
         relay,
         id,
         room: &room,
@@ -103,7 +103,7 @@ pub(crate) fn serve(relay: &Arc<Relay>, id: &str, stream: TcpStream, leftover: V
     }
 }
 
-struct Session<'a> {
+struct ListenerSession<'a> {
     relay: &'a Relay,
     id: &'a str,
     room: &'a Mutex<Room>,
@@ -121,7 +121,7 @@ enum Step {
     Close(u16, &'static str),
 }
 
-impl Session<'_> {
+impl ListenerSession<'_> {
     fn run(&mut self) {
         let hello = Frame::Hello {
             v: protocol::VERSION,

@@ -78,7 +78,7 @@ struct Entry {
 
 /// The registrations and whether memory is ahead of the files.
 #[derive(Debug)]
-pub(crate) struct Store {
+pub(crate) struct RegistrationStore {
     /// Held for the relay's life: two relays on one directory would overwrite each other.
     _lock: File,
     dir: PathBuf,
@@ -95,11 +95,11 @@ pub(crate) struct Store {
     pub(crate) dirty: bool,
 }
 
-impl Store {
+impl RegistrationStore {
     /// Reads `<dir>/registrations.json` and replays the journal, creating the directory (0700)
     /// if needed. A missing file is an empty relay; a damaged one is a configuration error
     /// (exit 2, so systemd does not restart into it), never silently replaced by an empty list.
-    pub(crate) fn open(dir: &Path) -> Result<Store> {
+    pub(crate) fn open(dir: &Path) -> Result<RegistrationStore> {
         ensure_dir(dir)?;
         let lock = lock_dir(dir)?;
         let path = dir.join(FILE_NAME);
@@ -138,7 +138,7 @@ impl Store {
                 *by_network.entry(network.clone()).or_insert(0) += 1;
             }
         }
-        Ok(Store {
+        Ok(RegistrationStore {
             _lock: lock,
             dir: dir.to_path_buf(),
             records,
@@ -450,7 +450,7 @@ mod tests {
     #[test]
     fn records_survive_a_save_and_reopen() {
         let dir = temp_dir("roundtrip");
-        let mut store = Store::open(&dir).unwrap();
+        let mut store = RegistrationStore::open(&dir).unwrap();
         assert_eq!(store.len(), 0);
         let id = new_webhook_id();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -478,7 +478,7 @@ mod tests {
 
         let saved = store.get(&id).cloned();
         drop(store);
-        let again = Store::open(&dir).unwrap();
+        let again = RegistrationStore::open(&dir).unwrap();
         assert_eq!(again.get(&id), saved.as_ref());
         assert!(again.get(&id).unwrap().pending);
         fs::remove_dir_all(&dir).unwrap();
@@ -497,7 +497,7 @@ mod tests {
             ),
         ] {
             fs::write(dir.join(FILE_NAME), content).unwrap();
-            let err = Store::open(&dir).unwrap_err();
+            let err = RegistrationStore::open(&dir).unwrap_err();
             assert_eq!(
                 crate::error::kind_of(&err),
                 Some(crate::error::FailureKind::Usage)
@@ -511,18 +511,18 @@ mod tests {
     #[test]
     fn one_directory_serves_one_relay_at_a_time() {
         let dir = temp_dir("lock");
-        let first = Store::open(&dir).unwrap();
-        let err = format!("{:#}", Store::open(&dir).unwrap_err());
+        let first = RegistrationStore::open(&dir).unwrap();
+        let err = format!("{:#}", RegistrationStore::open(&dir).unwrap_err());
         assert!(err.contains("another relay is already using"), "{err}");
         drop(first);
-        Store::open(&dir).unwrap();
+        RegistrationStore::open(&dir).unwrap();
         let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn stale_records_are_those_unseen_for_longer_than_the_limit() {
         let dir = temp_dir("stale");
-        let mut store = Store::open(&dir).unwrap();
+        let mut store = RegistrationStore::open(&dir).unwrap();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let day = Duration::from_secs(86_400);
         let (old, fresh) = (new_webhook_id(), new_webhook_id());
@@ -538,7 +538,7 @@ mod tests {
     #[test]
     fn connected_listeners_refresh_last_seen_only_now_and_then() {
         let dir = temp_dir("touch");
-        let mut store = Store::open(&dir).unwrap();
+        let mut store = RegistrationStore::open(&dir).unwrap();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let id = new_webhook_id();
         store.insert(id.clone(), Record::new(key(), None, t0));
@@ -555,7 +555,7 @@ mod tests {
     #[test]
     fn provisions_go_to_the_journal_and_survive_a_reopen() {
         let dir = temp_dir("journal");
-        let mut store = Store::open(&dir).unwrap();
+        let mut store = RegistrationStore::open(&dir).unwrap();
         let (a, b) = (new_webhook_id(), new_webhook_id());
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let mut record = Record::new(key(), None, now);
@@ -572,7 +572,7 @@ mod tests {
         let mut text = fs::read_to_string(&journal).unwrap();
         text.push_str(r#"{"id":"wh_"#);
         fs::write(&journal, &text).unwrap();
-        let mut store = Store::open(&dir).unwrap();
+        let mut store = RegistrationStore::open(&dir).unwrap();
         assert_eq!(store.len(), 2);
         assert_eq!(store.journal_entries, 2);
         assert_eq!(store.count_for("192.0.2.1"), 2, "counts are rebuilt");
@@ -594,7 +594,7 @@ mod tests {
         assert!(store.remove(&c).is_some());
         assert_eq!(store.count_for("192.0.2.1"), 2);
         drop(store);
-        let store = Store::open(&dir).unwrap();
+        let store = RegistrationStore::open(&dir).unwrap();
         assert_eq!(
             store.len(),
             3,
@@ -608,7 +608,7 @@ mod tests {
         let dir = temp_dir("bad-journal");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(JOURNAL_NAME), "not json\n{}\n").unwrap();
-        let err = Store::open(&dir).unwrap_err();
+        let err = RegistrationStore::open(&dir).unwrap_err();
         let text = format!("{err:#}");
         assert!(text.contains("registrations.journal is damaged"), "{text}");
         assert!(text.contains("line 1"), "{text}");

@@ -20,7 +20,10 @@ use super::auth::{
 };
 use super::credentials::{Credential, CredentialStore, Resolved, server_address};
 use super::error::CheckError;
-use super::transport::{Failure, Gate, Method, Request, Response, Transport, encode, with_query};
+use super::transport::{
+    HostLimit, RegistryMethod, RegistryRequest, Response, Transport, TransportFailure, encode,
+    with_query,
+};
 use super::{
     PlatformDigest, RateLimit, RegistryOptions, RemoteDigest, RepoTag, allows_plain_http, api_host,
     sha256_digest,
@@ -69,7 +72,7 @@ struct HostState {
     host: String,
     /// `https://host` or `http://host`.
     base: String,
-    gate: Gate,
+    gate: HostLimit,
     /// Learnt from the one `/v2/` ping, or from a later 401.
     auth: Mutex<Option<HostAuth>>,
     /// Set once the credentials were refused: no further attempt with them.
@@ -85,7 +88,7 @@ impl HostState {
 
 /// Why a check failed, before it is attached to a tag.
 enum Problem {
-    Transport(Failure),
+    Transport(TransportFailure),
     /// Refused credentials (their origin) or missing ones (`None`).
     Unauthorized(Option<String>),
     Denied(Option<String>),
@@ -113,7 +116,7 @@ impl Authz {
 }
 
 /// The state shared by the checks of one host within one call.
-struct Session<'a> {
+struct HostSession<'a> {
     host: &'a HostState,
     credential: Option<Resolved>,
     /// Repositories whose token this call fetched for them alone: a 401 with it is final.
@@ -224,7 +227,7 @@ impl RegistryClient {
             Arc::new(HostState {
                 host: host.to_owned(),
                 base: format!("{scheme}://{host}"),
-                gate: Gate::new(self.per_host),
+                gate: HostLimit::new(self.per_host),
                 auth: Mutex::new(None),
                 refused: AtomicBool::new(false),
             })
@@ -284,10 +287,10 @@ impl RegistryClient {
         &self,
         host: &'a HostState,
         tags: &[&RepoTag],
-    ) -> Result<Session<'a>, Problem> {
+    ) -> Result<HostSession<'a>, Problem> {
         let credential = self.credential_for(host)?;
         let auth = self.discover(host)?;
-        let mut session = Session {
+        let mut session = HostSession {
             host,
             credential,
             fresh_single: BTreeSet::new(),
@@ -342,8 +345,8 @@ impl RegistryClient {
         if let Some(known) = auth.as_ref() {
             return Ok(known.clone());
         }
-        let req = Request {
-            method: Method::Get,
+        let req = RegistryRequest {
+            method: RegistryMethod::Get,
             url: format!("{}/v2/", host.base),
             accept: None,
             authorization: None,
@@ -363,13 +366,22 @@ impl RegistryClient {
         Ok(found)
     }
 
-    fn check_tag(&self, session: &Session<'_>, tag: &RepoTag) -> Result<RemoteDigest, CheckError> {
+    fn check_tag(
+        &self,
+        session: &HostSession<'_>,
+        tag: &RepoTag,
+    ) -> Result<RemoteDigest, CheckError> {
         self.head_manifest(session, tag)
             .map_err(|problem| self.to_error(&problem, tag))
     }
 
-    fn head_manifest(&self, session: &Session<'_>, tag: &RepoTag) -> Result<RemoteDigest, Problem> {
-        let (url, authz, resp) = self.manifest_request(session, tag, &tag.tag, Method::Head)?;
+    fn head_manifest(
+        &self,
+        session: &HostSession<'_>,
+        tag: &RepoTag,
+    ) -> Result<RemoteDigest, Problem> {
+        let (url, authz, resp) =
+            self.manifest_request(session, tag, &tag.tag, RegistryMethod::Head)?;
         self.remote_digest(session, &url, &authz, &resp)
     }
 
@@ -378,17 +390,17 @@ impl RegistryClient {
     /// the URL, what was sent and the successful response.
     fn manifest_request(
         &self,
-        session: &Session<'_>,
+        session: &HostSession<'_>,
         tag: &RepoTag,
         reference: &str,
-        method: Method,
+        method: RegistryMethod,
     ) -> Result<(String, Authz, Response), Problem> {
         let host = session.host;
         let url = format!("{}/v2/{}/manifests/{reference}", host.base, tag.repository);
         let mut authz = self.authorize(session, &tag.repository, false)?;
         let mut renewed = false;
         loop {
-            let req = Request {
+            let req = RegistryRequest {
                 method,
                 url: url.clone(),
                 accept: Some(MANIFEST_ACCEPT),
@@ -430,7 +442,7 @@ impl RegistryClient {
     /// The digest from a successful HEAD; without the header, a GET and sha256 of its body.
     fn remote_digest(
         &self,
-        session: &Session<'_>,
+        session: &HostSession<'_>,
         url: &str,
         authz: &Authz,
         head: &Response,
@@ -458,8 +470,8 @@ impl RegistryClient {
             "{}: no Docker-Content-Digest; hashing a GET of the manifest",
             session.host.host
         );
-        let req = Request {
-            method: Method::Get,
+        let req = RegistryRequest {
+            method: RegistryMethod::Get,
             url: url.to_owned(),
             accept: Some(MANIFEST_ACCEPT),
             authorization: authz.header.as_deref(),
@@ -490,21 +502,23 @@ impl RegistryClient {
     fn to_error(&self, problem: &Problem, tag: &RepoTag) -> CheckError {
         let item = tag.clone();
         match problem {
-            Problem::Transport(Failure::Unreachable(detail)) => CheckError::Unreachable {
+            Problem::Transport(TransportFailure::Unreachable(detail)) => CheckError::Unreachable {
                 item,
                 detail: detail.clone(),
             },
-            Problem::Transport(Failure::ServerError { status, attempts }) => {
+            Problem::Transport(TransportFailure::ServerError { status, attempts }) => {
                 CheckError::BadResponse {
                     item,
                     detail: format!("HTTP {status} (server error) on all {attempts} attempts"),
                 }
             }
-            Problem::Transport(Failure::RateLimited(retry_after)) => CheckError::RateLimited {
-                item,
-                retry_after: *retry_after,
-            },
-            Problem::Transport(Failure::Bad(detail)) | Problem::Bad(detail) => {
+            Problem::Transport(TransportFailure::RateLimited(retry_after)) => {
+                CheckError::RateLimited {
+                    item,
+                    retry_after: *retry_after,
+                }
+            }
+            Problem::Transport(TransportFailure::Bad(detail)) | Problem::Bad(detail) => {
                 CheckError::BadResponse {
                     item,
                     detail: detail.clone(),
@@ -532,7 +546,7 @@ impl RegistryClient {
     }
 }
 
-impl Session<'_> {
+impl HostSession<'_> {
     fn credential_kind(&self) -> Option<&Credential> {
         self.credential.as_ref().map(|r| &r.credential)
     }

@@ -3,7 +3,8 @@
 //! checked against the digest it was asked by. Nothing is pulled.
 
 use super::{
-    CheckError, Digest, Method, PlatformDigest, Problem, RegistryClient, RepoTag, Session, api_host,
+    CheckError, Digest, HostSession, PlatformDigest, Problem, RegistryClient, RegistryMethod,
+    RepoTag, api_host,
 };
 
 impl RegistryClient {
@@ -34,7 +35,7 @@ impl RegistryClient {
 
     pub(super) fn find_platform(
         &self,
-        session: &Session<'_>,
+        session: &HostSession<'_>,
         tag: &RepoTag,
         index: &Digest,
         platform: &str,
@@ -78,11 +79,12 @@ impl RegistryClient {
     /// The body of the manifest `digest`, checked against it.
     pub(super) fn get_by_digest(
         &self,
-        session: &Session<'_>,
+        session: &HostSession<'_>,
         tag: &RepoTag,
         digest: &Digest,
     ) -> Result<Vec<u8>, Problem> {
-        let (_, _, resp) = self.manifest_request(session, tag, digest.as_str(), Method::Get)?;
+        let (_, _, resp) =
+            self.manifest_request(session, tag, digest.as_str(), RegistryMethod::Get)?;
         let hex = crate::registry::sha256_hex(&resp.body);
         if digest.as_str() != format!("sha256:{hex}") {
             return Err(Problem::Bad(format!(

@@ -3,9 +3,9 @@
 //! and the cache of tokens shared by the checks of one host.
 
 use super::{
-    Authz, BTreeSet, Credential, HostAuth, HostState, Instant, Method, Ordering, PoisonError,
-    Problem, RegistryClient, RepoTag, Request, Resolved, Response, Session, SystemTime, TokenKey,
-    allows_plain_http, describe, encode, parse_token_response, pull_scope,
+    Authz, BTreeSet, Credential, HostAuth, HostSession, HostState, Instant, Ordering, PoisonError,
+    Problem, RegistryClient, RegistryMethod, RegistryRequest, RepoTag, Resolved, Response,
+    SystemTime, TokenKey, allows_plain_http, describe, encode, parse_token_response, pull_scope,
     select_auth_from_headers, with_query,
 };
 
@@ -13,7 +13,7 @@ impl RegistryClient {
     /// After a 401: adopt a challenge the ping did not show, or renew a shared token once.
     pub(super) fn after_401(
         &self,
-        session: &Session<'_>,
+        session: &HostSession<'_>,
         tag: &RepoTag,
         authz: &Authz,
         resp: &Response,
@@ -40,7 +40,7 @@ impl RegistryClient {
     /// The `Authorization` for one repository on this host; `fresh` skips the token cache.
     pub(super) fn authorize(
         &self,
-        session: &Session<'_>,
+        session: &HostSession<'_>,
         repository: &str,
         fresh: bool,
     ) -> Result<Authz, Problem> {
@@ -102,7 +102,7 @@ impl RegistryClient {
     /// One token request for `repos` (all scopes at once); caches and returns the token.
     pub(super) fn fetch_token(
         &self,
-        session: &Session<'_>,
+        session: &HostSession<'_>,
         realm: &str,
         service: Option<&str>,
         repos: &BTreeSet<String>,
@@ -192,8 +192,8 @@ impl RegistryClient {
         if let Some(Credential::Basic { username, .. }) = basic {
             pairs.push(("account", username));
         }
-        let req = Request {
-            method: Method::Get,
+        let req = RegistryRequest {
+            method: RegistryMethod::Get,
             url: with_query(realm, &pairs),
             accept: None,
             authorization: header.as_deref(),
@@ -226,8 +226,8 @@ impl RegistryClient {
             .iter()
             .map(|(k, v)| format!("{k}={}", encode(v)))
             .collect();
-        let req = Request {
-            method: Method::Post,
+        let req = RegistryRequest {
+            method: RegistryMethod::Post,
             url: realm.to_owned(),
             accept: None,
             authorization: None,
