@@ -15,7 +15,8 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use super::Wake;
-use crate::webhook::http::{self, AcceptBackoff, ConnLimits, ReadError, Refusal};
+use crate::webhook::admission::{self, AcceptBackoff, ConnLimits, Refusal};
+use crate::webhook::http::{self, ReadError};
 use crate::webhook::protocol::secrets_equal;
 
 /// How long a caller may take to send its whole request (head and body), however it trickles.
@@ -56,7 +57,7 @@ pub(super) fn start(addr: SocketAddr, secret: String, events: Sender<Wake>) -> R
                             Refusal::PerClient => (429, "too_many_connections"),
                         };
                         let body = json!({ "error": error }).to_string();
-                        http::refuse(&mut stream, status, "application/json", body.as_bytes());
+                        admission::refuse(&mut stream, status, "application/json", body.as_bytes());
                         continue;
                     }
                 };

@@ -1,6 +1,9 @@
 //! HTTP for the registry client: one shared `ureq::Agent`, the per-host gate (concurrency cap,
 //! serial mode and pause after a 429), retries with backoff, `Retry-After`, and redirects that
 //! never carry `Authorization` to another origin. Knows nothing about manifests or tokens.
+//!
+//! Over 500 lines: one round trip with its admission, retries, redirects and limits is read
+//! best in one place.
 
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -17,6 +17,8 @@
 //!   is sized to the file descriptor limit; failing accepts back off and log once a minute;
 //! - registrations are capped in total and per client network, and a provision appends to a
 //!   journal instead of rewriting the whole file.
+//!
+//! Over 500 lines: the relay's start, accept loop, saves and shutdown are one lifecycle.
 
 mod limits;
 mod room;
@@ -35,7 +37,7 @@ use anyhow::{Context as _, Result};
 
 use crate::cli::RelayArgs;
 use crate::error::{Failure, Outcome};
-use crate::webhook::http::{self, AcceptBackoff, ConnLimits, Refusal};
+use crate::webhook::admission::{self, AcceptBackoff, ConnLimits, Refusal};
 use limits::ProvisionLimiter;
 use room::{Room, lock};
 use store::{RegistrationStore, short_id};
@@ -110,12 +112,12 @@ pub fn run(args: &RelayArgs) -> Result<Outcome> {
     }
     let mut store = RegistrationStore::open(&args.state_dir)?;
     let pruned = prune_at_start(&mut store, args.prune_after)?;
-    let cap = connection_cap(http::open_files_limit());
+    let cap = connection_cap(admission::open_files_limit());
     if cap < MAX_CONNECTIONS {
         log::warn!(
             "Serving at most {cap} connections at once (not {MAX_CONNECTIONS}): the limit on \
              open files is {}; raise it (LimitNOFILE=4096 in the unit, ulimit -n) for more.",
-            http::open_files_limit().unwrap_or_default()
+            admission::open_files_limit().unwrap_or_default()
         );
     }
     let listener = bind(args.listen)?;

@@ -22,7 +22,8 @@ use super::Relay;
 use super::room::{PokeResult, lock};
 use super::store::{self, Record, short_id};
 use crate::error::Failure;
-use crate::webhook::http::{self, ReadError, Request, Slot};
+use crate::webhook::admission::{self, Slot};
+use crate::webhook::http::{self, ReadError, Request};
 use crate::webhook::protocol::{self, Provisioned};
 
 /// How long a client may take to send its whole request (head and body), however it trickles.
@@ -138,7 +139,7 @@ fn finish(mut stream: TcpStream) {
 
 /// Answers 503 without a thread of its own, for connections over the cap.
 pub(crate) fn refuse_busy(stream: &mut TcpStream) {
-    http::refuse(
+    admission::refuse(
         stream,
         503,
         "text/plain; charset=utf-8",
@@ -148,7 +149,7 @@ pub(crate) fn refuse_busy(stream: &mut TcpStream) {
 
 /// Answers 429 without a thread of its own, for a client over its share of connections.
 pub(crate) fn refuse_too_many(stream: &mut TcpStream) {
-    http::refuse(
+    admission::refuse(
         stream,
         429,
         "text/plain; charset=utf-8",
@@ -165,7 +166,7 @@ fn provision(relay: &Relay, request: &Request, peer: IpAddr) -> (u16, Value) {
         return error(405, "method_not_allowed");
     }
     let ip = client_ip(peer, request.header("x-forwarded-for"));
-    let network = http::client_network(ip).to_string();
+    let network = admission::client_network(ip).to_string();
     if !lock(&relay.provisions).admit(&network, Instant::now()) {
         log::debug!("Refused a provision from {ip}: over 10 a minute.");
         return error(429, "rate_limited");
