@@ -94,8 +94,8 @@ pause() {
   read -r -t 6 -p "${DIM}   (Enter: next step; going on by itself in 6 s)${OFF}" _ || echo
 }
 
-# show COMMAND...: prints the command like a shell prompt would, runs it, prints its output
-# (stdout and stderr) indented, and returns its exit status.
+# show COMMAND...: prints the command like a shell prompt would, runs it (stdin from /dev/null),
+# streams its output (stdout and stderr) indented, and returns its exit status.
 quoted() {
   local a out=()
   for a in "$@"; do
@@ -109,11 +109,15 @@ quoted() {
 }
 show() {
   printf '\n%s$ %s%s\n' "$BOLD" "$(quoted "$@")" "$OFF"
-  local rc=0
-  "$@" >"$PG/out" 2>&1 || rc=$?
-  sed 's/^/    /' "$PG/out"
+  local rc
+  {
+    rc=0
+    "$@" </dev/null 2>&1 || rc=$?
+    echo "$rc" >"$PG/show.rc"
+  } | sed -u 's/^/    /'
+  rc=$(<"$PG/show.rc")
   ((rc == 0)) || printf '    %s(exit status %s)%s\n' "$DIM" "$rc" "$OFF"
-  return $rc
+  return "$rc"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -314,6 +318,7 @@ teardown() {
     return "$rc"
   fi
   title "Taking everything down"
+  cd /
   if [[ -n $SINK_PID ]]; then
     kill "$SINK_PID" 2>/dev/null || true
     wait "$SINK_PID" 2>/dev/null || true
