@@ -223,7 +223,7 @@ bed_up() {
   say "Bringing up the test bed (tests/testbed/testbed.sh up): its own containerd, dockerd, compose v2"
   say "and loopback registries. The first time it downloads Debian packages (a few minutes)."
   if ! "$BED" up >"$log" 2>&1; then
-    grep '^pptb:' "$log" | tail -n 30 | sed 's/^/    /' >&2
+    tail -n 30 "$log" | sed 's/^/    /' >&2
     die "testbed.sh up failed (the whole log: $log); it is taken down again."
   fi
   grep -E '^pptb: (The test bed is up|Installing|Downloading)' "$log" | sed 's/^pptb: /    /' || true
@@ -327,7 +327,9 @@ teardown() {
   log=$(mktemp)
   if bed_down "$log"; then
     grep -E '^pptb: (down:|The test bed is down)' "$log" | sed 's/^pptb: /    /' || true
-    rm -f "$log" "${BED_LOG:-}"
+    rm -f "$log"
+    # The bed's own log is kept when something failed: the error message names it.
+    ((rc == 0)) && rm -f "${BED_LOG:-}"
     ok "testbed.sh verify-down: no process, mount, port, cgroup, interface or dir of the bed is left"
   else
     sed 's/^/    /' "$log" >&2
