@@ -17,7 +17,8 @@
 #   2. new images of web and db are published: `apply` starts their soak clocks (20 s here, 24 h
 #      by default) and `plan` shows them soaking;
 #   3. after the soak `apply` rolls them out; `docker inspect` shows the same configuration, the
-#      volume's data is still there, `docker compose up -d` has nothing to do;
+#      volume's data is still there, `docker compose up -d` leaves web and db alone (it does
+#      recreate worker: a known issue, see step 3's note);
 #   4. a broken web image is published: `apply` health-gates it, rolls back and blocks the digest;
 #      `status` shows the history and the block; the notification that reached a local webhook
 #      sink is printed;
@@ -624,7 +625,7 @@ main() {
   fi
   if ((CI)); then
     say "playground: every outcome checked: the update applied with its configuration and volume"
-    say "data intact and nothing for compose to do, the broken image rolled back and blocked, the"
+    say "data intact and nothing for compose to redo on web and db, the broken image rolled back and blocked, the"
     say "rollback notification sent, rollback and pin done, and the bed left nothing behind."
   else
     say "To run it on your own host, see the README's quick start. To explore this playground"
