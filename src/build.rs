@@ -25,8 +25,12 @@ fn main() {
 
     // Rerun when the sources change (a new build date) or HEAD moves (a new commit).
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    // Only paths that exist: cargo treats a missing one as changed on every build, and a git
+    // checkout has no `.cargo_vcs_info.json`.
     for path in ["Cargo.toml", "src", ".cargo_vcs_info.json"] {
-        println!("cargo:rerun-if-changed={path}");
+        if dir.join(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
     }
     for path in git_paths(dir) {
         println!("cargo:rerun-if-changed={path}");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The full test suite, one command: formatting, lints, the Docker-free tests, then a real Docker
-# test bed (engine, compose v2, three registries) and the end-to-end tests against it.
+# The full test suite, one command: formatting, lints, the Docker-free tests, the playground
+# (packaging/playground.sh --ci), then a real Docker test bed (engine, compose v2, three
+# registries) and the end-to-end tests against it.
 #
 # Runs on a fresh Debian/Ubuntu machine as root; installs what is missing. The test bed is
 # isolated from any other Docker on the machine and is torn down at the end, even on failure.
@@ -44,6 +45,12 @@ teardown() {
   "$bed" down || true
 }
 trap teardown EXIT
+
+step "Playground (packaging/playground.sh --ci): the README's first command, outcomes checked"
+# It brings up a bed of its own and takes it down again (verify-down included), so it runs
+# while no other bed is up, and the engines below start from a clean machine.
+"$bed" down >/dev/null 2>&1 || true
+bash packaging/playground.sh --ci
 
 # Every engine pullpilot supports: 28 (classic image store), 28 with the containerd image
 # store (the default of fresh Docker 29 installs), and 20.10 (API 1.41). PPTB_ENGINE picks one.
