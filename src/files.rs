@@ -225,11 +225,12 @@ fn temp_path(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("pp-files-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A fresh directory (0700), deleted when the returned guard drops.
+    fn temp_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let prefix = format!("pp-files-{name}-");
+        let guard = tempfile::Builder::new().prefix(&prefix).tempdir().unwrap();
+        let dir = guard.path().to_path_buf();
+        (guard, dir)
     }
 
     fn mode(path: &Path) -> u32 {
@@ -238,19 +239,18 @@ mod tests {
 
     #[test]
     fn writes_whole_files_with_mode_0600() {
-        let dir = temp_dir("private");
+        let (_tmp, dir) = temp_dir("private");
         let path = dir.join("secret");
         write_private(&path, b"one").unwrap();
         write_private(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(mode(&path), 0o600);
         assert!(!dir.join("secret.tmp").exists());
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn replace_file_keeps_mode_and_owner_and_leaves_no_temp_file() {
-        let dir = temp_dir("replace");
+        let (_tmp, dir) = temp_dir("replace");
         let path = dir.join("compose.yaml");
         fs::write(&path, b"image: nginx:1\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
@@ -266,17 +266,15 @@ mod tests {
             1,
             "no temporary file left"
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn replace_file_keeps_a_group_other_than_the_users_own() {
         // Root can give the file any group; then the replacement must get it back.
-        let dir = temp_dir("replace-group");
+        let (_tmp, dir) = temp_dir("replace-group");
         let path = dir.join(".env");
         fs::write(&path, b"TAG=1\n").unwrap();
         if std::os::unix::fs::chown(&path, Some(65534), Some(65534)).is_err() {
-            fs::remove_dir_all(&dir).unwrap();
             return; // not root: cannot set up another owner
         }
         fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
@@ -286,12 +284,11 @@ mod tests {
             (after.uid(), after.gid(), mode(&path)),
             (65534, 65534, 0o604)
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn replace_file_failures_leave_the_original_and_no_temp_file() {
-        let dir = temp_dir("replace-fail");
+        let (_tmp, dir) = temp_dir("replace-fail");
         let path = dir.join("compose.yaml");
         fs::write(&path, b"original\n").unwrap();
         for step in [ReplaceStep::Write, ReplaceStep::Rename] {
@@ -304,12 +301,11 @@ mod tests {
                 "{step:?}: temp file left"
             );
         }
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn replace_file_through_a_symlink_replaces_the_target_and_keeps_the_link() {
-        let dir = temp_dir("replace-link");
+        let (_tmp, dir) = temp_dir("replace-link");
         let real = dir.join("real.yaml");
         let link = dir.join("compose.yaml");
         fs::write(&real, b"old\n").unwrap();
@@ -322,12 +318,11 @@ mod tests {
                 .is_symlink()
         );
         assert_eq!(fs::read(&real).unwrap(), b"new\n");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn ensure_private_dir_creates_0700_and_never_changes_an_existing_dir() {
-        let dir = temp_dir("ensure");
+        let (_tmp, dir) = temp_dir("ensure");
         let fresh = dir.join("a/b");
         ensure_private_dir(&fresh, "the data directory", "PP_DATA_DIR").unwrap();
         assert_eq!(mode(&fresh), 0o700);
@@ -337,12 +332,11 @@ mod tests {
         fs::set_permissions(&open, fs::Permissions::from_mode(0o755)).unwrap();
         ensure_private_dir(&open, "the data directory", "PP_DATA_DIR").unwrap();
         assert_eq!(mode(&open), 0o755);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn issue_12_a_writable_shared_dir_is_refused_not_chmodded() {
-        let dir = temp_dir("shared");
+        let (_tmp, dir) = temp_dir("shared");
         let shared = dir.join("tmp");
         fs::create_dir(&shared).unwrap();
         fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
@@ -369,12 +363,11 @@ mod tests {
             ensure_private_dir(&shared, "the data directory", "PP_DATA_DIR").unwrap_err()
         );
         assert!(text.contains("written by its group (mode 0770)"), "{text}");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn issue_12_a_file_is_not_a_directory() {
-        let dir = temp_dir("notdir");
+        let (_tmp, dir) = temp_dir("notdir");
         let file = dir.join("file");
         fs::write(&file, b"x").unwrap();
         for path in [file.clone(), file.join("data")] {
@@ -391,17 +384,15 @@ mod tests {
                 Some(crate::error::FailureKind::Usage)
             );
         }
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_dir_of_another_user_is_refused() {
-        let dir = temp_dir("owner");
+        let (_tmp, dir) = temp_dir("owner");
         let theirs = dir.join("theirs");
         fs::create_dir(&theirs).unwrap();
         fs::set_permissions(&theirs, fs::Permissions::from_mode(0o700)).unwrap();
         if std::os::unix::fs::chown(&theirs, Some(65534), None).is_err() {
-            fs::remove_dir_all(&dir).unwrap();
             return; // not root: cannot set up another owner
         }
         let text = format!(
@@ -409,6 +400,5 @@ mod tests {
             ensure_private_dir(&theirs, "the data directory", "PP_DATA_DIR").unwrap_err()
         );
         assert!(text.contains("belongs to user id 65534"), "{text}");
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -208,8 +208,11 @@ mod tests {
 
     #[test]
     fn issue_12_a_background_job_holding_stdout_does_not_outlast_the_hook() {
-        let dir = std::env::temp_dir().join(format!("pp-hook-bg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("pp-hook-bg-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
         let pid_file = dir.join("pid");
         let started = Instant::now();
         let result = run(
@@ -220,7 +223,6 @@ mod tests {
         );
         let elapsed = started.elapsed();
         let pid = std::fs::read_to_string(&pid_file).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(result, Ok(()));
         assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
         // Killed: gone, or a zombie waiting for init, within a moment.
@@ -242,8 +244,11 @@ mod tests {
         let started = Instant::now();
         // `setsid` puts the sleep in a session of its own, out of reach of the group kill; it
         // still holds stdout. It is killed by the test afterwards through its pid file.
-        let dir = std::env::temp_dir().join(format!("pp-hook-setsid-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("pp-hook-setsid-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
         let pid_file = dir.join("pid");
         let command = format!(
             "setsid sh -c 'echo $$ > {}; exec sleep 15' & sleep 0.3; echo started",
@@ -254,7 +259,6 @@ mod tests {
         if let Ok(pid) = std::fs::read_to_string(&pid_file) {
             let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
         }
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(result, Ok(()));
         assert!(
             elapsed < Duration::from_millis(300) + PIPE_GRACE + Duration::from_secs(1),

@@ -169,8 +169,11 @@ mod tests {
 
     #[test]
     fn writes_atomically() {
-        let dir = std::env::temp_dir().join(format!("pp-metrics-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("pp-metrics-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
         let path = dir.join("pullpilot.prom");
         write(&path, &PassMetrics::default()).unwrap();
         assert!(
@@ -183,7 +186,6 @@ mod tests {
             1,
             "no temporary file left"
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Set by [`issue_12_the_file_is_0644_under_umask_0077`] for the child it starts.
@@ -193,9 +195,11 @@ mod tests {
     fn issue_12_the_file_is_0644_under_umask_0077() {
         // The umask is per process and std cannot set it, so run the write in a child test
         // process started by a shell with `umask 077`, as the systemd unit does.
-        let dir = std::env::temp_dir().join(format!("pp-metrics-umask-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("pp-metrics-umask-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
         let status = std::process::Command::new("sh")
             .arg("-c")
             .arg(
@@ -210,7 +214,6 @@ mod tests {
         let path = dir.join("pullpilot.prom");
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Writes the file when started by the test above; does nothing otherwise.

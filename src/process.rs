@@ -326,8 +326,11 @@ mod tests {
 
     #[test]
     fn a_pipe_held_outside_the_group_is_abandoned_after_the_grace() {
-        let dir = std::env::temp_dir().join(format!("pp-process-setsid-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("pp-process-setsid-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
         let pid_file = dir.join("pid");
         let started = Instant::now();
         let (result, out, _) = collect(
@@ -342,7 +345,6 @@ mod tests {
         if let Ok(pid) = std::fs::read_to_string(&pid_file) {
             let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
         }
-        std::fs::remove_dir_all(&dir).unwrap();
         let finished = result.unwrap();
         assert!(finished.status.success());
         assert!(finished.output_abandoned);

@@ -280,11 +280,12 @@ fn compose_target(ignored_run: bool) {
 }
 
 fn state_target(ignored_run: bool) {
-    let dir = std::env::temp_dir().join(format!(
-        "pp-fuzz-state-{}-{}",
-        std::process::id(),
-        u8::from(ignored_run)
-    ));
+    let tmp = tempfile::Builder::new()
+        .prefix("pp-fuzz-state-")
+        .tempdir()
+        .unwrap();
+    // Created and removed again for every case.
+    let dir = tmp.path().join("state");
     let valid = serde_json::to_string(&state::State::default()).unwrap();
     let bytes = prop_oneof![
         prop::collection::vec(any::<u8>(), 0..512),

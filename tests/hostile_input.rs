@@ -35,19 +35,23 @@ fn unique(name: &str) -> PathBuf {
     ))
 }
 
-struct TempDir(PathBuf);
+/// A fresh directory (0700), deleted when this drops.
+struct TempDir {
+    path: PathBuf,
+    _guard: tempfile::TempDir,
+}
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let path = unique(name);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let guard = tempfile::Builder::new()
+            .prefix(&format!("pp-hostile-{name}-"))
+            .tempdir()
+            .unwrap();
+        let path = guard.path().to_path_buf();
+        TempDir {
+            path,
+            _guard: guard,
+        }
     }
 }
 
@@ -228,13 +232,13 @@ fn run_with_state(
 ) -> Ran {
     let data = TempDir::new("data");
     if let Some(state) = state {
-        std::fs::write(data.0.join("state.json"), state).unwrap();
+        std::fs::write(data.path.join("state.json"), state).unwrap();
     }
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pullpilot"));
     cmd.args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("PP_DATA_DIR", &data.0)
+        .env("PP_DATA_DIR", &data.path)
         .env("PP_SCOPE", "all")
         .env(
             "DOCKER_HOST",

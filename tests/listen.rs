@@ -19,24 +19,23 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tungstenite::protocol::{CloseFrame, Role, frame::coding::CloseCode};
 use tungstenite::{Message, WebSocket};
 
-struct TempDir(PathBuf);
+/// A fresh directory (0700), deleted when this drops.
+struct TempDir {
+    path: PathBuf,
+    _guard: tempfile::TempDir,
+}
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "pp-listen-{name}-{}-{}",
-            std::process::id(),
-            Instant::now().elapsed().as_nanos()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let guard = tempfile::Builder::new()
+            .prefix(&format!("pp-listen-{name}-"))
+            .tempdir()
+            .unwrap();
+        let path = guard.path().to_path_buf();
+        TempDir {
+            path,
+            _guard: guard,
+        }
     }
 }
 
@@ -349,7 +348,7 @@ fn listen_speaks_the_relay_protocol() {
     let relay = ScriptedRelay::start();
     let data = TempDir::new("protocol");
     // A directory pullpilot creates itself (0700); an existing one is never chmodded.
-    let data_dir = data.0.join("data");
+    let data_dir = data.path.join("data");
     let listen = Listen::start(
         &data_dir,
         &FAST,
@@ -464,11 +463,11 @@ fn listen_speaks_the_relay_protocol() {
 #[test]
 fn a_damaged_identity_is_an_error_not_a_new_identity() {
     let data = TempDir::new("damaged");
-    std::fs::write(data.0.join("ed25519.key"), b"not a key").unwrap();
+    std::fs::write(data.path.join("ed25519.key"), b"not a key").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_pullpilot"))
         .arg("listen")
         .env_clear()
-        .env("PP_DATA_DIR", &data.0)
+        .env("PP_DATA_DIR", &data.path)
         .env("PP_WEBHOOK", "true")
         .env("PP_WEBHOOK_URL", "http://127.0.0.1:9")
         .env("PP_SCOPE", "all")
@@ -481,7 +480,7 @@ fn a_damaged_identity_is_an_error_not_a_new_identity() {
         "{stderr}"
     );
     assert_eq!(
-        std::fs::read(data.0.join("ed25519.key")).unwrap(),
+        std::fs::read(data.path.join("ed25519.key")).unwrap(),
         b"not a key"
     );
 }
@@ -535,7 +534,7 @@ fn run_briefly(
 fn bad_listen_settings_are_refused_with_the_fix() {
     let data = TempDir::new("settings");
     let here = TempDir::new("settings-cwd");
-    let run = |args: &[&str], env: &[(&str, &str)]| run_briefly(&data.0, &here.0, args, env);
+    let run = |args: &[&str], env: &[(&str, &str)]| run_briefly(&data.path, &here.path, args, env);
     let refused = |args: &[&str], env: &[(&str, &str)], needles: &[&str]| {
         let (code, err) = run(args, env);
         assert_eq!(
@@ -588,7 +587,7 @@ fn bad_listen_settings_are_refused_with_the_fix() {
         &[("PP_METRICS_FILE", "/nonexistent/pullpilot/metrics.prom")],
         &["PP_METRICS_FILE", "does not exist"],
     );
-    let not_a_dir = here.0.join("file");
+    let not_a_dir = here.path.join("file");
     std::fs::write(&not_a_dir, b"").unwrap();
     refused(
         &[],
@@ -619,7 +618,7 @@ fn webhook_url_userinfo_is_never_logged() {
         .base
         .replacen("http://", "http://ops:hunter2hunter2@", 1);
     let listen = Listen::start(
-        &data.0,
+        &data.path,
         &FAST,
         &[("PP_WEBHOOK", "true"), ("PP_WEBHOOK_URL", &base)],
     );
@@ -639,7 +638,7 @@ fn webhook_url_userinfo_is_never_logged() {
     let dead = format!("http://ops:hunter2hunter2@127.0.0.1:{}", free_port());
     let data2 = TempDir::new("userinfo-dead");
     let listen = Listen::start(
-        &data2.0,
+        &data2.path,
         &FAST,
         &[("PP_WEBHOOK", "true"), ("PP_WEBHOOK_URL", &dead)],
     );
@@ -659,7 +658,7 @@ fn a_hostile_relay_cannot_flood_or_forge_the_log() {
     let relay = ScriptedRelay::start();
     let data = TempDir::new("hostile");
     let listen = Listen::start(
-        &data.0,
+        &data.path,
         &FAST,
         &[("PP_WEBHOOK", "true"), ("PP_WEBHOOK_URL", &relay.base)],
     );
@@ -745,7 +744,7 @@ fn the_local_receiver_needs_the_secret() {
     let mut args = FAST.to_vec();
     args.extend(["--http", &addr]);
     let secret = "0123456789abcdef0123456789abcdef";
-    let listen = Listen::start(&data.0, &args, &[("PP_WEBHOOK_SECRET", secret)]);
+    let listen = Listen::start(&data.path, &args, &[("PP_WEBHOOK_SECRET", secret)]);
     listen.wait_for("Accepting webhook calls", 1, Duration::from_secs(10));
     listen.wait_for("The pass failed", 1, Duration::from_secs(10));
 

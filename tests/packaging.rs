@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::CommandFactory;
 use pullpilot::cli::Cli;
@@ -21,25 +20,23 @@ fn read(path: &str) -> String {
     fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
 }
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("pullpilot-{tag}-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
+/// A fresh directory (0700), deleted when this drops.
+struct TempDir {
+    path: PathBuf,
+    _guard: tempfile::TempDir,
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let guard = tempfile::Builder::new()
+            .prefix(&format!("pullpilot-{name}-"))
+            .tempdir()
+            .unwrap();
+        let path = guard.path().to_path_buf();
+        TempDir {
+            path,
+            _guard: guard,
+        }
     }
 }
 
@@ -107,7 +104,7 @@ fn assert_same(
 #[test]
 fn committed_man_pages_are_current() {
     let tmp = TempDir::new("man");
-    let generated = generate("man", &tmp.0);
+    let generated = generate("man", &tmp.path);
     assert!(generated.contains_key("pullpilot.1"), "{generated:?}");
     assert!(generated.contains_key("pullpilot-apply.1"));
     assert!(
@@ -129,7 +126,7 @@ fn committed_man_pages_are_current() {
 #[test]
 fn committed_completions_are_current() {
     let tmp = TempDir::new("completions");
-    let generated = generate("completions", &tmp.0);
+    let generated = generate("completions", &tmp.path);
     let names: Vec<&str> = generated.keys().map(String::as_str).collect();
     assert_eq!(names, ["_pullpilot", "pullpilot.bash", "pullpilot.fish"]);
     for (name, bytes) in &generated {

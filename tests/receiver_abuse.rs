@@ -12,20 +12,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-struct TempDir(PathBuf);
+/// A fresh directory (0700), deleted when this drops.
+struct TempDir {
+    path: PathBuf,
+    _guard: tempfile::TempDir,
+}
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("pp-receiver-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let guard = tempfile::Builder::new()
+            .prefix(&format!("pp-receiver-{name}-"))
+            .tempdir()
+            .unwrap();
+        let path = guard.path().to_path_buf();
+        TempDir {
+            path,
+            _guard: guard,
+        }
     }
 }
 
@@ -48,7 +51,7 @@ impl Listen {
             ])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("PP_DATA_DIR", &data.0)
+            .env("PP_DATA_DIR", &data.path)
             .env("PP_SCOPE", "all")
             .env("PP_WEBHOOK_SECRET", "0123456789abcdef0123456789abcdef")
             .env("DOCKER_HOST", "unix:///nonexistent/pullpilot-test.sock")

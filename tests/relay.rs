@@ -14,7 +14,6 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,24 +29,24 @@ use tungstenite::{Message, WebSocket};
 // Harness: temp dirs, the relay process, HTTP, keys and sockets.
 // ---------------------------------------------------------------------------------------------
 
-struct TempDir(PathBuf);
+/// A path that does not exist yet (the program under test creates it), inside a fresh
+/// directory that is deleted when this drops.
+struct TempDir {
+    path: PathBuf,
+    _guard: tempfile::TempDir,
+}
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        static SERIAL: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "pp-relay-{name}-{}-{}",
-            std::process::id(),
-            SERIAL.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let guard = tempfile::Builder::new()
+            .prefix(&format!("pp-relay-{name}-"))
+            .tempdir()
+            .unwrap();
+        let path = guard.path().join(name);
+        TempDir {
+            path,
+            _guard: guard,
+        }
     }
 }
 
@@ -410,7 +409,7 @@ fn poke_reason(frame: &str) -> Value {
 
 fn fresh(name: &str) -> (TempDir, Relay) {
     let dir = TempDir::new(name);
-    let relay = Relay::start(&dir.0, &[]);
+    let relay = Relay::start(&dir.path, &[]);
     (dir, relay)
 }
 
@@ -524,7 +523,7 @@ fn provision_answers_201_with_camel_case_urls_for_the_request_origin() {
 fn the_public_url_sets_the_origin_of_handed_out_urls() {
     let dir = TempDir::new("public-url");
     let relay = Relay::start(
-        &dir.0,
+        &dir.path,
         &[
             "--public-url",
             "https://relay.example.org/",
@@ -745,7 +744,7 @@ fn a_bad_signature_is_closed_with_1008() {
 #[test]
 fn an_expired_challenge_is_closed_with_1008() {
     let dir = TempDir::new("expired");
-    let relay = Relay::start(&dir.0, &["--challenge-ttl", "1s"]);
+    let relay = Relay::start(&dir.path, &["--challenge-ttl", "1s"]);
     let key = Key::new();
     let id = provision(&relay.addr, &key);
     let mut ws = connect(&relay.addr, &id);
@@ -764,7 +763,7 @@ fn an_expired_challenge_is_closed_with_1008() {
 #[test]
 fn a_socket_that_never_authenticates_is_closed_with_1008() {
     let dir = TempDir::new("auth-timeout");
-    let relay = Relay::start(&dir.0, &["--auth-timeout", "1s"]);
+    let relay = Relay::start(&dir.path, &["--auth-timeout", "1s"]);
     let id = provision(&relay.addr, &Key::new());
     let mut ws = connect(&relay.addr, &id);
     let _ = hello(&mut ws);
@@ -931,7 +930,7 @@ fn more_than_100_pokes_in_5_seconds_are_refused_with_429() {
 fn registrations_and_the_pending_flag_survive_a_restart() {
     let dir = TempDir::new("restart");
     let key = Key::new();
-    let relay = Relay::start(&dir.0, &[]);
+    let relay = Relay::start(&dir.path, &[]);
     let id = provision(&relay.addr, &key);
     assert_eq!(get(&relay.addr, &format!("/v1/poke/{id}")).status, 202);
     let mut waiting = connect(&relay.addr, &id);
@@ -944,10 +943,10 @@ fn registrations_and_the_pending_flag_survive_a_restart() {
         "open sockets are told the relay is going away"
     );
 
-    let file = dir.0.join("registrations.json");
+    let file = dir.path.join("registrations.json");
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let dir_mode = std::fs::metadata(&dir.0).unwrap().permissions().mode() & 0o777;
+    let dir_mode = std::fs::metadata(&dir.path).unwrap().permissions().mode() & 0o777;
     assert_eq!(dir_mode, 0o700);
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let record = &saved["webhooks"][&id];
@@ -967,7 +966,7 @@ fn registrations_and_the_pending_flag_survive_a_restart() {
     assert_eq!(record["label"], "pullpilot");
     assert_eq!(record["pending"], true);
 
-    let relay = Relay::start(&dir.0, &[]);
+    let relay = Relay::start(&dir.path, &[]);
     assert!(
         relay.log().contains("with 1 registration from"),
         "{}",
@@ -981,10 +980,10 @@ fn registrations_and_the_pending_flag_survive_a_restart() {
 fn a_killed_relay_still_knows_its_webhooks() {
     let dir = TempDir::new("killed");
     let key = Key::new();
-    let relay = Relay::start(&dir.0, &[]);
+    let relay = Relay::start(&dir.path, &[]);
     let id = provision(&relay.addr, &key);
     drop(relay); // SIGKILL: nothing saved on the way out
-    let relay = Relay::start(&dir.0, &[]);
+    let relay = Relay::start(&dir.path, &[]);
     let _ws = authed(&relay.addr, &id, &key);
 }
 
@@ -1016,7 +1015,7 @@ fn webhooks_unused_past_prune_after_are_forgotten_after_a_backup() {
     let (old, kept) = (webhook_id(1), webhook_id(2));
     let now = SystemTime::now();
     write_registrations(
-        &dir.0,
+        &dir.path,
         &[
             (
                 old.clone(),
@@ -1026,9 +1025,9 @@ fn webhooks_unused_past_prune_after_are_forgotten_after_a_backup() {
             (kept.clone(), key.public(), now - Duration::from_secs(3600)),
         ],
     );
-    let before = std::fs::read_to_string(dir.0.join("registrations.json")).unwrap();
+    let before = std::fs::read_to_string(dir.path.join("registrations.json")).unwrap();
 
-    let relay = Relay::start(&dir.0, &["--prune-after", "2d"]);
+    let relay = Relay::start(&dir.path, &["--prune-after", "2d"]);
     assert!(
         relay.log().contains("with 1 registration"),
         "{}",
@@ -1043,9 +1042,9 @@ fn webhooks_unused_past_prune_after_are_forgotten_after_a_backup() {
     assert_eq!((poke.status, poke.body.as_str()), (404, "unknown webhook"));
     let poke = get(&relay.addr, &format!("/v1/poke/{kept}"));
     assert_eq!(poke.status, 202);
-    let saved = std::fs::read_to_string(dir.0.join("registrations.json")).unwrap();
+    let saved = std::fs::read_to_string(dir.path.join("registrations.json")).unwrap();
     assert!(!saved.contains(&old), "pruning is saved");
-    let backup = dir.0.join("registrations.before-prune.json");
+    let backup = dir.path.join("registrations.before-prune.json");
     let backup: Value = serde_json::from_str(&std::fs::read_to_string(&backup).unwrap()).unwrap();
     let before: Value = serde_json::from_str(&before).unwrap();
     assert_eq!(
@@ -1062,7 +1061,7 @@ fn prune_after_under_a_day_is_refused() {
     let key = Key::new();
     let old = webhook_id(7);
     write_registrations(
-        &dir.0,
+        &dir.path,
         &[(
             old,
             key.public(),
@@ -1079,7 +1078,7 @@ fn prune_after_under_a_day_is_refused() {
                 value,
                 "--state-dir",
             ])
-            .arg(&dir.0)
+            .arg(&dir.path)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -1101,19 +1100,19 @@ fn prune_after_under_a_day_is_refused() {
         assert!(stderr.contains("--prune-after"), "{stderr}");
         assert!(stderr.contains("at least 1 day"), "{stderr}");
     }
-    let file = std::fs::read_to_string(dir.0.join("registrations.json")).unwrap();
+    let file = std::fs::read_to_string(dir.path.join("registrations.json")).unwrap();
     assert!(file.contains(&webhook_id(7)), "nothing was forgotten");
 }
 
 #[test]
 fn a_damaged_registrations_file_stops_the_relay_with_a_clear_message() {
     let dir = TempDir::new("damaged");
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let file = dir.0.join("registrations.json");
+    std::fs::create_dir_all(&dir.path).unwrap();
+    let file = dir.path.join("registrations.json");
     std::fs::write(&file, "{\"version\":1,\"webhooks\":{").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_pullpilot"))
         .args(["relay", "--listen", "127.0.0.1:0", "--state-dir"])
-        .arg(&dir.0)
+        .arg(&dir.path)
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
@@ -1137,8 +1136,8 @@ fn a_damaged_registrations_file_stops_the_relay_with_a_clear_message() {
 #[test]
 fn two_relays_cannot_share_a_state_directory() {
     let dir = TempDir::new("shared");
-    let _first = Relay::start(&dir.0, &[]);
-    let log = match Relay::try_start(&dir.0, &[]) {
+    let _first = Relay::start(&dir.path, &[]);
+    let log = match Relay::try_start(&dir.path, &[]) {
         Ok(second) => panic!("a second relay started:\n{}", second.log()),
         Err(log) => log,
     };
@@ -1153,7 +1152,7 @@ fn an_address_in_use_names_the_flag_to_change() {
     let addr = taken.local_addr().unwrap().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_pullpilot"))
         .args(["relay", "--listen", &addr, "--state-dir"])
-        .arg(&dir.0)
+        .arg(&dir.path)
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
@@ -1243,7 +1242,7 @@ fn rss_kib(pid: u32) -> u64 {
 fn trickling_connections_from_one_address_do_not_starve_the_relay() {
     let dir = TempDir::new("trickle");
     let wrapper = "ulimit -n 1024; exec \"$@\"";
-    let relay = Relay::try_start_with("[::]:0", Some(wrapper), &dir.0, &[]).unwrap();
+    let relay = Relay::try_start_with("[::]:0", Some(wrapper), &dir.path, &[]).unwrap();
     let port = relay.addr.rsplit(':').next().unwrap().to_string();
     let attacker = format!("127.0.0.1:{port}");
     let honest = format!("[::1]:{port}");
@@ -1294,7 +1293,7 @@ fn trickling_connections_from_one_address_do_not_starve_the_relay() {
 fn registrations_are_capped_in_total_and_per_client_network() {
     let dir = TempDir::new("caps");
     let relay = Relay::start(
-        &dir.0,
+        &dir.path,
         &[
             "--max-registrations",
             "6",
@@ -1338,7 +1337,7 @@ fn registrations_are_capped_in_total_and_per_client_network() {
 
     // The counts survive a restart (the network is saved with each record).
     assert!(relay.stop().success());
-    let relay = Relay::start(&dir.0, &["--max-registrations-per-network", "3"]);
+    let relay = Relay::start(&dir.path, &["--max-registrations-per-network", "3"]);
     let again = post_json(
         &relay.addr,
         "/v1/provision",
@@ -1385,10 +1384,10 @@ fn provision_time_does_not_grow_with_the_registrations() {
         let existing: Vec<_> = (0..records)
             .map(|n| (webhook_id(n + 1), key.clone(), now))
             .collect();
-        write_registrations(&dir.0, &existing);
-        let snapshot = dir.0.join("registrations.json");
-        let journal = dir.0.join("registrations.journal");
-        let relay = Relay::start(&dir.0, &[]);
+        write_registrations(&dir.path, &existing);
+        let snapshot = dir.path.join("registrations.json");
+        let journal = dir.path.join("registrations.journal");
+        let relay = Relay::start(&dir.path, &[]);
         let before = std::fs::metadata(&snapshot).unwrap();
         let lines = |path: &Path| std::fs::read_to_string(path).map_or(0, |t| t.lines().count());
         let journal_before = lines(&journal);
@@ -1403,7 +1402,7 @@ fn provision_time_does_not_grow_with_the_registrations() {
             "a provision rewrote registrations.json at {records} records"
         );
         assert!(relay.stop().success());
-        let relay = Relay::start(&dir.0, &[]);
+        let relay = Relay::start(&dir.path, &[]);
         let loaded = format!("with {} registrations", records + 24);
         assert!(relay.log().contains(&loaded), "{}", relay.log());
     }
@@ -1425,14 +1424,14 @@ fn on_a_full_disk_an_idle_relay_stops_cleanly_and_failed_saves_leave_no_tmp() {
     let existing: Vec<_> = (0..60)
         .map(|n| (webhook_id(n + 1), key.public(), now))
         .collect();
-    write_registrations(&dir.0, &existing);
-    let file = dir.0.join("registrations.json");
-    let tmp = dir.0.join("registrations.json.tmp");
+    write_registrations(&dir.path, &existing);
+    let file = dir.path.join("registrations.json");
+    let tmp = dir.path.join("registrations.json.tmp");
     let before = std::fs::read(&file).unwrap();
     assert!(before.len() > 8 * 1024, "the file must not fit the limit");
 
     // Idle: nothing changed, nothing to write, a clean exit.
-    let relay = Relay::try_start_with("127.0.0.1:0", Some(SMALL_DISK), &dir.0, &[]).unwrap();
+    let relay = Relay::try_start_with("127.0.0.1:0", Some(SMALL_DISK), &dir.path, &[]).unwrap();
     assert_eq!(get(&relay.addr, "/healthz").status, 200);
     let log_of = relay.log.clone();
     let status = relay.stop();
@@ -1440,7 +1439,7 @@ fn on_a_full_disk_an_idle_relay_stops_cleanly_and_failed_saves_leave_no_tmp() {
     assert_eq!(std::fs::read(&file).unwrap(), before);
 
     // A pending flag asks for a save at once: it fails, and leaves no temporary file.
-    let relay = Relay::try_start_with("127.0.0.1:0", Some(SMALL_DISK), &dir.0, &[]).unwrap();
+    let relay = Relay::try_start_with("127.0.0.1:0", Some(SMALL_DISK), &dir.path, &[]).unwrap();
     assert_eq!(
         get(&relay.addr, &format!("/v1/poke/{}", webhook_id(1))).status,
         202
@@ -1485,7 +1484,7 @@ fn running_out_of_descriptors_is_logged_once_and_survived() {
     let relay = Relay::try_start_with(
         "127.0.0.1:0",
         Some("ulimit -n 20; exec \"$@\""),
-        &dir.0,
+        &dir.path,
         &[],
     )
     .unwrap();

@@ -345,9 +345,13 @@ mod tests {
 
     /// A client whose every request would fail: the cases below must not make one.
     fn offline_client() -> RegistryClient {
-        let dir = std::env::temp_dir().join(format!("pp-eval-{}", std::process::id()));
+        // A Docker config directory that does not exist.
+        let tmp = tempfile::Builder::new()
+            .prefix("pp-eval-")
+            .tempdir()
+            .unwrap();
         RegistryClient::new(RegistryOptions {
-            docker_config_dir: Some(dir),
+            docker_config_dir: Some(tmp.path().join("docker")),
             retries: 0,
             ..RegistryOptions::default()
         })

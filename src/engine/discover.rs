@@ -367,8 +367,11 @@ mod tests {
 
     #[test]
     fn compose_build_services_are_built_locally() {
-        let dir = std::env::temp_dir().join(format!("pp-discover-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("pp-discover-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
         let base = dir.join("compose.yaml");
         let over = dir.join("compose.override.yaml");
         std::fs::write(
@@ -396,13 +399,15 @@ mod tests {
             !built(&BTreeMap::new(), &mut cache),
             "not a compose container"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn compose_service_labels_merge_both_forms_later_files_winning() {
-        let dir = std::env::temp_dir().join(format!("pp-discover-labels-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("pp-discover-labels-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
         let base = dir.join("compose.yaml");
         let over = dir.join("compose.override.yaml");
         std::fs::write(
@@ -430,7 +435,6 @@ mod tests {
         .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
         .collect();
         assert_eq!(got, want);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

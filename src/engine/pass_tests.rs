@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::TcpListener;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -81,14 +79,6 @@ impl Registry {
     }
 }
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[derive(Default)]
 struct Recorder(RefCell<Vec<Event>>);
 
@@ -114,7 +104,7 @@ struct Host {
     env: BTreeMap<String, String>,
     notes: Recorder,
     clock: Moving,
-    _dir: TempDir,
+    _dir: tempfile::TempDir,
 }
 
 /// A clock the test moves.
@@ -134,13 +124,11 @@ impl Moving {
 
 impl Host {
     fn new(behaviour: Behaviour) -> Host {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "pullpilot-pass-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let temp = tempfile::Builder::new()
+            .prefix("pp-pass-")
+            .tempdir()
+            .unwrap();
+        let dir = temp.path().to_path_buf();
         let registry = Registry::start(&digest('b'));
         let repo = format!("{}/acme/web", registry.host);
         let reference = format!("{repo}:1");
@@ -183,7 +171,7 @@ impl Host {
             env,
             notes: Recorder::default(),
             clock: Moving(Cell::new(SystemTime::now())),
-            _dir: TempDir(dir),
+            _dir: temp,
         }
     }
 

@@ -235,11 +235,12 @@ pub fn normalise_project_name(name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("pp-scope-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A fresh directory (0700), deleted when the returned guard drops.
+    fn temp(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let prefix = format!("pp-scope-{name}-");
+        let guard = tempfile::Builder::new().prefix(&prefix).tempdir().unwrap();
+        let dir = guard.path().to_path_buf();
+        (guard, dir)
     }
 
     #[test]
@@ -251,7 +252,7 @@ mod tests {
 
     #[test]
     fn name_precedence_env_then_dotenv_then_name_then_directory() {
-        let root = temp("precedence");
+        let (_tmp_root, root) = temp("precedence");
         let dir = root.join("Shop_Front");
         fs::create_dir_all(dir.join("sub")).unwrap();
         fs::write(dir.join("compose.yaml"), "services: {}\n").unwrap();
@@ -269,12 +270,11 @@ mod tests {
         let env: BTreeMap<String, String> =
             [("COMPOSE_PROJECT_NAME".to_string(), "fromenv".to_string())].into();
         assert_eq!(compose_project_name(&dir, &env).unwrap(), "fromenv");
-        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn no_compose_file_is_a_usage_error() {
-        let dir = temp("none");
+        let (_tmp, dir) = temp("none");
         let err = compose_project_name(&dir, &BTreeMap::new()).unwrap_err();
         assert_eq!(
             crate::error::kind_of(&err),
@@ -284,12 +284,11 @@ mod tests {
             err.to_string().contains("no compose project found"),
             "{err}"
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn broken_yaml_and_interpolated_names_are_clear_errors() {
-        let dir = temp("broken");
+        let (_tmp, dir) = temp("broken");
         fs::write(dir.join("docker-compose.yml"), "name: [unclosed\n").unwrap();
         let err = compose_project_name(&dir, &BTreeMap::new())
             .unwrap_err()
@@ -300,7 +299,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("variable"), "{err}");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -5,9 +5,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
+
+use tempfile::TempDir;
 
 use super::announce::{self, Notify};
 use super::check::Evaluated;
@@ -44,26 +44,12 @@ fn new_image() -> String {
     format!("sha256:{}", "2".repeat(64))
 }
 
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "pullpilot-engine-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory for one test bed, deleted when the bed drops.
+fn temp_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("pp-engine-")
+        .tempdir()
+        .unwrap()
 }
 
 /// Notifications, recorded.
@@ -108,15 +94,15 @@ impl Bed {
         ];
         labels.extend_from_slice(extra_labels);
         fake.container(NAME, &old_image(), REF, &labels, running);
-        let dir = TempDir::new();
+        let dir = temp_dir();
         let registry = RegistryClient::new(RegistryOptions {
-            docker_config_dir: Some(dir.0.join("docker")),
+            docker_config_dir: Some(dir.path().join("docker")),
             ..RegistryOptions::default()
         })
         .unwrap();
         Bed {
             fake,
-            store: Store::unlocked(&dir.0),
+            store: Store::unlocked(dir.path()),
             dir,
             registry,
             cleanup: false,
@@ -167,7 +153,7 @@ impl Bed {
 
     /// The state as a restarted process would read it.
     fn saved(&self) -> State {
-        state::load(&self.dir.0).unwrap().state
+        state::load(self.dir.path()).unwrap().state
     }
 
     fn heal(&self) -> (State, Vec<Healed>) {
@@ -416,7 +402,7 @@ fn a_refusing_pre_update_hook_changes_nothing() {
 #[test]
 fn the_post_update_hook_is_told_the_outcome() {
     let mut bed = Bed::new(Behaviour::Unhealthy);
-    let out = bed.dir.0.join("hook.out");
+    let out = bed.dir.path().join("hook.out");
     bed.post_hook = Some(format!(
         "printf '%s %s' \"$PULLPILOT_HOOK\" \"$PULLPILOT_OUTCOME\" > '{}'",
         out.display()
@@ -671,8 +657,8 @@ fn heal_finishes_a_stopped_container_whose_replacement_has_the_name() {
 fn settings(dir: &TempDir) -> Settings {
     let env: BTreeMap<String, String> = [
         ("PP_SCOPE", "project:shop"),
-        ("PP_DATA_DIR", dir.0.to_str().unwrap()),
-        ("DOCKER_CONFIG", dir.0.join("docker").to_str().unwrap()),
+        ("PP_DATA_DIR", dir.path().to_str().unwrap()),
+        ("DOCKER_CONFIG", dir.path().join("docker").to_str().unwrap()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -247,15 +247,18 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
 
-    fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("pp-ident-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        dir
+    /// A path that does not exist yet, inside a fresh directory that is deleted when the
+    /// returned guard drops.
+    fn temp(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let prefix = format!("pp-ident-{name}-");
+        let guard = tempfile::Builder::new().prefix(&prefix).tempdir().unwrap();
+        let dir = guard.path().join(name);
+        (guard, dir)
     }
 
     #[test]
     fn the_identity_is_created_once_with_private_modes() {
-        let dir = temp("create");
+        let (_tmp, dir) = temp("create");
         let a = load_or_create(&dir).unwrap();
         let b = load_or_create(&dir).unwrap();
         assert_eq!(a.public_key(), b.public_key());
@@ -269,34 +272,31 @@ mod tests {
             fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
             0o700
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_damaged_key_is_an_error_and_is_kept() {
-        let dir = temp("damaged");
+        let (_tmp, dir) = temp("damaged");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(KEY_FILE), b"short").unwrap();
         let err = format!("{:#}", load_or_create(&dir).err().unwrap());
         assert!(err.contains("damaged (5 bytes, expected 32)"), "{err}");
         assert!(err.contains("Restore it"), "{err}");
         assert_eq!(fs::read(dir.join(KEY_FILE)).unwrap(), b"short");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_new_key_drops_the_old_registration() {
-        let dir = temp("newkey");
+        let (_tmp, dir) = temp("newkey");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(REGISTRATION_FILE), b"{}").unwrap();
         load_or_create(&dir).unwrap();
         assert!(!dir.join(REGISTRATION_FILE).exists());
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_registration_is_reused_only_for_the_same_relay() {
-        let dir = temp("reuse");
+        let (_tmp, dir) = temp("reuse");
         fs::create_dir_all(&dir).unwrap();
         let r = Registration {
             base_url: "https://relay.example".into(),
@@ -309,7 +309,6 @@ mod tests {
         assert_eq!(saved_registration(&dir, "https://other.example"), None);
         fs::write(dir.join(REGISTRATION_FILE), b"{broken").unwrap();
         assert_eq!(saved_registration(&dir, "https://relay.example"), None);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

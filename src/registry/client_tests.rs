@@ -34,8 +34,8 @@ fn basic(user_pass: &str) -> String {
 
 fn options(dir: &TempDir) -> RegistryOptions {
     RegistryOptions {
-        docker_config_dir: Some(dir.0.clone()),
-        credential_helper_dir: Some(dir.0.clone()),
+        docker_config_dir: Some(dir.path().to_path_buf()),
+        credential_helper_dir: Some(dir.path().to_path_buf()),
         request_timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
         backoff: Duration::from_millis(10),
@@ -542,7 +542,7 @@ fn refused_credentials_are_unauthorized_and_never_retried_in_a_loop() {
         assert!(text.contains("refused the credentials"), "{text}");
         assert!(text.contains(&format!(
             "the entry for {host} in {}",
-            dir.0.join("config.json").display()
+            dir.path().join("config.json").display()
         )));
         assert!(text.contains(&format!("docker login {host}")), "{text}");
         assert!(!text.contains("wrong"), "{text}");
@@ -597,7 +597,7 @@ fn private_repository_without_credentials_says_how_to_log_in() {
     let text = err.to_string();
     assert!(text.contains("none are configured"), "{text}");
     assert!(
-        text.contains(&dir.0.join("config.json").display().to_string()),
+        text.contains(&dir.path().join("config.json").display().to_string()),
         "{text}"
     );
 }
@@ -842,7 +842,7 @@ fn malformed_docker_config_is_an_error_naming_the_file() {
     let dir = TempDir::new("badcfg");
     dir.write("config.json", "{ not json");
     let err = RegistryClient::new(options(&dir)).err().unwrap();
-    assert!(format!("{err:#}").contains(&dir.0.join("config.json").display().to_string()));
+    assert!(format!("{err:#}").contains(&dir.path().join("config.json").display().to_string()));
 }
 
 #[test]

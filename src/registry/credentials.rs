@@ -490,27 +490,23 @@ fn run_with_timeout(exe: &Path, input: &str, timeout: Duration) -> Result<Helper
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Instant;
 
-    /// A directory under the system temp dir, removed on drop.
-    pub(crate) struct TempDir(pub(crate) PathBuf);
+    /// A fresh directory for one test, deleted on drop.
+    pub(crate) struct TempDir(tempfile::TempDir);
 
     impl TempDir {
         pub(crate) fn new(tag: &str) -> Self {
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!(
-                "pullpilot-registry-{tag}-{}-{n}",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            Self(dir)
+            let prefix = format!("pp-registry-{tag}-");
+            Self(tempfile::Builder::new().prefix(&prefix).tempdir().unwrap())
+        }
+
+        pub(crate) fn path(&self) -> &Path {
+            self.0.path()
         }
 
         pub(crate) fn write(&self, name: &str, contents: &str) -> PathBuf {
-            let path = self.0.join(name);
+            let path = self.path().join(name);
             std::fs::write(&path, contents).unwrap();
             path
         }
@@ -522,12 +518,6 @@ pub(crate) mod tests {
         }
     }
 
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn b64(s: &str) -> String {
         STANDARD.encode(s)
     }
@@ -535,7 +525,8 @@ pub(crate) mod tests {
     fn store_with(config: &str) -> (TempDir, CredentialStore) {
         let dir = TempDir::new("creds");
         dir.write("config.json", config);
-        let store = CredentialStore::load(Some(&dir.0), Some(dir.0.clone())).unwrap();
+        let store =
+            CredentialStore::load(Some(dir.path()), Some(dir.path().to_path_buf())).unwrap();
         (dir, store)
     }
 
@@ -613,7 +604,7 @@ pub(crate) mod tests {
     #[test]
     fn missing_config_is_anonymous_and_malformed_config_names_the_file() {
         let dir = TempDir::new("nocfg");
-        let store = CredentialStore::load(Some(&dir.0), None).unwrap();
+        let store = CredentialStore::load(Some(dir.path()), None).unwrap();
         assert_eq!(store.lookup("ghcr.io").unwrap(), None);
 
         dir.write(
@@ -622,10 +613,10 @@ pub(crate) mod tests {
         );
         let err = format!(
             "{:#}",
-            CredentialStore::load(Some(&dir.0), None).unwrap_err()
+            CredentialStore::load(Some(dir.path()), None).unwrap_err()
         );
         assert!(
-            err.contains(&dir.0.join("config.json").display().to_string()),
+            err.contains(&dir.path().join("config.json").display().to_string()),
             "{err}"
         );
         assert!(err.contains("ghcr.io") && err.contains("base64"), "{err}");
@@ -634,7 +625,7 @@ pub(crate) mod tests {
         dir.write("config.json", r#"{"auths": {"ghcr.io": {"auth": "#);
         let err = format!(
             "{:#}",
-            CredentialStore::load(Some(&dir.0), None).unwrap_err()
+            CredentialStore::load(Some(dir.path()), None).unwrap_err()
         );
         assert!(
             err.contains("config.json") && err.contains("line 1"),
@@ -644,7 +635,7 @@ pub(crate) mod tests {
         dir.write("config.json", r#"{"auths": {"ghcr.io": {"auth": 12345}}}"#);
         let err = format!(
             "{:#}",
-            CredentialStore::load(Some(&dir.0), None).unwrap_err()
+            CredentialStore::load(Some(dir.path()), None).unwrap_err()
         );
         assert!(!err.contains("12345"), "values are never quoted: {err}");
     }
@@ -730,7 +721,7 @@ esac
         // Results are cached per host: a second lookup does not run the helper again.
         store.lookup("registry-1.docker.io").unwrap();
         store.lookup("docker.io").unwrap();
-        let calls = std::fs::read_to_string(dir.0.join("calls.log")).unwrap();
+        let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
         assert_eq!(
             calls.lines().filter(|l| *l == HUB_SERVER_ADDRESS).count(),
             1,
@@ -764,7 +755,7 @@ esac
         assert_eq!(found.credential, basic("u", "s"));
         assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
         // And the job was killed with the helper's process group (gone, or a zombie).
-        let pid = std::fs::read_to_string(dir.0.join("bg.pid")).unwrap();
+        let pid = std::fs::read_to_string(dir.path().join("bg.pid")).unwrap();
         let stat = format!("/proc/{}/stat", pid.trim());
         let dead = || {
             std::fs::read_to_string(&stat).map_or(true, |s| {

@@ -433,14 +433,13 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "pullpilot-relay-store-{name}-{}-{}",
-            std::process::id(),
-            protocol::hex(&protocol::random_bytes::<4>())
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        dir
+    /// A path that does not exist yet, inside a fresh directory that is deleted when the
+    /// returned guard drops.
+    fn temp_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let prefix = format!("pp-relay-store-{name}-");
+        let guard = tempfile::Builder::new().prefix(&prefix).tempdir().unwrap();
+        let dir = guard.path().join(name);
+        (guard, dir)
     }
 
     fn key() -> String {
@@ -449,7 +448,7 @@ mod tests {
 
     #[test]
     fn records_survive_a_save_and_reopen() {
-        let dir = temp_dir("roundtrip");
+        let (_tmp, dir) = temp_dir("roundtrip");
         let mut store = RegistrationStore::open(&dir).unwrap();
         assert_eq!(store.len(), 0);
         let id = new_webhook_id();
@@ -481,12 +480,11 @@ mod tests {
         let again = RegistrationStore::open(&dir).unwrap();
         assert_eq!(again.get(&id), saved.as_ref());
         assert!(again.get(&id).unwrap().pending);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_damaged_file_is_an_error_naming_it() {
-        let dir = temp_dir("damaged");
+        let (_tmp, dir) = temp_dir("damaged");
         fs::create_dir_all(&dir).unwrap();
         for content in [
             "{not json".to_string(),
@@ -505,23 +503,21 @@ mod tests {
             let err = format!("{err:#}");
             assert!(err.contains("registrations.json is damaged"), "{err}");
         }
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn one_directory_serves_one_relay_at_a_time() {
-        let dir = temp_dir("lock");
+        let (_tmp, dir) = temp_dir("lock");
         let first = RegistrationStore::open(&dir).unwrap();
         let err = format!("{:#}", RegistrationStore::open(&dir).unwrap_err());
         assert!(err.contains("another relay is already using"), "{err}");
         drop(first);
         RegistrationStore::open(&dir).unwrap();
-        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn stale_records_are_those_unseen_for_longer_than_the_limit() {
-        let dir = temp_dir("stale");
+        let (_tmp, dir) = temp_dir("stale");
         let mut store = RegistrationStore::open(&dir).unwrap();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let day = Duration::from_secs(86_400);
@@ -532,12 +528,11 @@ mod tests {
         assert_eq!(store.stale(t0 + day * 180, day * 180), Vec::<String>::new());
         assert_eq!(store.stale(t0 + day * 181, day * 180), vec![old.clone()]);
         assert_eq!(store.stale(t0 + day * 300, day * 180).len(), 2);
-        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn connected_listeners_refresh_last_seen_only_now_and_then() {
-        let dir = temp_dir("touch");
+        let (_tmp, dir) = temp_dir("touch");
         let mut store = RegistrationStore::open(&dir).unwrap();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let id = new_webhook_id();
@@ -549,12 +544,11 @@ mod tests {
         store.touch_if_older(&id, t0 + hour, hour);
         assert!(store.dirty);
         assert_eq!(store.get(&id).unwrap().last_seen, t0 + hour);
-        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn provisions_go_to_the_journal_and_survive_a_reopen() {
-        let dir = temp_dir("journal");
+        let (_tmp, dir) = temp_dir("journal");
         let mut store = RegistrationStore::open(&dir).unwrap();
         let (a, b) = (new_webhook_id(), new_webhook_id());
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -600,12 +594,11 @@ mod tests {
             3,
             "the snapshot holds c, removal was never saved"
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_damaged_journal_line_is_a_configuration_error() {
-        let dir = temp_dir("bad-journal");
+        let (_tmp, dir) = temp_dir("bad-journal");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(JOURNAL_NAME), "not json\n{}\n").unwrap();
         let err = RegistrationStore::open(&dir).unwrap_err();
@@ -617,17 +610,15 @@ mod tests {
             Some(crate::error::FailureKind::Usage),
             "exit 2: RestartPreventExitStatus in the unit"
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_failed_write_leaves_no_temporary_file() {
-        let dir = temp_dir("failed-write");
+        let (_tmp, dir) = temp_dir("failed-write");
         fs::create_dir_all(dir.join(FILE_NAME)).unwrap();
         let err = write_atomic(&dir, b"{}").unwrap_err();
         assert!(format!("{err:#}").contains("registrations.json"), "{err:#}");
         assert!(!dir.join(format!("{FILE_NAME}.tmp")).exists());
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -305,10 +305,13 @@ mod tests {
     use crate::reference::Digest;
     use crate::state::schema::{Blocked, State};
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("pp-state-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        dir
+    /// A path that does not exist yet, inside a fresh directory that is deleted when the
+    /// returned guard drops.
+    fn temp_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let prefix = format!("pp-state-{name}-");
+        let guard = tempfile::Builder::new().prefix(&prefix).tempdir().unwrap();
+        let dir = guard.path().join(name);
+        (guard, dir)
     }
 
     fn sample(n: usize) -> State {
@@ -329,7 +332,8 @@ mod tests {
 
     #[test]
     fn missing_is_fresh_and_save_round_trips_with_modes_and_backup() {
-        let dir = temp_dir("roundtrip").join("data");
+        let (_tmp, dir) = temp_dir("roundtrip");
+        let dir = dir.join("data");
         assert!(load_read_only(&dir).unwrap().fresh);
         assert!(
             !dir.exists(),
@@ -345,12 +349,11 @@ mod tests {
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join(STATE_FILE)), 0o600);
         assert_eq!(mode(&dir.join(BACKUP_FILE)), 0o600);
-        fs::remove_dir_all(dir.parent().unwrap()).unwrap();
     }
 
     #[test]
     fn corrupt_file_uses_backup_and_is_moved_aside_only_when_mutating() {
-        let dir = temp_dir("corrupt");
+        let (_tmp, dir) = temp_dir("corrupt");
         save(&dir, &sample(1)).unwrap();
         save(&dir, &sample(2)).unwrap();
         fs::write(dir.join(STATE_FILE), b"{\"version\": 1, \"containers\": {").unwrap();
@@ -367,12 +370,11 @@ mod tests {
                 .starts_with("state.json.corrupt-")
         });
         assert!(aside, "the damaged file must be kept");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn corrupt_file_without_backup_is_refused_and_kept() {
-        let dir = temp_dir("corrupt-no-backup");
+        let (_tmp, dir) = temp_dir("corrupt-no-backup");
         save(&dir, &sample(1)).unwrap();
         let damaged = b"{\"version\": 1, \"conta".to_vec();
         fs::write(dir.join(STATE_FILE), &damaged).unwrap();
@@ -396,12 +398,11 @@ mod tests {
         let err = load(&dir).unwrap_err().to_string();
         assert!(err.contains("both the state file"), "{err}");
         assert_eq!(fs::read(dir.join(STATE_FILE)).unwrap(), damaged);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn issue_12_a_data_dir_that_is_a_file_is_a_usage_error_not_free_space() {
-        let dir = temp_dir("not-a-dir");
+        let (_tmp, dir) = temp_dir("not-a-dir");
         fs::create_dir_all(&dir).unwrap();
         let file = dir.join("file");
         fs::write(&file, b"x").unwrap();
@@ -424,12 +425,11 @@ mod tests {
             }
         }
         assert_eq!(fs::read(&file).unwrap(), b"x");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn issue_12_an_existing_shared_dir_is_refused_and_left_alone() {
-        let dir = temp_dir("shared");
+        let (_tmp, dir) = temp_dir("shared");
         fs::create_dir_all(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
         let err = lock(&dir, false).unwrap_err();
@@ -439,28 +439,25 @@ mod tests {
         let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o1777, "the directory's permissions must not change");
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing written");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn newer_schema_is_refused_not_overwritten() {
-        let dir = temp_dir("newer");
+        let (_tmp, dir) = temp_dir("newer");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(STATE_FILE), b"{\"version\": 9}").unwrap();
         let err = load(&dir).unwrap_err().to_string();
         assert!(err.contains("newer pullpilot"), "{err}");
         assert!(dir.join(STATE_FILE).exists());
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn second_lock_fails_with_lock_held() {
-        let dir = temp_dir("lock");
+        let (_tmp, dir) = temp_dir("lock");
         let held = lock(&dir, false).unwrap();
         let err = lock(&dir, false).unwrap_err();
         assert_eq!(crate::error::kind_of(&err), Some(FailureKind::LockHeld));
         drop(held);
         lock(&dir, false).unwrap();
-        fs::remove_dir_all(&dir).unwrap();
     }
 }
