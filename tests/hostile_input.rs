@@ -18,6 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::TempDir;
+
 const INSPECT: &str = include_str!("../src/docker/testdata/inspect_compose_healthcheck.json");
 const IMAGE: &str = include_str!("../src/docker/testdata/image_app.json");
 const INFO: &str = include_str!("../src/docker/testdata/info_classic.json");
@@ -33,26 +36,6 @@ fn unique(name: &str) -> PathBuf {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ))
-}
-
-/// A fresh directory (0700), deleted when this drops.
-struct TempDir {
-    path: PathBuf,
-    _guard: tempfile::TempDir,
-}
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let guard = tempfile::Builder::new()
-            .prefix(&format!("pp-hostile-{name}-"))
-            .tempdir()
-            .unwrap();
-        let path = guard.path().to_path_buf();
-        TempDir {
-            path,
-            _guard: guard,
-        }
-    }
 }
 
 /// A Docker daemon that knows one container (with `labels` on it), or none.
@@ -230,7 +213,7 @@ fn run_with_state(
     stdout: Option<Stdio>,
     state: Option<&str>,
 ) -> Ran {
-    let data = TempDir::new("data");
+    let data = TempDir::new("pp-hostile", "data");
     if let Some(state) = state {
         std::fs::write(data.path.join("state.json"), state).unwrap();
     }

@@ -8,7 +8,7 @@
 use std::io::{BufRead as _, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -19,25 +19,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tungstenite::protocol::{CloseFrame, Role, frame::coding::CloseCode};
 use tungstenite::{Message, WebSocket};
 
-/// A fresh directory (0700), deleted when this drops.
-struct TempDir {
-    path: PathBuf,
-    _guard: tempfile::TempDir,
-}
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let guard = tempfile::Builder::new()
-            .prefix(&format!("pp-listen-{name}-"))
-            .tempdir()
-            .unwrap();
-        let path = guard.path().to_path_buf();
-        TempDir {
-            path,
-            _guard: guard,
-        }
-    }
-}
+mod support;
+use support::TempDir;
 
 /// A running `pullpilot listen` whose log lines are collected.
 struct Listen {
@@ -346,7 +329,7 @@ const FAST: [&str; 8] = [
 #[test]
 fn listen_speaks_the_relay_protocol() {
     let relay = ScriptedRelay::start();
-    let data = TempDir::new("protocol");
+    let data = TempDir::new("pp-listen", "protocol");
     // A directory pullpilot creates itself (0700); an existing one is never chmodded.
     let data_dir = data.path.join("data");
     let listen = Listen::start(
@@ -462,7 +445,7 @@ fn listen_speaks_the_relay_protocol() {
 
 #[test]
 fn a_damaged_identity_is_an_error_not_a_new_identity() {
-    let data = TempDir::new("damaged");
+    let data = TempDir::new("pp-listen", "damaged");
     std::fs::write(data.path.join("ed25519.key"), b"not a key").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_pullpilot"))
         .arg("listen")
@@ -532,8 +515,8 @@ fn run_briefly(
 
 #[test]
 fn bad_listen_settings_are_refused_with_the_fix() {
-    let data = TempDir::new("settings");
-    let here = TempDir::new("settings-cwd");
+    let data = TempDir::new("pp-listen", "settings");
+    let here = TempDir::new("pp-listen", "settings-cwd");
     let run = |args: &[&str], env: &[(&str, &str)]| run_briefly(&data.path, &here.path, args, env);
     let refused = |args: &[&str], env: &[(&str, &str)], needles: &[&str]| {
         let (code, err) = run(args, env);
@@ -613,7 +596,7 @@ fn bad_listen_settings_are_refused_with_the_fix() {
 #[test]
 fn webhook_url_userinfo_is_never_logged() {
     let relay = ScriptedRelay::start();
-    let data = TempDir::new("userinfo");
+    let data = TempDir::new("pp-listen", "userinfo");
     let base = relay
         .base
         .replacen("http://", "http://ops:hunter2hunter2@", 1);
@@ -636,7 +619,7 @@ fn webhook_url_userinfo_is_never_logged() {
 
     // Registration fails and is retried: each retry's error leaves the userinfo out.
     let dead = format!("http://ops:hunter2hunter2@127.0.0.1:{}", free_port());
-    let data2 = TempDir::new("userinfo-dead");
+    let data2 = TempDir::new("pp-listen", "userinfo-dead");
     let listen = Listen::start(
         &data2.path,
         &FAST,
@@ -656,7 +639,7 @@ fn webhook_url_userinfo_is_never_logged() {
 #[test]
 fn a_hostile_relay_cannot_flood_or_forge_the_log() {
     let relay = ScriptedRelay::start();
-    let data = TempDir::new("hostile");
+    let data = TempDir::new("pp-listen", "hostile");
     let listen = Listen::start(
         &data.path,
         &FAST,
@@ -738,7 +721,7 @@ fn call(port: u16, method: &str, path: &str, auth: Option<&str>) -> u16 {
 
 #[test]
 fn the_local_receiver_needs_the_secret() {
-    let data = TempDir::new("receiver");
+    let data = TempDir::new("pp-listen", "receiver");
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut args = FAST.to_vec();

@@ -12,32 +12,15 @@ use pullpilot::cli::Cli;
 use pullpilot::labels;
 use pullpilot::settings::VARIABLES;
 
+mod support;
+use support::TempDir;
+
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
 fn read(path: &str) -> String {
     fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
-}
-
-/// A fresh directory (0700), deleted when this drops.
-struct TempDir {
-    path: PathBuf,
-    _guard: tempfile::TempDir,
-}
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let guard = tempfile::Builder::new()
-            .prefix(&format!("pullpilot-{name}-"))
-            .tempdir()
-            .unwrap();
-        let path = guard.path().to_path_buf();
-        TempDir {
-            path,
-            _guard: guard,
-        }
-    }
 }
 
 /// Runs the built binary's `generate KIND DIR` with no `PP_*` variables (an invalid one in the
@@ -103,7 +86,7 @@ fn assert_same(
 
 #[test]
 fn committed_man_pages_are_current() {
-    let tmp = TempDir::new("man");
+    let tmp = TempDir::new("pullpilot", "man");
     let generated = generate("man", &tmp.path);
     assert!(generated.contains_key("pullpilot.1"), "{generated:?}");
     assert!(generated.contains_key("pullpilot-apply.1"));
@@ -125,7 +108,7 @@ fn committed_man_pages_are_current() {
 
 #[test]
 fn committed_completions_are_current() {
-    let tmp = TempDir::new("completions");
+    let tmp = TempDir::new("pullpilot", "completions");
     let generated = generate("completions", &tmp.path);
     let names: Vec<&str> = generated.keys().map(String::as_str).collect();
     assert_eq!(names, ["_pullpilot", "pullpilot.bash", "pullpilot.fish"]);

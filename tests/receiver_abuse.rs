@@ -5,32 +5,14 @@
 //! The attacker connects to 127.0.0.1 and the honest client to `::1` of the same dual-stack
 //! socket, so the two count as different clients (std cannot pick a client's source address).
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::io::{BufRead as _, BufReader};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A fresh directory (0700), deleted when this drops.
-struct TempDir {
-    path: PathBuf,
-    _guard: tempfile::TempDir,
-}
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let guard = tempfile::Builder::new()
-            .prefix(&format!("pp-receiver-{name}-"))
-            .tempdir()
-            .unwrap();
-        let path = guard.path().to_path_buf();
-        TempDir {
-            path,
-            _guard: guard,
-        }
-    }
-}
+mod support;
+use support::{TempDir, drip, timed_get, trickle};
 
 struct Listen {
     child: Child,
@@ -110,47 +92,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `count` connections to `addr` that each sent the first byte of a request and nothing more.
-fn trickle(addr: &str, count: usize) -> Vec<TcpStream> {
-    (0..count)
-        .filter_map(|_| {
-            let mut s =
-                TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).ok()?;
-            let _ = s.write_all(b"G");
-            Some(s)
-        })
-        .collect()
-}
-
-/// One more byte on each connection still open: each read sees progress, so a per-read
-/// timeout alone would never fire.
-fn drip(sockets: &mut [TcpStream]) {
-    for s in sockets {
-        let _ = s.write_all(b"E");
-    }
-}
-
-/// `GET path` on a fresh connection: the status and how long the answer took.
-fn timed_get(addr: &str, path: &str) -> (u16, Duration) {
-    let started = Instant::now();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    let took = started.elapsed();
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, took)
-}
-
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -158,7 +99,7 @@ fn median(mut values: Vec<Duration>) -> Duration {
 
 #[test]
 fn trickling_connections_from_one_address_do_not_starve_the_receiver() {
-    let data = TempDir::new("trickle");
+    let data = TempDir::new("pp-receiver", "trickle");
     let port = free_port();
     let listen = Listen::start(&data, &format!("[::]:{port}"));
     let attacker = format!("127.0.0.1:{port}");

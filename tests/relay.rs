@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -25,30 +25,12 @@ use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use serde_json::Value;
 use tungstenite::{Message, WebSocket};
 
+mod support;
+use support::{TempDir, timed_get, trickle};
+
 // ---------------------------------------------------------------------------------------------
 // Harness: temp dirs, the relay process, HTTP, keys and sockets.
 // ---------------------------------------------------------------------------------------------
-
-/// A path that does not exist yet (the program under test creates it), inside a fresh
-/// directory that is deleted when this drops.
-struct TempDir {
-    path: PathBuf,
-    _guard: tempfile::TempDir,
-}
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let guard = tempfile::Builder::new()
-            .prefix(&format!("pp-relay-{name}-"))
-            .tempdir()
-            .unwrap();
-        let path = guard.path().join(name);
-        TempDir {
-            path,
-            _guard: guard,
-        }
-    }
-}
 
 /// A running `pullpilot relay`, killed on drop.
 struct Relay {
@@ -408,7 +390,7 @@ fn poke_reason(frame: &str) -> Value {
 }
 
 fn fresh(name: &str) -> (TempDir, Relay) {
-    let dir = TempDir::new(name);
+    let dir = TempDir::missing("pp-relay", name);
     let relay = Relay::start(&dir.path, &[]);
     (dir, relay)
 }
@@ -521,7 +503,7 @@ fn provision_answers_201_with_camel_case_urls_for_the_request_origin() {
 
 #[test]
 fn the_public_url_sets_the_origin_of_handed_out_urls() {
-    let dir = TempDir::new("public-url");
+    let dir = TempDir::missing("pp-relay", "public-url");
     let relay = Relay::start(
         &dir.path,
         &[
@@ -743,7 +725,7 @@ fn a_bad_signature_is_closed_with_1008() {
 
 #[test]
 fn an_expired_challenge_is_closed_with_1008() {
-    let dir = TempDir::new("expired");
+    let dir = TempDir::missing("pp-relay", "expired");
     let relay = Relay::start(&dir.path, &["--challenge-ttl", "1s"]);
     let key = Key::new();
     let id = provision(&relay.addr, &key);
@@ -762,7 +744,7 @@ fn an_expired_challenge_is_closed_with_1008() {
 
 #[test]
 fn a_socket_that_never_authenticates_is_closed_with_1008() {
-    let dir = TempDir::new("auth-timeout");
+    let dir = TempDir::missing("pp-relay", "auth-timeout");
     let relay = Relay::start(&dir.path, &["--auth-timeout", "1s"]);
     let id = provision(&relay.addr, &Key::new());
     let mut ws = connect(&relay.addr, &id);
@@ -928,7 +910,7 @@ fn more_than_100_pokes_in_5_seconds_are_refused_with_429() {
 
 #[test]
 fn registrations_and_the_pending_flag_survive_a_restart() {
-    let dir = TempDir::new("restart");
+    let dir = TempDir::missing("pp-relay", "restart");
     let key = Key::new();
     let relay = Relay::start(&dir.path, &[]);
     let id = provision(&relay.addr, &key);
@@ -978,7 +960,7 @@ fn registrations_and_the_pending_flag_survive_a_restart() {
 
 #[test]
 fn a_killed_relay_still_knows_its_webhooks() {
-    let dir = TempDir::new("killed");
+    let dir = TempDir::missing("pp-relay", "killed");
     let key = Key::new();
     let relay = Relay::start(&dir.path, &[]);
     let id = provision(&relay.addr, &key);
@@ -1010,7 +992,7 @@ fn webhook_id(n: usize) -> String {
 
 #[test]
 fn webhooks_unused_past_prune_after_are_forgotten_after_a_backup() {
-    let dir = TempDir::new("prune");
+    let dir = TempDir::missing("pp-relay", "prune");
     let key = Key::new();
     let (old, kept) = (webhook_id(1), webhook_id(2));
     let now = SystemTime::now();
@@ -1057,7 +1039,7 @@ fn webhooks_unused_past_prune_after_are_forgotten_after_a_backup() {
 
 #[test]
 fn prune_after_under_a_day_is_refused() {
-    let dir = TempDir::new("prune-min");
+    let dir = TempDir::missing("pp-relay", "prune-min");
     let key = Key::new();
     let old = webhook_id(7);
     write_registrations(
@@ -1106,7 +1088,7 @@ fn prune_after_under_a_day_is_refused() {
 
 #[test]
 fn a_damaged_registrations_file_stops_the_relay_with_a_clear_message() {
-    let dir = TempDir::new("damaged");
+    let dir = TempDir::missing("pp-relay", "damaged");
     std::fs::create_dir_all(&dir.path).unwrap();
     let file = dir.path.join("registrations.json");
     std::fs::write(&file, "{\"version\":1,\"webhooks\":{").unwrap();
@@ -1135,7 +1117,7 @@ fn a_damaged_registrations_file_stops_the_relay_with_a_clear_message() {
 
 #[test]
 fn two_relays_cannot_share_a_state_directory() {
-    let dir = TempDir::new("shared");
+    let dir = TempDir::missing("pp-relay", "shared");
     let _first = Relay::start(&dir.path, &[]);
     let log = match Relay::try_start(&dir.path, &[]) {
         Ok(second) => panic!("a second relay started:\n{}", second.log()),
@@ -1147,7 +1129,7 @@ fn two_relays_cannot_share_a_state_directory() {
 
 #[test]
 fn an_address_in_use_names_the_flag_to_change() {
-    let dir = TempDir::new("in-use");
+    let dir = TempDir::missing("pp-relay", "in-use");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_pullpilot"))
@@ -1190,39 +1172,6 @@ fn a_chunked_poke_is_accepted_and_its_reason_delivered() {
     assert_eq!(poke_reason(&text(&mut ws)), Value::String("chunked".into()));
 }
 
-/// `count` connections to `addr` that each sent the first byte of a request and nothing more.
-fn trickle(addr: &str, count: usize) -> Vec<TcpStream> {
-    let addr = addr.parse().unwrap();
-    (0..count)
-        .filter_map(|_| {
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-            let _ = s.write_all(b"G");
-            Some(s)
-        })
-        .collect()
-}
-
-/// `GET path` on a fresh connection: the status and how long the answer took.
-fn timed_get(addr: &str, path: &str) -> (u16, Duration) {
-    let started = Instant::now();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    let took = started.elapsed();
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, took)
-}
-
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
@@ -1240,7 +1189,7 @@ fn rss_kib(pid: u32) -> u64 {
 /// socket: two client addresses without picking source addresses.
 #[test]
 fn trickling_connections_from_one_address_do_not_starve_the_relay() {
-    let dir = TempDir::new("trickle");
+    let dir = TempDir::missing("pp-relay", "trickle");
     let wrapper = "ulimit -n 1024; exec \"$@\"";
     let relay = Relay::try_start_with("[::]:0", Some(wrapper), &dir.path, &[]).unwrap();
     let port = relay.addr.rsplit(':').next().unwrap().to_string();
@@ -1291,7 +1240,7 @@ fn trickling_connections_from_one_address_do_not_starve_the_relay() {
 
 #[test]
 fn registrations_are_capped_in_total_and_per_client_network() {
-    let dir = TempDir::new("caps");
+    let dir = TempDir::missing("pp-relay", "caps");
     let relay = Relay::start(
         &dir.path,
         &[
@@ -1378,7 +1327,7 @@ fn provision_time_does_not_grow_with_the_registrations() {
     use std::os::unix::fs::MetadataExt as _;
     let mut medians = Vec::new();
     for (tag, records) in [(1u8, 100usize), (2, 3000)] {
-        let dir = TempDir::new("provision-time");
+        let dir = TempDir::missing("pp-relay", "provision-time");
         let key = Key::new().public();
         let now = SystemTime::now();
         let existing: Vec<_> = (0..records)
@@ -1418,7 +1367,7 @@ const SMALL_DISK: &str = "trap '' XFSZ; ulimit -f 8; exec \"$@\"";
 
 #[test]
 fn on_a_full_disk_an_idle_relay_stops_cleanly_and_failed_saves_leave_no_tmp() {
-    let dir = TempDir::new("full-disk");
+    let dir = TempDir::missing("pp-relay", "full-disk");
     let key = Key::new();
     let now = SystemTime::now();
     let existing: Vec<_> = (0..60)
@@ -1480,7 +1429,7 @@ fn on_a_full_disk_an_idle_relay_stops_cleanly_and_failed_saves_leave_no_tmp() {
 /// once a minute, and the relay serves again as soon as descriptors are free.
 #[test]
 fn running_out_of_descriptors_is_logged_once_and_survived() {
-    let dir = TempDir::new("emfile");
+    let dir = TempDir::missing("pp-relay", "emfile");
     let relay = Relay::try_start_with(
         "127.0.0.1:0",
         Some("ulimit -n 20; exec \"$@\""),
