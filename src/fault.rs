@@ -59,6 +59,17 @@ pub const POINTS: &[&str] = &[
     "after-pass",
 ];
 
+/// The named steps of an update that compose carries out (`engine::update::compose`).
+pub const COMPOSE_POINTS: &[&str] = &[
+    "after-pull",
+    "after-journal",
+    "before-compose",
+    "during-compose",
+    "after-compose",
+    "during-gate",
+    "after-pass",
+];
+
 #[cfg(test)]
 pub use test_crash::{Crashed, crash_at};
 

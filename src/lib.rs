@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod compose;
 pub mod compose_edit;
 pub mod decide;
 pub mod docker;

@@ -100,6 +100,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "5m",
         "how long a hook may run before it is killed (and counts as failed)",
     ),
+    (
+        "PP_COMPOSE",
+        "auto",
+        "how compose services are recreated: auto (the compose CLI when safe), off, or a command",
+    ),
 ];
 
 /// Which containers a run manages.
@@ -150,6 +155,8 @@ pub struct Settings {
     pub post_update_hook: Option<String>,
     pub hook_timeout: Duration,
     pub wait: bool,
+    /// `PP_COMPOSE`: whether and how compose recreates compose services.
+    pub compose: crate::compose::ComposeSetting,
     /// `DOCKER_HOST`, if set.
     pub docker_host: Option<String>,
     /// `DOCKER_CONFIG`, if set: the directory holding `config.json`.
@@ -338,6 +345,11 @@ impl Settings {
                 NONZERO_DURATION_FORM,
             )?,
             wait: a.wait,
+            compose: match src.raw(None, "PP_COMPOSE") {
+                None => crate::compose::ComposeSetting::Auto,
+                Some((v, _)) => crate::compose::ComposeSetting::parse(&v)
+                    .map_err(|e| anyhow::anyhow!("PP_COMPOSE: {e}"))?,
+            },
             docker_host: env.get("DOCKER_HOST").filter(|v| !v.is_empty()).cloned(),
             docker_config: env
                 .get("DOCKER_CONFIG")

@@ -18,7 +18,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "the outside world and what is kept",
         &[
-            "runtime", "docker", "registry", "notify", "state", "files", "settings", "error",
+            "runtime", "compose", "docker", "registry", "notify", "state", "files", "settings",
+            "error",
         ],
     ),
     (

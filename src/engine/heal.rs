@@ -109,6 +109,7 @@ mod tests {
             phase,
             started_at: SystemTime::UNIX_EPOCH,
             followers: Vec::new(),
+            compose: None,
         }
     }
 
@@ -257,6 +258,25 @@ pub fn heal_all(
 
     let mut report = Vec::new();
     for entry in state.journal.clone() {
+        if entry.compose.is_some() {
+            log::warn!(
+                "An earlier run was interrupted while updating {} with compose (at step {:?}); \
+                 running the same compose step again.",
+                entry.name,
+                entry.phase
+            );
+            let outcome = exec.heal_compose(state, &entry);
+            report.push(Healed {
+                container: entry.name.clone(),
+                action: if matches!(outcome, UpdateOutcome::Updated { .. }) {
+                    "finished"
+                } else {
+                    "restored"
+                },
+                outcome,
+            });
+            continue;
+        }
         let seen = |id_or_name: &str| {
             exec.runtime.inspect_container(id_or_name).ok().map(|f| {
                 (

@@ -10,7 +10,7 @@ use super::check::{self, Evaluated};
 use super::discover;
 use super::heal::{self, Healed};
 use super::order::{self, Item};
-use super::update::UpdateOutcome;
+use super::update::{Route, UpdateOutcome, route};
 use super::{Session, announce};
 use crate::decide::Decision;
 use crate::metrics;
@@ -43,6 +43,8 @@ pub struct PassReport {
 pub struct PlanReport {
     pub scope: String,
     pub evaluated: Vec<Evaluated>,
+    /// For each compose container with an update ready or soaking: how it would be recreated.
+    pub routes: Vec<Option<Route>>,
     pub now: SystemTime,
 }
 
@@ -86,9 +88,21 @@ pub fn plan(session: &Session<'_>, services: &[String]) -> Result<PlanReport> {
         session.check_knobs(),
         now,
     );
+    let routes = evaluated
+        .iter()
+        .map(|e| {
+            let pending = matches!(
+                e.decision,
+                Decision::Update { .. } | Decision::Soaking { .. }
+            );
+            (pending && e.container.project.is_some())
+                .then(|| route(session.runtime, session.compose, &e.container))
+        })
+        .collect();
     Ok(PlanReport {
         scope: scope.label(),
         evaluated,
+        routes,
         now,
     })
 }

@@ -183,6 +183,7 @@ impl Host {
             registry: &self.client,
             notifier: &self.notes,
             clock: &self.clock,
+            compose: None,
         };
         pass(&session, &PassRequest::default()).unwrap()
     }

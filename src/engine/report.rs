@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::check::Evaluated;
 use super::heal::Healed;
 use super::pass::{PassReport, PlanReport, Summary};
-use super::update::UpdateOutcome;
+use super::update::{Route, UpdateOutcome};
 use crate::output;
 
 /// Prints what a pass did.
@@ -48,14 +48,27 @@ pub fn print_pass(report: &PassReport, json: bool) -> Result<()> {
 /// Prints a plan.
 pub fn print_plan(plan: &PlanReport, json: bool) -> Result<()> {
     if json {
-        let rows: Vec<_> = plan.evaluated.iter().map(|e| e.row(plan.now)).collect();
+        let rows: Vec<_> = plan
+            .evaluated
+            .iter()
+            .zip(&plan.routes)
+            .map(|(e, r)| {
+                let mut row = serde_json::to_value(e.row(plan.now)).expect("rows serialise");
+                if let Some(r) = r {
+                    row["recreate"] = route_json(r);
+                }
+                row
+            })
+            .collect();
         output::json(&serde_json::json!({
             "scope": plan.scope,
             "generated_at": humantime::format_rfc3339_seconds(plan.now).to_string(),
             "containers": rows,
         }))
     } else {
-        output::text(&render_plan(&plan.scope, &plan.evaluated, plan.now));
+        let mut text = render_plan(&plan.scope, &plan.evaluated, plan.now);
+        text.push_str(&render_routes(&plan.evaluated, &plan.routes));
+        output::text(&text);
         Ok(())
     }
 }
@@ -88,6 +101,45 @@ pub fn render_plan(scope: &str, evaluated: &[Evaluated], now: SystemTime) -> Str
         )
     );
     out.push_str(&ignored_labels(evaluated));
+    out
+}
+
+/// How a route reads in `plan --json`.
+fn route_json(route: &Route) -> serde_json::Value {
+    match route {
+        Route::Compose(step) => serde_json::json!({
+            "by": "compose",
+            "services": step.services,
+        }),
+        Route::Api(reason) => serde_json::json!({
+            "by": "api",
+            "reason": reason,
+        }),
+    }
+}
+
+/// How each pending compose update would recreate its container.
+pub fn render_routes(evaluated: &[Evaluated], routes: &[Option<Route>]) -> String {
+    let mut out = String::new();
+    for (e, route) in evaluated.iter().zip(routes) {
+        let Some(route) = route else { continue };
+        if out.is_empty() {
+            out.push_str("\nRecreate:\n");
+        }
+        let how = match route {
+            Route::Compose(step) => format!(
+                "by compose (`up --no-deps {}`), exactly as `docker compose up -d` would",
+                step.services.join(" ")
+            ),
+            Route::Api(reason) => reason.clone(),
+        };
+        let _ = writeln!(
+            out,
+            "  {} ({}): {how}",
+            e.container.display_name(),
+            e.container.name
+        );
+    }
     out
 }
 

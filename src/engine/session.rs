@@ -11,6 +11,7 @@ use super::check;
 use super::discover::{self, Discovered};
 use super::scope::{self, Scope};
 use super::update::{Executor, UpdateKnobs};
+use crate::compose::{Compose, ComposeCli};
 use crate::docker::Docker;
 use crate::error::Failure;
 use crate::notify::Notifier;
@@ -52,6 +53,8 @@ pub struct Session<'a> {
     pub registry: &'a RegistryClient,
     pub notifier: &'a dyn Notify,
     pub clock: &'a dyn Clock,
+    /// The compose CLI, unless `PP_COMPOSE=off`.
+    pub compose: Option<&'a dyn Compose>,
 }
 
 /// The real runtime, registry client and notifier, owned for as long as a command runs.
@@ -59,6 +62,7 @@ pub struct Tools {
     pub docker: Docker,
     pub registry: RegistryClient,
     pub notifier: Notifier,
+    pub compose: ComposeCli,
 }
 
 impl Tools {
@@ -71,10 +75,16 @@ impl Tools {
             .map_err(|e| Failure::usage(format!("PP_NOTIFY_URL: {e:#}")))?;
         let docker = Docker::connect(settings.docker_host.as_deref())?;
         let registry = RegistryClient::new(registry_options(settings))?;
+        let compose = ComposeCli::new(
+            settings.compose.clone(),
+            settings.docker_host.as_deref(),
+            &inv.env,
+        );
         Ok(Tools {
             docker,
             registry,
             notifier,
+            compose,
         })
     }
 
@@ -86,6 +96,10 @@ impl Tools {
             registry: &self.registry,
             notifier: &self.notifier,
             clock: &SystemClock,
+            compose: self
+                .compose
+                .enabled()
+                .then_some(&self.compose as &dyn Compose),
         }
     }
 }
@@ -147,6 +161,7 @@ impl Session<'_> {
                 hook_timeout: self.settings.hook_timeout,
             },
             clock: self.clock,
+            compose: self.compose,
         }
     }
 }

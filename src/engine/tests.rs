@@ -111,6 +111,10 @@ impl Bed {
     }
 
     fn exec(&self) -> Executor<'_> {
+        self.exec_with(None)
+    }
+
+    fn exec_with<'a>(&'a self, compose: Option<&'a dyn crate::compose::Compose>) -> Executor<'a> {
         Executor {
             runtime: &self.fake,
             registry: &self.registry,
@@ -124,6 +128,7 @@ impl Bed {
                 hook_timeout: Duration::from_secs(10),
             },
             clock: &SystemClock,
+            compose,
         }
     }
 
@@ -688,6 +693,7 @@ fn rollback_returns_to_the_previous_image_blocks_the_new_one_and_pins() {
         registry: &bed.registry,
         notifier: &notifier,
         clock: &SystemClock,
+        compose: None,
     };
     let report = rollback::rollback(&session, "web", None).unwrap();
     assert!(report.pinned, "{:?}", report.outcome);
@@ -722,6 +728,7 @@ fn rollback_without_history_is_a_usage_error() {
         registry: &bed.registry,
         notifier: &notifier,
         clock: &SystemClock,
+        compose: None,
     };
     let err = rollback::rollback(&session, "web", None).unwrap_err();
     assert!(err.to_string().contains("has not updated web yet"), "{err}");
@@ -747,6 +754,7 @@ fn a_rollback_that_cannot_reach_the_old_image_changes_nothing() {
         registry: &bed.registry,
         notifier: &notifier,
         clock: &SystemClock,
+        compose: None,
     };
     // Looking up the old image fails.
     bed.fake.fail("inspect-image", &old_image(), 1);
@@ -1018,6 +1026,7 @@ fn rollback_to_a_digest_from_the_history() {
         registry: &bed.registry,
         notifier: &notifier,
         clock: &SystemClock,
+        compose: None,
     };
     let unknown = digest('e');
     let err = rollback::rollback(&session, "web", Some(unknown.as_str())).unwrap_err();
@@ -1070,4 +1079,339 @@ fn the_fake_runtime_keeps_dockers_rules() {
         "an injected failure fires once"
     );
     assert!(fake.inspect_container("b").unwrap().running);
+}
+
+// ---------------------------------------------------------------- the compose path
+
+mod compose_path {
+    use super::*;
+    use crate::compose::Compose as _;
+    use crate::compose::fake::{self as fake_compose, FakeCompose};
+    use crate::engine::update::{Route, route};
+
+    /// A bed whose `shop-web-1` compose made from files in a real directory.
+    fn compose_bed(behaviour: Behaviour) -> (Bed, TempDir) {
+        let project = temp_dir();
+        std::fs::write(project.path().join("compose.yaml"), "services: {}\n").unwrap();
+        let labels = fake_compose::labels("shop", "web", project.path().to_str().unwrap());
+        let extra: Vec<(&str, &str)> = labels
+            .iter()
+            .filter(|(k, _)| k != labels::COMPOSE_PROJECT && k != labels::COMPOSE_SERVICE)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        (Bed::with(behaviour, &extra, true), project)
+    }
+
+    fn update_with(bed: &Bed, compose: &FakeCompose<'_>, state: &mut State) -> UpdateOutcome {
+        let c = bed.discovered(NAME);
+        bed.exec_with(Some(compose)).update(
+            state,
+            &c,
+            &ImageRef::parse(REF).unwrap(),
+            &digest('b'),
+            None,
+        )
+    }
+
+    fn heal_with(bed: &Bed, compose: &FakeCompose<'_>) -> (State, Vec<Healed>) {
+        let mut state = bed.saved();
+        let healed = heal::heal_all(&bed.exec_with(Some(compose)), &mut state);
+        (state, healed)
+    }
+
+    fn calls(compose: &FakeCompose<'_>) -> Vec<String> {
+        compose.calls.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn compose_makes_the_replacement_and_the_gate_passes_it() {
+        let (bed, _project) = compose_bed(Behaviour::Healthy);
+        let compose = FakeCompose::new(&bed.fake);
+        let mut state = State::default();
+        let outcome = update_with(&bed, &compose, &mut state);
+        assert!(
+            matches!(outcome, UpdateOutcome::Updated { .. }),
+            "{outcome:?}"
+        );
+        bed.only(&new_image(), true);
+        assert_eq!(bed.fake.tag(REF), Some(new_image()));
+        assert_eq!(calls(&compose), ["dry-run web", "up web"]);
+        assert!(
+            !bed.fake.calls().iter().any(|c| c.contains("-pp-new")),
+            "no API recreate: {:?}",
+            bed.fake.calls()
+        );
+        let saved = bed.saved();
+        assert!(saved.journal.is_empty());
+        assert_eq!(history(&saved), ["updated"]);
+    }
+
+    #[test]
+    fn a_failing_replacement_is_rolled_back_by_compose() {
+        let (bed, _project) = compose_bed(Behaviour::Unhealthy);
+        let compose = FakeCompose::new(&bed.fake);
+        let mut state = State::default();
+        let outcome = update_with(&bed, &compose, &mut state);
+        assert!(
+            matches!(outcome, UpdateOutcome::RolledBack { .. }),
+            "{outcome:?}"
+        );
+        bed.only(&old_image(), true);
+        assert_eq!(bed.fake.tag(REF), Some(old_image()));
+        assert_eq!(calls(&compose), ["dry-run web", "up web", "up web"]);
+        let saved = bed.saved();
+        assert!(blocked(&saved));
+        assert!(saved.journal.is_empty());
+        assert_eq!(history(&saved), ["rolled-back"]);
+    }
+
+    #[test]
+    fn a_failed_compose_step_leaves_the_old_image_running() {
+        let (bed, _project) = compose_bed(Behaviour::Healthy);
+        let compose = FakeCompose::new(&bed.fake);
+        *compose.fail_up.lock().unwrap() = 1;
+        let mut state = State::default();
+        let outcome = update_with(&bed, &compose, &mut state);
+        match &outcome {
+            UpdateOutcome::Failed { reason } => {
+                assert!(reason.contains("compose could not recreate"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        bed.only(&old_image(), true);
+        assert_eq!(bed.fake.tag(REF), Some(old_image()));
+        let saved = bed.saved();
+        assert!(saved.journal.is_empty());
+        assert!(!blocked(&saved), "no verdict on the image, so no block");
+    }
+
+    #[test]
+    fn a_drifted_project_keeps_the_running_configuration_and_says_why() {
+        let (bed, _project) = compose_bed(Behaviour::Healthy);
+        let compose = FakeCompose::new(&bed.fake);
+        compose.drifted.lock().unwrap().push("web".into());
+        let c = bed.discovered(NAME);
+        let r = route(&bed.fake, Some(&compose), &c);
+        let reason = r.fallback_reason().expect("falls back").to_string();
+        assert!(
+            reason
+                .starts_with("compose file changed since `up`: keeping the running configuration"),
+            "{reason}"
+        );
+        let mut state = State::default();
+        let outcome = update_with(&bed, &compose, &mut state);
+        assert!(
+            matches!(outcome, UpdateOutcome::Updated { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            calls(&compose),
+            ["dry-run web", "dry-run web"],
+            "compose never ran `up`"
+        );
+        assert!(
+            bed.fake
+                .calls()
+                .iter()
+                .any(|c| c.contains("shop-web-1-pp-new"))
+        );
+        bed.only(&new_image(), true);
+    }
+
+    #[test]
+    fn routes_say_why_compose_is_not_used() {
+        let (bed, project) = compose_bed(Behaviour::Healthy);
+        let compose = FakeCompose::new(&bed.fake);
+        let c = bed.discovered(NAME);
+        assert!(matches!(
+            route(&bed.fake, Some(&compose), &c),
+            Route::Compose(_)
+        ));
+        let off = route(&bed.fake, None, &c);
+        assert!(
+            off.fallback_reason().unwrap().contains("PP_COMPOSE"),
+            "{off:?}"
+        );
+        let mut stopped = c.clone();
+        stopped.running = false;
+        let r = route(&bed.fake, Some(&compose), &stopped);
+        assert!(r.fallback_reason().unwrap().contains("stopped"), "{r:?}");
+        // A second container of the service (scaled).
+        let labels: Vec<(String, String)> =
+            bed.fake.get(NAME).unwrap().labels.into_iter().collect();
+        let pairs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        bed.fake
+            .container("shop-web-2", &old_image(), REF, &pairs, true);
+        let r = route(&bed.fake, Some(&compose), &c);
+        assert!(
+            r.fallback_reason().unwrap().contains("has 2 containers"),
+            "{r:?}"
+        );
+        // Not a compose container at all: no reason to give.
+        let mut plain = c.clone();
+        plain.project = None;
+        assert_eq!(
+            route(&bed.fake, Some(&compose), &plain),
+            Route::Api(String::new())
+        );
+        // The project's files are gone.
+        drop(project);
+        let r = route(&bed.fake, Some(&compose), &c);
+        assert!(
+            r.fallback_reason().unwrap().contains("is not here"),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn dependents_move_with_the_service_and_are_gated() {
+        let (mut bed, project) = compose_bed(Behaviour::Healthy);
+        let dir = project.path().to_str().unwrap().to_string();
+        let side_labels = fake_compose::labels("shop", "side", &dir);
+        let pairs: Vec<(&str, &str)> = side_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let side = bed
+            .fake
+            .container("shop-side-1", &old_image(), REF, &pairs, true);
+        bed.fake.network_mode(&side, &format!("container:{NAME}"));
+        bed.cleanup = false;
+        let mut compose = FakeCompose::new(&bed.fake);
+        compose
+            .dependents
+            .insert("web".into(), vec!["side".into(), "gone".into()]);
+        let mut state = State::default();
+        let outcome = update_with(&bed, &compose, &mut state);
+        assert!(
+            matches!(outcome, UpdateOutcome::Updated { .. }),
+            "{outcome:?}"
+        );
+        // `gone` has no container, so it is not named (compose would create it).
+        assert_eq!(calls(&compose), ["dry-run web side", "up web side"]);
+        let world = bed.world();
+        assert_eq!(world.len(), 2, "{world:?}");
+        assert!(
+            world
+                .iter()
+                .all(|(_, image, running)| *image == new_image() && *running)
+        );
+    }
+
+    fn expected(point: &str, healthy: bool) -> (String, bool) {
+        match point {
+            "after-pull" => (old_image(), false),
+            "after-pass" => (new_image(), true),
+            _ => (if healthy { new_image() } else { old_image() }, true),
+        }
+    }
+
+    #[test]
+    fn a_kill_at_any_compose_step_is_healed_by_the_next_run() {
+        for healthy in [true, false] {
+            for point in fault::COMPOSE_POINTS {
+                if *point == "after-pass" && !healthy {
+                    continue;
+                }
+                // The fake compose reports no progress lines; its own mid-step kill is the
+                // `crash_mid_up` case.
+                if *point == "during-compose" {
+                    continue;
+                }
+                let behaviour = if healthy {
+                    Behaviour::Healthy
+                } else {
+                    Behaviour::Unhealthy
+                };
+                let (bed, _project) = compose_bed(behaviour);
+                let compose = FakeCompose::new(&bed.fake);
+                fault::crash_at(Some(point));
+                let mut state = State::default();
+                let died =
+                    catch_unwind(AssertUnwindSafe(|| update_with(&bed, &compose, &mut state)));
+                fault::crash_at(None);
+                let payload = died.expect_err(point);
+                assert!(
+                    payload.downcast_ref::<fault::Crashed>().is_some(),
+                    "{point}"
+                );
+
+                let case = format!("{point}, healthy={healthy}");
+                let (state, healed) = heal_with(&bed, &compose);
+                let (image, had_work) = expected(point, healthy);
+                bed.only(&image, true);
+                assert_eq!(bed.fake.tag(REF), Some(image.clone()), "{case}");
+                assert_eq!(!healed.is_empty(), had_work, "{case}: {healed:?}");
+                assert!(state.journal.is_empty(), "{case}");
+                assert_eq!(bed.saved().journal, state.journal, "{case}: saved");
+                assert_eq!(blocked(&state), had_work && !healthy, "{case}");
+                if image == new_image() {
+                    assert_eq!(history(&state), ["updated"], "{case}");
+                }
+                assert!(heal_with(&bed, &compose).1.is_empty(), "{case}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_compose_killed_mid_recreate_is_converged_by_heal() {
+        for healthy in [true, false] {
+            let behaviour = if healthy {
+                Behaviour::Healthy
+            } else {
+                Behaviour::Unhealthy
+            };
+            let (bed, _project) = compose_bed(behaviour);
+            let compose = FakeCompose::new(&bed.fake);
+            *compose.crash_mid_up.lock().unwrap() = true;
+            // pullpilot dies with it: the journal says the step was under way.
+            fault::crash_at(Some("after-compose"));
+            let mut state = State::default();
+            let outcome =
+                catch_unwind(AssertUnwindSafe(|| update_with(&bed, &compose, &mut state)));
+            fault::crash_at(None);
+            // compose's failure was seen before the kill point: the update restored itself.
+            let outcome = outcome.expect("the failed step is handled, not a crash");
+            assert!(
+                matches!(outcome, UpdateOutcome::Failed { .. }),
+                "{outcome:?}"
+            );
+            bed.only(&old_image(), true);
+            assert!(bed.saved().journal.is_empty());
+
+            // And when pullpilot itself dies with compose, heal converges.
+            let (bed, _project) = compose_bed(behaviour);
+            let compose = FakeCompose::new(&bed.fake);
+            let mut state = State::default();
+            let c = bed.discovered(NAME);
+            let exec = bed.exec_with(Some(&compose));
+            *compose.crash_mid_up.lock().unwrap() = true;
+            fault::crash_at(Some("before-compose"));
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                exec.update(
+                    &mut state,
+                    &c,
+                    &ImageRef::parse(REF).unwrap(),
+                    &digest('b'),
+                    None,
+                )
+            }));
+            fault::crash_at(None);
+            // What compose would have left had it been killed mid-recreate.
+            let _ = compose.up(
+                &crate::compose::ProjectFiles::parse(&c.labels).unwrap(),
+                &["web".to_string()],
+            );
+            let names: Vec<String> = bed.world().into_iter().map(|(n, _, _)| n).collect();
+            assert!(names[0].ends_with("_shop-web-1"), "{names:?}");
+            let (state, healed) = heal_with(&bed, &compose);
+            let image = if healthy { new_image() } else { old_image() };
+            bed.only(&image, true);
+            assert_eq!(healed.len(), 1, "{healed:?}");
+            assert!(state.journal.is_empty());
+        }
+    }
 }

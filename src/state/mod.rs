@@ -7,6 +7,6 @@ pub mod schema;
 pub mod store;
 
 pub use schema::{
-    Blocked, Candidate, ContainerState, HistoryEntry, JournalEntry, Phase, Pin, State,
+    Blocked, Candidate, ComposeStep, ContainerState, HistoryEntry, JournalEntry, Phase, Pin, State,
 };
 pub use store::{Loaded, Store, load, load_read_only};

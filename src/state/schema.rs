@@ -162,6 +162,24 @@ pub struct JournalEntry {
     /// are recreated to follow the replacement. Their image does not change.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub followers: Vec<JournalEntry>,
+    /// Set when compose carries out the recreate: the project and the services its `up` moves.
+    /// Such an update has no temporary names and no followers of its own: compose recreates
+    /// the old container away, and rollback is the tag back plus the same compose step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose: Option<ComposeStep>,
+}
+
+/// An update carried out by compose.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeStep {
+    pub project: String,
+    pub working_dir: std::path::PathBuf,
+    pub config_files: Vec<std::path::PathBuf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_files: Vec<std::path::PathBuf>,
+    /// The updated service first, then the services that move with it.
+    pub services: Vec<String>,
 }
 
 /// The stable key of a container in state.

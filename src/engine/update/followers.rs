@@ -67,6 +67,7 @@ impl Executor<'_> {
                 phase: Phase::Intent,
                 started_at: self.clock.now(),
                 followers: Vec::new(),
+                compose: None,
             });
         }
         Ok(followers)
@@ -81,6 +82,9 @@ impl Executor<'_> {
         entry: &JournalEntry,
         new_parent_id: &str,
     ) -> Result<Verdict> {
+        if let Some(step) = &entry.compose {
+            return self.compose_followers(entry, step);
+        }
         let d = self.runtime;
         for (i, f) in entry.followers.iter().enumerate() {
             if d.inspect_container(&f.name)

@@ -13,17 +13,20 @@
 //! `settle` how an update ends (finish or restore), `followers` the containers sharing its
 //! network, `hooks` the pre- and post-update hooks.
 
+mod compose;
 mod followers;
 pub mod gate;
 mod hooks;
 mod settle;
 
+pub use compose::{Route, route};
 pub use hooks::hook_facts;
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::compose::Compose;
 use crate::engine::discover::Discovered;
 use crate::engine::session::Clock;
 use crate::fault;
@@ -122,6 +125,9 @@ pub struct Executor<'a> {
     pub store: &'a Store,
     pub knobs: UpdateKnobs,
     pub clock: &'a dyn Clock,
+    /// The compose CLI, when it may be used; compose containers are recreated by it (see
+    /// `compose`).
+    pub compose: Option<&'a dyn Compose>,
 }
 
 /// Names used while two containers exist for one service.
@@ -258,7 +264,35 @@ impl Executor<'_> {
             return Ok(UpdateOutcome::Unchanged { to: digest.clone() });
         }
 
+        // Before the tag moves: compose's verdict compares the running containers with the
+        // project's files as they are now.
+        let route = route(self.runtime, self.compose, c);
+        if let Some(reason) = route.fallback_reason() {
+            log::info!("{}: {reason}.", c.name);
+        }
         self.pre_update_hook(c, previous_digest.as_ref(), digest)?;
+        if let Route::Compose(step) = route {
+            let entry = JournalEntry {
+                key: c.observed.key.clone(),
+                name: c.name.clone(),
+                old_id: c.id.clone(),
+                old_image_id: c.image_id.clone(),
+                new_image_id: new_image.id.clone(),
+                new_id: None,
+                temp_name: String::new(),
+                old_name_aside: String::new(),
+                repository: repository.clone(),
+                tag: tag.clone(),
+                digest: digest.clone(),
+                previous_digest: previous_digest.clone(),
+                was_running: c.running,
+                phase: Phase::Intent,
+                started_at: self.clock.now(),
+                followers: Vec::new(),
+                compose: Some(step),
+            };
+            return self.compose_update(state, c, &entry);
+        }
         let (temp_name, old_name_aside) = temp_names(&c.name);
         for taken in [&temp_name, &old_name_aside] {
             if self.runtime.inspect_container(taken).is_ok() {
@@ -288,6 +322,7 @@ impl Executor<'_> {
                 phase: Phase::Intent,
                 started_at: self.clock.now(),
                 followers,
+                compose: None,
             },
         );
         if let Err(e) = self.save(state) {

@@ -121,6 +121,9 @@ impl Executor<'_> {
         // The journal knows more than a copy taken earlier (the followers' replacements).
         let journaled = state.journal.iter().find(|e| e.name == entry.name).cloned();
         let entry = journaled.as_ref().unwrap_or(entry);
+        if let Some(step) = &entry.compose {
+            return self.compose_restore(state, entry, step);
+        }
         let d = self.runtime;
         let new = entry.new_id.clone().or_else(|| {
             // Created but not yet journaled: only a container of that name running the new
