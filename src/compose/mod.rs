@@ -379,15 +379,13 @@ pub fn parse_changes(out: &str) -> Vec<Change> {
             let status = v.get("status").and_then(|x| x.as_str()).unwrap_or_default();
             (id.to_string(), status.to_string())
         } else {
-            {
-                let text = line.trim().trim_start_matches("DRY-RUN MODE -").trim();
-                let mut words = text.split_whitespace();
-                match (words.next(), words.next(), words.next()) {
-                    (Some(kind), Some(name), Some(status)) => {
-                        (format!("{kind} {name}"), status.to_string())
-                    }
-                    _ => continue,
+            let text = line.trim().trim_start_matches("DRY-RUN MODE -").trim();
+            let mut words = text.split_whitespace();
+            match (words.next(), words.next(), words.next()) {
+                (Some(kind), Some(name), Some(status)) => {
+                    (format!("{kind} {name}"), status.to_string())
                 }
+                _ => continue,
             }
         };
         let Some(container) = id.strip_prefix("Container ") else {
