@@ -86,7 +86,7 @@ impl Compose for FakeCompose<'_> {
             .collect())
     }
 
-    fn up(&self, project: &ProjectFiles, services: &[String]) -> Result<()> {
+    fn up(&self, project: &ProjectFiles, services: &[String], start: bool) -> Result<()> {
         self.calls
             .lock()
             .unwrap()
@@ -100,7 +100,9 @@ impl Compose for FakeCompose<'_> {
         }
         for service in services {
             if !self.would_recreate(&project.name, service) {
-                if let Some((id, _)) = self.container_of(&project.name, service) {
+                if let Some((id, _)) = self.container_of(&project.name, service)
+                    && start
+                {
                     self.runtime.start_container(&id)?;
                 }
                 continue;
@@ -130,7 +132,9 @@ impl Compose for FakeCompose<'_> {
                 bail!("compose was killed mid-recreate (injected)");
             }
             self.runtime.rename_container(&new_id, &name)?;
-            self.runtime.start_container(&new_id)?;
+            if start {
+                self.runtime.start_container(&new_id)?;
+            }
         }
         Ok(())
     }

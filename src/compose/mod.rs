@@ -51,8 +51,8 @@ pub trait Compose {
     /// What `up -d --no-deps SERVICES` would change now: compose's dry run, with containers
     /// that would merely stay running left out.
     fn changes(&self, project: &ProjectFiles, services: &[String]) -> Result<Vec<Change>>;
-    /// `up -d --no-deps --no-build --pull never SERVICES`.
-    fn up(&self, project: &ProjectFiles, services: &[String]) -> Result<()>;
+    /// `up -d --no-deps --no-build --pull never SERVICES` (with `--no-start` unless `start`).
+    fn up(&self, project: &ProjectFiles, services: &[String], start: bool) -> Result<()>;
 }
 
 /// `PP_COMPOSE`: how to run compose.
@@ -285,7 +285,7 @@ impl Compose for ComposeCli {
         Ok(parse_changes(&out))
     }
 
-    fn up(&self, project: &ProjectFiles, services: &[String]) -> Result<()> {
+    fn up(&self, project: &ProjectFiles, services: &[String], start: bool) -> Result<()> {
         let mut args = vec![
             "--progress",
             "json",
@@ -296,6 +296,9 @@ impl Compose for ComposeCli {
             "--pull",
             "never",
         ];
+        if !start {
+            args.push("--no-start");
+        }
         args.extend(services.iter().map(String::as_str));
         let out = self.run_in_watching(project, &args, STEP_TIMEOUT, true)?;
         log::debug!("compose up {}: {}", services.join(" "), tail(&out));

@@ -96,7 +96,7 @@ pub fn plan(session: &Session<'_>, services: &[String]) -> Result<PlanReport> {
                 Decision::Update { .. } | Decision::Soaking { .. }
             );
             (pending && e.container.project.is_some())
-                .then(|| route(session.runtime, session.compose, &e.container))
+                .then(|| route(session.runtime, session.compose, &e.container, None))
         })
         .collect();
     Ok(PlanReport {

@@ -115,6 +115,10 @@ fn route_json(route: &Route) -> serde_json::Value {
             "by": "api",
             "reason": reason,
         }),
+        Route::AtUpdate(reason) => serde_json::json!({
+            "by": "decided-at-update",
+            "reason": reason,
+        }),
     }
 }
 
@@ -131,7 +135,7 @@ pub fn render_routes(evaluated: &[Evaluated], routes: &[Option<Route>]) -> Strin
                 "by compose (`up --no-deps {}`), exactly as `docker compose up -d` would",
                 step.services.join(" ")
             ),
-            Route::Api(reason) => reason.clone(),
+            Route::Api(reason) | Route::AtUpdate(reason) => reason.clone(),
         };
         let _ = writeln!(
             out,

@@ -1191,7 +1191,7 @@ mod compose_path {
         let compose = FakeCompose::new(&bed.fake);
         compose.drifted.lock().unwrap().push("web".into());
         let c = bed.discovered(NAME);
-        let r = route(&bed.fake, Some(&compose), &c);
+        let r = route(&bed.fake, Some(&compose), &c, None);
         let reason = r.fallback_reason().expect("falls back").to_string();
         assert!(
             reason
@@ -1224,17 +1224,17 @@ mod compose_path {
         let compose = FakeCompose::new(&bed.fake);
         let c = bed.discovered(NAME);
         assert!(matches!(
-            route(&bed.fake, Some(&compose), &c),
+            route(&bed.fake, Some(&compose), &c, None),
             Route::Compose(_)
         ));
-        let off = route(&bed.fake, None, &c);
+        let off = route(&bed.fake, None, &c, None);
         assert!(
             off.fallback_reason().unwrap().contains("PP_COMPOSE"),
             "{off:?}"
         );
         let mut stopped = c.clone();
         stopped.running = false;
-        let r = route(&bed.fake, Some(&compose), &stopped);
+        let r = route(&bed.fake, Some(&compose), &stopped, None);
         assert!(r.fallback_reason().unwrap().contains("stopped"), "{r:?}");
         // A second container of the service (scaled).
         let labels: Vec<(String, String)> =
@@ -1245,7 +1245,7 @@ mod compose_path {
             .collect();
         bed.fake
             .container("shop-web-2", &old_image(), REF, &pairs, true);
-        let r = route(&bed.fake, Some(&compose), &c);
+        let r = route(&bed.fake, Some(&compose), &c, None);
         assert!(
             r.fallback_reason().unwrap().contains("has 2 containers"),
             "{r:?}"
@@ -1254,16 +1254,36 @@ mod compose_path {
         let mut plain = c.clone();
         plain.project = None;
         assert_eq!(
-            route(&bed.fake, Some(&compose), &plain),
+            route(&bed.fake, Some(&compose), &plain, None),
             Route::Api(String::new())
         );
         // The project's files are gone.
         drop(project);
-        let r = route(&bed.fake, Some(&compose), &c);
+        let r = route(&bed.fake, Some(&compose), &c, None);
         assert!(
             r.fallback_reason().unwrap().contains("is not here"),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn a_tag_moved_by_hand_is_pointed_back_before_compose_judges() {
+        let (bed, _project) = compose_bed(Behaviour::Healthy);
+        let compose = FakeCompose::new(&bed.fake);
+        let other = format!("sha256:{}", "9".repeat(64));
+        bed.fake.image(&other, REF, digest('c').as_str());
+        let c = bed.discovered(NAME);
+        let r = route(&bed.fake, Some(&compose), &c, None);
+        assert!(matches!(r, Route::AtUpdate(_)), "plan moves no tag: {r:?}");
+        assert_eq!(bed.fake.tag(REF), Some(other));
+        let mut state = State::default();
+        let outcome = update_with(&bed, &compose, &mut state);
+        assert!(
+            matches!(outcome, UpdateOutcome::Updated { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(calls(&compose), ["dry-run web", "up web"]);
+        bed.only(&new_image(), true);
     }
 
     #[test]
@@ -1404,6 +1424,7 @@ mod compose_path {
             let _ = compose.up(
                 &crate::compose::ProjectFiles::parse(&c.labels).unwrap(),
                 &["web".to_string()],
+                true,
             );
             let names: Vec<String> = bed.world().into_iter().map(|(n, _, _)| n).collect();
             assert!(names[0].ends_with("_shop-web-1"), "{names:?}");

@@ -443,11 +443,13 @@ fn apply_rolls_back_bad_images_blocks_them_and_tries_a_later_one() {
             "rolled-back",
             "{svc}\n{run}"
         );
-        let now = wait_healthy(bed, old["Id"].as_str().unwrap());
-        assert_eq!(
-            now["Id"], old["Id"],
-            "{svc}: the original container runs again"
-        );
+        // Compose rolled it back: a container made from the same model on the old image.
+        let name = old["Name"].as_str().unwrap().trim_start_matches('/');
+        let now = wait_healthy(bed, name);
+        let hash = |c: &Value| c["Config"]["Labels"]["com.docker.compose.config-hash"].clone();
+        assert_eq!(hash(&now), hash(old), "{svc}: the same compose model");
+        assert_eq!(now["Config"]["Env"], old["Config"]["Env"], "{svc}");
+        assert_eq!(now["HostConfig"], old["HostConfig"], "{svc}");
         assert_eq!(now["Name"], old["Name"], "{svc}: under its name");
         assert_eq!(now["Image"], v1, "{svc}: on v1");
         assert_eq!(now["State"]["Running"], true, "{svc}");

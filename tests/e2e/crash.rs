@@ -1,6 +1,8 @@
 //! Crash safety: pullpilot is killed with SIGKILL at each step of an update (the test-only
 //! `fault-injection` feature does it from inside), then the next `apply` must heal: exactly one
 //! container with the original name, running a gated image, no leftovers, no journal left.
+//! Both ways of recreating are covered: compose's (the default for compose services; after the
+//! heal compose itself must see nothing to do) and the API's (`PP_COMPOSE=off`).
 
 use std::fs;
 
@@ -9,7 +11,7 @@ use serde_json::Value;
 use crate::common::pullpilot::pullpilot;
 use crate::common::{Bed, Project, Reg, TempDir, Variant, unique_name};
 
-fn crash_then_heal(step: &str) {
+fn crash_then_heal(step: &str, compose: bool) {
     let bed = Bed::get();
     let repo = unique_name(&format!("crash-{step}"));
     bed.push_image(Reg::Open, &repo, "stable", Variant::V1);
@@ -28,6 +30,7 @@ fn crash_then_heal(step: &str) {
     let data = TempDir::new("crash");
     let scope = format!("project:{}", project.name());
     let args = ["apply", "--json", "--scope", &scope];
+    let route = if compose { "auto" } else { "off" };
 
     let killed = pullpilot(
         bed,
@@ -35,7 +38,11 @@ fn crash_then_heal(step: &str) {
         &bed.docker_config,
         data.path(),
         &args,
-        &[("PP_SOAK", "0"), ("PULLPILOT_CRASH_AT", step)],
+        &[
+            ("PP_SOAK", "0"),
+            ("PP_COMPOSE", route),
+            ("PULLPILOT_CRASH_AT", step),
+        ],
     );
     assert_eq!(
         killed.code, -1,
@@ -48,9 +55,15 @@ fn crash_then_heal(step: &str) {
         &bed.docker_config,
         data.path(),
         &args,
-        &[("PP_SOAK", "0")],
+        &[("PP_SOAK", "0"), ("PP_COMPOSE", route)],
     );
     assert_eq!(healed.code, 0, "after a crash at {step}\n{healed}");
+    let both = format!("{}{}", killed.stderr, healed.stderr);
+    assert_eq!(
+        both.contains("with compose"),
+        compose,
+        "the update took the {route} path:\n{killed}\n{healed}"
+    );
 
     let names = bed.docker(&[
         "ps",
@@ -97,26 +110,41 @@ fn crash_then_heal(step: &str) {
     let key = format!("{}/app", project.name());
     let history = state["containers"][&key]["history"].as_array().unwrap();
     assert_eq!(history.last().unwrap()["outcome"], "updated", "{state:#}");
+    let verdict = project.compose(&["--dry-run", "--progress", "json", "up", "-d"]);
+    assert!(
+        !verdict.contains("Recreate") && !verdict.contains("Creat"),
+        "compose has nothing to do after a crash at {step}: {verdict}"
+    );
 }
 
 macro_rules! crash_tests {
-    ($($test:ident => $step:literal),* $(,)?) => {$(
+    ($compose:literal: $($test:ident => $step:literal),* $(,)?) => {$(
         #[test]
         #[ignore = "needs the test bed and --features fault-injection"]
         fn $test() {
-            crash_then_heal($step);
+            crash_then_heal($step, $compose);
         }
     )*};
 }
 
-crash_tests! {
-    crash_after_pull => "after-pull",
-    crash_after_journal => "after-journal",
-    crash_after_create => "after-create",
-    crash_after_stop => "after-stop",
-    crash_after_rename_old => "after-rename-old",
-    crash_after_rename_new => "after-rename-new",
-    crash_after_start => "after-start",
-    crash_during_gate => "during-gate",
-    crash_after_gate_passed => "after-pass",
+crash_tests! { false:
+    crash_api_after_pull => "after-pull",
+    crash_api_after_journal => "after-journal",
+    crash_api_after_create => "after-create",
+    crash_api_after_stop => "after-stop",
+    crash_api_after_rename_old => "after-rename-old",
+    crash_api_after_rename_new => "after-rename-new",
+    crash_api_after_start => "after-start",
+    crash_api_during_gate => "during-gate",
+    crash_api_after_gate_passed => "after-pass",
+}
+
+crash_tests! { true:
+    crash_compose_after_pull => "after-pull",
+    crash_compose_after_journal => "after-journal",
+    crash_compose_before_compose => "before-compose",
+    crash_compose_during_compose => "during-compose",
+    crash_compose_after_compose => "after-compose",
+    crash_compose_during_gate => "during-gate",
+    crash_compose_after_gate_passed => "after-pass",
 }

@@ -589,7 +589,7 @@ fn faults_data_dir_full_when_the_update_finishes() {
     let bed = Bed::get();
     let data = Tmpfs::mount("full-finish", 1024);
     let s = Service::new(bed, "full-finish", data.path());
-    let run = apply_paused_at(&s, "after-start", PAUSE_SECS, &|| data.fill());
+    let run = apply_paused_at(&s, "after-compose", PAUSE_SECS, &|| data.fill());
     assert_eq!(run.code, 1, "{run}");
     assert_says(
         &run,
@@ -604,12 +604,10 @@ fn faults_data_dir_full_when_the_update_finishes() {
     );
     let app = run.container("app");
     assert_eq!(app["result"]["outcome"], "action-needed", "{run}");
-    // Up on the new image; the old container waits, stopped, for the next run to finish.
+    // Up on the new image (compose removed the old container); the next run finishes it.
     let c = bed.inspect(&s.name);
     assert_eq!(c["State"]["Running"], true, "the service runs");
-    let mut names = s.container_names();
-    names.sort();
-    assert_eq!(names, [s.name.clone(), format!("{}-pp-old", s.name)]);
+    assert_eq!(s.container_names(), [s.name.clone()]);
     let text = fs::read_to_string(s.state_file()).unwrap();
     let state: Value = serde_json::from_str(&text).expect("state.json is whole JSON");
     assert_eq!(

@@ -417,15 +417,15 @@ fn sigterm_mid_update_lets_the_pass_finish_then_exits_cleanly() {
     let env = [
         ("PP_SOAK", "0"),
         ("PP_HEALTH_STABLE", "1s"),
-        // The old container is stopped and the new one not yet started: the worst moment.
-        ("PULLPILOT_PAUSE_AT", "after-stop"),
+        // The tag has moved and compose is about to recreate the container.
+        ("PULLPILOT_PAUSE_AT", "before-compose"),
         ("PULLPILOT_PAUSE_SECS", "4"),
     ];
     let mut listen = receiver_listen(&project, data.path(), port, secret, &env);
     bed.push_image(Reg::Open, &repo, "stable", Variant::V2);
     let auth = format!("Authorization: Bearer {secret}");
     assert_eq!(notify(port, "/notify", Some(&auth)), "202");
-    listen.wait_for_stderr("pausing 4s at step after-stop", Duration::from_secs(60));
+    listen.wait_for_stderr("pausing 4s at step before-compose", Duration::from_secs(60));
     listen.terminate();
 
     let run = listen.wait_within(Duration::from_secs(120));

@@ -14,6 +14,7 @@ mod common;
 mod apply;
 mod crash;
 mod faults;
+mod fidelity;
 mod listen;
 mod observe;
 mod operator;

@@ -30,6 +30,8 @@ pub enum Route {
     /// Through the Docker API from the running container's configuration; the reason is
     /// empty for containers compose does not manage.
     Api(String),
+    /// Compose is asked at update time (`plan` does not move tags to ask it now).
+    AtUpdate(String),
 }
 
 impl Route {
@@ -43,8 +45,16 @@ impl Route {
 }
 
 /// Decides how `c` will be recreated. Runs compose's dry run, so it must run before the tag
-/// moves.
-pub fn route(runtime: &dyn Runtime, compose: Option<&dyn Compose>, c: &Discovered) -> Route {
+/// moves. Compose judges the service by the image its tag names; when the tag no longer names
+/// the running image (removed, or pulled over by hand), `retag` (repository, tag) points it
+/// back first — the update moves it anyway — and without it (`plan`) the verdict is left to
+/// update time.
+pub fn route(
+    runtime: &dyn Runtime,
+    compose: Option<&dyn Compose>,
+    c: &Discovered,
+    retag: Option<(&str, &str)>,
+) -> Route {
     let (Some(project), Some(service)) = (&c.project, &c.service) else {
         return Route::Api(String::new());
     };
@@ -60,7 +70,8 @@ pub fn route(runtime: &dyn Runtime, compose: Option<&dyn Compose>, c: &Discovere
             "compose cannot be used ({why}): recreating it from its running configuration"
         ));
     }
-    if !c.running {
+    let oneshot = !c.running && is_completed_oneshot(runtime, &c.id);
+    if !c.running && !oneshot {
         return Route::Api(
             "it is stopped, and compose would start it: recreating it from its running \
              configuration, not started"
@@ -102,10 +113,37 @@ pub fn route(runtime: &dyn Runtime, compose: Option<&dyn Compose>, c: &Discovere
             ));
         }
     };
+    let tagged = runtime
+        .inspect_image(&c.observed.config_image)
+        .ok()
+        .flatten()
+        .map(|i| i.id);
+    if tagged.as_deref() != Some(c.image_id.as_str()) {
+        let Some((repository, tag)) = retag else {
+            return Route::AtUpdate(format!(
+                "{} does not name the image it runs any more, so compose is asked at update \
+                 time",
+                c.observed.config_image
+            ));
+        };
+        if let Err(e) = runtime.tag_image(&c.image_id, repository, tag) {
+            return Route::Api(format!(
+                "pointing {repository}:{tag} at the running image for compose's verdict failed \
+                 ({e}): recreating it from its running configuration"
+            ));
+        }
+    }
     // Only services that have a container move; naming one without would create it.
     let mut services = vec![service.clone()];
     services.extend(dependents.into_iter().filter(|d| of_service(d) > 0));
-    match compose.changes(&files, &services) {
+    let changes = compose.changes(&files, &services).map(|mut changes| {
+        // `up` runs a finished one-shot job again, as `docker compose up -d` does.
+        if oneshot {
+            changes.retain(|ch| !(ch.container == c.name && ch.status.starts_with("Start")));
+        }
+        changes
+    });
+    match changes {
         Ok(changes) if changes.is_empty() => Route::Compose(ComposeStep {
             project: files.name,
             working_dir: files.working_dir,
@@ -130,6 +168,29 @@ pub fn route(runtime: &dyn Runtime, compose: Option<&dyn Compose>, c: &Discovere
     }
 }
 
+/// A job that ran to its end: exited 0, and compose's `restart: "no"`. Compose's `up -d` runs
+/// it again on the new image, and so does the compose path.
+fn is_completed_oneshot(runtime: &dyn Runtime, id: &str) -> bool {
+    let Ok(facts) = runtime.inspect_container(id) else {
+        return false;
+    };
+    let policy = runtime.snapshot_container(id).ok().and_then(|s| {
+        s.inspect()
+            .host_config
+            .as_ref()
+            .and_then(|h| h.restart_policy.as_ref())
+            .and_then(|p| p.name)
+    });
+    let no_restart = policy.is_none_or(|p| {
+        matches!(
+            p,
+            bollard::models::RestartPolicyNameEnum::NO
+                | bollard::models::RestartPolicyNameEnum::EMPTY
+        )
+    });
+    !facts.running && facts.exit_code == 0 && no_restart
+}
+
 fn files_of(step: &ComposeStep) -> ProjectFiles {
     ProjectFiles {
         name: step.project.clone(),
@@ -147,7 +208,7 @@ impl Executor<'_> {
 
     /// Runs the compose step for `entry`: first gives back their names to containers a killed
     /// compose left under its temporary `<id>_<name>`, then `up`.
-    fn compose_step(&self, entry: &JournalEntry, step: &ComposeStep) -> Result<()> {
+    fn compose_step(&self, entry: &JournalEntry, step: &ComposeStep, start: bool) -> Result<()> {
         self.rename_leftovers(step)?;
         log::info!(
             "Recreating {} with compose ({}).",
@@ -155,7 +216,7 @@ impl Executor<'_> {
             step.services.join(", ")
         );
         self.compose()?
-            .up(&files_of(step), &step.services)
+            .up(&files_of(step), &step.services, start)
             .with_context(|| format!("compose could not recreate {}", entry.name))
     }
 
@@ -200,7 +261,7 @@ impl Executor<'_> {
             .tag_image(&entry.new_image_id, &entry.repository, &entry.tag)?;
         fault::point("before-compose");
         let started = std::time::Instant::now();
-        self.compose_step(entry, &step)?;
+        self.compose_step(entry, &step, true)?;
         let new_id = self.replacement(entry)?;
         log::info!(
             "{}: compose replaced the container in {} ms.",
@@ -209,9 +270,37 @@ impl Executor<'_> {
         );
         self.set_phase(state, &c.name, Phase::Started, Some(&new_id))?;
         fault::point("after-compose");
-        let gate = GatePolicy::merge(&c.observed.labels.policy, &self.knobs);
         let entry = super::journal_entry(state, &c.name);
+        if !entry.was_running {
+            let verdict = self.gate_oneshot(&new_id);
+            return Ok(self.settle(state, &entry, &new_id, verdict));
+        }
+        let gate = GatePolicy::merge(&c.observed.labels.policy, &self.knobs);
         Ok(self.gate_and_settle(state, &entry, &new_id, gate))
+    }
+
+    /// The gate of a one-shot job compose ran again: it must end with exit code 0 (or still
+    /// be running when the health timeout is up).
+    fn gate_oneshot(&self, id: &str) -> Result<Verdict> {
+        let started = std::time::Instant::now();
+        loop {
+            let facts = self.runtime.inspect_container(id)?;
+            fault::point("during-gate");
+            if !facts.running {
+                return Ok(if facts.exit_code == 0 {
+                    Verdict::Pass
+                } else {
+                    Verdict::Fail(format!(
+                        "the one-shot job exited with code {}",
+                        facts.exit_code
+                    ))
+                });
+            }
+            if started.elapsed() >= self.knobs.health_timeout {
+                return Ok(Verdict::Pass);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
     }
 
     /// The container compose made for `entry`: under its name, not the old one, on the image
@@ -257,15 +346,19 @@ impl Executor<'_> {
         let redone = (|| -> Result<String> {
             self.runtime
                 .tag_image(&entry.new_image_id, &entry.repository, &entry.tag)?;
-            self.compose_step(entry, &step)?;
+            self.compose_step(entry, &step, true)?;
             let new_id = self.replacement(entry)?;
             self.set_phase(state, &entry.name, Phase::Started, Some(&new_id))?;
             Ok(new_id)
         })();
         match redone {
             Ok(new_id) => {
-                let gate = self.policy_of(&new_id);
                 let entry = super::journal_entry(state, &entry.name);
+                if !entry.was_running {
+                    let verdict = self.gate_oneshot(&new_id);
+                    return self.settle(state, &entry, &new_id, verdict);
+                }
+                let gate = self.policy_of(&new_id);
                 self.gate_and_settle(state, &entry, &new_id, gate)
             }
             Err(e) => match self.restore(state, entry) {
@@ -293,7 +386,8 @@ impl Executor<'_> {
         self.runtime
             .tag_image(&entry.old_image_id, &entry.repository, &entry.tag)
             .context("pointing the tag back at the old image")?;
-        self.compose_step(entry, step)?;
+        // A one-shot job is not run again on the image it already ran.
+        self.compose_step(entry, step, entry.was_running)?;
         let now = self
             .runtime
             .inspect_container(&entry.name)

@@ -206,8 +206,30 @@ impl Executor<'_> {
         digest: &Digest,
         local_image: Option<&str>,
     ) -> Result<UpdateOutcome> {
+        // Compose may have recreated this container earlier in the pass, with a service it
+        // depends on: the update goes on with the container that carries its name now.
+        let c_original_id = c.id.clone();
+        let c_original_image = c.image_id.clone();
+        let moved;
+        let c = match self.runtime.inspect_container(&c.id) {
+            Err(e) if e.is_not_found() => match self.runtime.inspect_container(&c.name) {
+                Ok(now) => {
+                    log::info!(
+                        "{} was recreated by compose with a service it depends on.",
+                        c.name
+                    );
+                    let mut again = c.clone();
+                    again.id = now.id;
+                    again.image_id = now.image_id;
+                    again.running = now.running;
+                    moved = again;
+                    &moved
+                }
+                _ => return Err(e.into()),
+            },
+            _ => c,
+        };
         let policy = &c.observed.labels.policy;
-        let snapshot = self.runtime.snapshot_container(&c.id)?;
         let old_image = self
             .runtime
             .inspect_image(&c.image_id)?
@@ -243,6 +265,25 @@ impl Executor<'_> {
         };
         fault::point("after-pull");
         let previous_digest = c.observed.local_digests.first().cloned();
+        if new_image.id == c.image_id && c.id != c_original_id {
+            // Moved to the new image together with a service it depends on.
+            record::applied(
+                state,
+                &c.observed.key,
+                self.history(
+                    digest,
+                    &new_image.id,
+                    previous_digest.clone(),
+                    &c_original_image,
+                    "updated",
+                ),
+            );
+            self.save(state)?;
+            return Ok(UpdateOutcome::Updated {
+                from: previous_digest,
+                to: digest.clone(),
+            });
+        }
         if new_image.id == c.image_id {
             self.runtime.tag_image(&new_image.id, &repository, &tag)?;
             log::info!(
@@ -266,7 +307,7 @@ impl Executor<'_> {
 
         // Before the tag moves: compose's verdict compares the running containers with the
         // project's files as they are now.
-        let route = route(self.runtime, self.compose, c);
+        let route = route(self.runtime, self.compose, c, Some((&repository, &tag)));
         if let Some(reason) = route.fallback_reason() {
             log::info!("{}: {reason}.", c.name);
         }
@@ -293,6 +334,7 @@ impl Executor<'_> {
             };
             return self.compose_update(state, c, &entry);
         }
+        let snapshot = self.runtime.snapshot_container(&c.id)?;
         let (temp_name, old_name_aside) = temp_names(&c.name);
         for taken in [&temp_name, &old_name_aside] {
             if self.runtime.inspect_container(taken).is_ok() {

@@ -21,7 +21,19 @@ impl Executor<'_> {
         new_id: &str,
         policy: GatePolicy,
     ) -> UpdateOutcome {
-        let verdict = match self.gate(new_id, policy) {
+        let verdict = self.gate(new_id, policy);
+        self.settle(state, entry, new_id, verdict)
+    }
+
+    /// Settles an update on the gate's verdict (an error: the gate could not watch).
+    pub(super) fn settle(
+        &self,
+        state: &mut State,
+        entry: &JournalEntry,
+        new_id: &str,
+        verdict: Result<Verdict>,
+    ) -> UpdateOutcome {
+        let verdict = match verdict {
             Ok(v) => v,
             Err(e) => {
                 // Docker stopped answering mid-gate: no verdict, so no block; undo.
