@@ -394,7 +394,8 @@ pub fn parse_changes(out: &str) -> Vec<Change> {
         let Some(container) = id.strip_prefix("Container ") else {
             continue;
         };
-        if status.is_empty() {
+        // Waiting for a dependency's condition is not an action on the container.
+        if status.is_empty() || ["Waiting", "Healthy", "Exited"].contains(&status.as_str()) {
             continue;
         }
         // The first word per container says what compose decided (`Recreate`, `Running`, …).
@@ -474,7 +475,9 @@ mod tests {
 
     #[test]
     fn changes_are_read_from_json_progress_and_from_plain_text() {
-        let json = r#"{"dry-run":true,"id":"Container cx-web-1","status":"Running"}
+        let json = r#"{"dry-run":true,"id":"Container cx-db-1","status":"Waiting"}
+{"dry-run":true,"id":"Container cx-db-1","status":"Healthy"}
+{"dry-run":true,"id":"Container cx-web-1","status":"Running"}
 {"dry-run":true,"id":"Container cx-side-1","status":"Recreate"}
 {"dry-run":true,"id":"Container cx-side-1","status":"Recreated"}
 {"id":"web","text":"IPv4 forwarding is disabled."}
