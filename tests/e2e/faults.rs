@@ -607,7 +607,7 @@ fn faults_data_dir_full_when_the_update_finishes() {
     // Up on the new image (compose removed the old container); the next run finishes it.
     let c = bed.inspect(&s.name);
     assert_eq!(c["State"]["Running"], true, "the service runs");
-    assert_eq!(s.container_names(), [s.name.clone()]);
+    assert_eq!(s.container_names(), std::slice::from_ref(&s.name));
     let text = fs::read_to_string(s.state_file()).unwrap();
     let state: Value = serde_json::from_str(&text).expect("state.json is whole JSON");
     assert_eq!(

@@ -7,6 +7,7 @@
 //! the compose path must bring back what compose had made.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::fs;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -400,7 +401,7 @@ fn anonymise_hex(text: &str) -> String {
             let bounded = j == bytes.len() || !bytes[j].is_ascii_alphanumeric();
             if bounded && (len == 64 || len == 12) && text[i..j].bytes().any(|b| b.is_ascii_digit())
             {
-                out.push_str(&format!("<id{len}>"));
+                let _ = write!(out, "<id{len}>");
                 i = j;
                 continue;
             }
