@@ -10,10 +10,13 @@ use bollard::query_parameters::{
     InspectContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
     RenameContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
 };
+use futures_util::StreamExt as _;
 
 use super::error::Op;
 use super::types::{self, COMPOSE_PROJECT_LABEL};
-use super::{ContainerFacts, ContainerSnapshot, ContainerSummary, Docker, DockerError};
+use super::{
+    ContainerFacts, ContainerSnapshot, ContainerSummary, Docker, DockerError, request_modifier,
+};
 
 fn container(id_or_name: &str) -> String {
     format!("container {id_or_name:?}")
@@ -141,5 +144,41 @@ impl Docker {
             self.limits.call,
             self.api.remove_container(id_or_name, Some(options)),
         )
+    }
+
+    /// Collects a byte stream within the call budget.
+    fn collect<B: AsRef<[u8]>>(
+        &self,
+        op: &Op,
+        stream: impl futures_util::Stream<Item = Result<B, bollard::errors::Error>>,
+    ) -> Result<Vec<u8>, DockerError> {
+        self.run(op, self.limits.call, async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut all = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                all.extend_from_slice(chunk?.as_ref());
+            }
+            Ok(all)
+        })
+    }
+
+    /// The raw body of `GET path_and_query` (a versioned path such as `/v1.51/containers/x/json`)
+    /// for the fields bollard's models no longer carry. bollard has no raw GET; its archive
+    /// download is the one call that hands the body back untouched, so it is borrowed here with
+    /// its URI replaced (scheme and authority, i.e. the socket, are kept).
+    pub(crate) fn raw_get(&self, op: &Op, path_and_query: &str) -> Result<Vec<u8>, DockerError> {
+        let versioned = request_modifier(self.api_version, None);
+        let target = path_and_query.to_owned();
+        let api = self.api.clone().with_request_modifier(move |request| {
+            let mut request = versioned(request);
+            let uri = request.uri();
+            if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority())
+                && let Ok(uri) = format!("{scheme}://{authority}{target}").parse()
+            {
+                *request.uri_mut() = uri;
+            }
+            request
+        });
+        self.collect(op, api.download_from_container("-", None))
     }
 }

@@ -364,3 +364,104 @@ fn engine_info_combines_version_and_info() {
     assert_eq!(info.client_api_version, "1.51");
     assert_eq!(info.server_version, "28.5.1");
 }
+
+// ---------------------------------------------------------------- MAC addresses at recreate
+
+const OLD_ID: &str = "4f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const NEW_ID: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+const NEW_IMAGE: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+/// An engine of API `api` holding the old container (inspect `old`, raw) and creating the
+/// replacement.
+fn recreate_engine(api: &'static str, old: &'static str) -> FakeEngine {
+    let mut new: serde_json::Value = serde_json::from_str(old).expect("fixture");
+    new["Id"] = NEW_ID.into();
+    new["Image"] = NEW_IMAGE.into();
+    let new = new.to_string();
+    FakeEngine::start(move |seen| {
+        let path = seen.path();
+        if path.ends_with("/version") {
+            Reply::json(200, &version_body(api))
+        } else if path.ends_with(&format!("/containers/{OLD_ID}/json")) {
+            Reply::json(200, old)
+        } else if path.ends_with(&format!("/containers/{NEW_ID}/json")) {
+            Reply::json(200, &new)
+        } else if path.ends_with("/containers/create") {
+            Reply::json(201, &format!(r#"{{"Id":"{NEW_ID}","Warnings":[]}}"#))
+        } else {
+            Reply::json(204, "")
+        }
+    })
+}
+
+fn recreate(engine: &FakeEngine, old: &str) -> serde_json::Value {
+    let docker = connect(engine);
+    let snapshot = super::ContainerSnapshot::new(serde_json::from_str(old).expect("fixture"));
+    let id = docker
+        .create_replacement(
+            &snapshot,
+            &super::ImageDefaults::default(),
+            NEW_IMAGE,
+            "shop-web-1-pp-new",
+            None,
+            None,
+        )
+        .expect("created");
+    assert_eq!(id, NEW_ID);
+    let create = engine
+        .seen()
+        .into_iter()
+        .find(|s| s.path().ends_with("/containers/create"))
+        .expect("a create request");
+    serde_json::from_slice(&create.body).expect("create body is JSON")
+}
+
+#[test]
+fn engine_20_10_gets_the_configured_mac_container_wide() {
+    let old = include_str!("testdata/inspect_mac_api_1_41.json");
+    let engine = recreate_engine("1.41", old);
+    let body = recreate(&engine, old);
+    assert_eq!(body["MacAddress"], "02:42:ac:14:00:99", "{body:#}");
+    assert_eq!(body["Image"], "127.0.0.1:15001/pptb/app:stable");
+    assert!(
+        body["NetworkingConfig"]["EndpointsConfig"]["shop_default"]
+            .get("MacAddress")
+            .is_none()
+    );
+    assert!(
+        engine
+            .seen()
+            .iter()
+            .any(|s| s.target == format!("/v1.41/containers/{OLD_ID}/json")),
+        "the raw inspect is read at the negotiated version"
+    );
+}
+
+#[test]
+fn newer_engines_get_the_configured_mac_on_the_main_endpoint() {
+    let old = include_str!("testdata/inspect_mac_api_1_51.json");
+    for (api, read_at) in [("1.51", "1.51"), ("1.52", "1.51")] {
+        let engine = recreate_engine(api, old);
+        let body = recreate(&engine, old);
+        assert!(body.get("MacAddress").is_none(), "{api}: {body:#}");
+        let endpoints = &body["NetworkingConfig"]["EndpointsConfig"];
+        assert_eq!(endpoints["shop_default"]["MacAddress"], "02:42:ac:14:00:99");
+        assert!(
+            endpoints["backend"].get("MacAddress").is_none(),
+            "{api}: the generated MAC of another network is not pinned"
+        );
+        let targets: Vec<String> = engine.seen().into_iter().map(|s| s.target).collect();
+        assert!(
+            targets.contains(&format!("/v{read_at}/containers/{OLD_ID}/json")),
+            "{api}: Config.MacAddress is read where the engine still shows it: {targets:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_generated_mac_is_not_sent() {
+    let old = include_str!("testdata/inspect_mac_generated.json");
+    let engine = recreate_engine("1.51", old);
+    let body = recreate(&engine, old);
+    assert!(!body.to_string().contains("MacAddress"), "{body:#}");
+}

@@ -27,7 +27,8 @@ use bollard::BollardRequest;
 pub use error::DockerError;
 pub use types::{
     COMPOSE_PROJECT_LABEL, ContainerFacts, ContainerSnapshot, ContainerStatus, ContainerSummary,
-    EngineInfo, HealthStatus, Healthcheck, ImageDefaults, ImageFacts, ImageRemoval,
+    EngineInfo, HealthStatus, Healthcheck, ImageDefaults, ImageFacts, ImageRemoval, NewParent,
+    Sharing,
 };
 
 use error::{Op, classify};

@@ -1071,3 +1071,100 @@ fn the_fake_runtime_keeps_dockers_rules() {
     );
     assert!(fake.inspect_container("b").unwrap().running);
 }
+
+// ---------------------------------------------------------------- pid, ipc and volumes followers
+
+/// `shop-web-1` (the parent) and three more: `shop-top-1` shares its PID namespace by ID,
+/// `shop-shm-1` its IPC namespace by name and its volumes, `shop-data-1` only its volumes (by
+/// name, read-only) next to another container's; `shop-other-1` shares nothing of it.
+fn namespace_followers_bed(follower: Behaviour) -> Bed {
+    let bed = Bed::new(Behaviour::Healthy);
+    let side_image = format!("sha256:{}", "3".repeat(64));
+    bed.fake
+        .image(&side_image, "ghcr.io/acme/side:1", digest('d').as_str());
+    bed.fake.behave(&side_image, follower);
+    let parent = bed.fake.get(NAME).unwrap().id;
+    let add = |name: &str, service: &str| {
+        bed.fake.container(
+            name,
+            &side_image,
+            "ghcr.io/acme/side:1",
+            &[
+                (labels::COMPOSE_PROJECT, "shop"),
+                (labels::COMPOSE_SERVICE, service),
+            ],
+            true,
+        )
+    };
+    let top = add("shop-top-1", "top");
+    bed.fake.pid_mode(&top, &format!("container:{parent}"));
+    let shm = add("shop-shm-1", "shm");
+    bed.fake.ipc_mode(&shm, &format!("container:{NAME}"));
+    bed.fake.volumes_from(&shm, &[&parent]);
+    let other = add("shop-other-1", "other");
+    let data = add("shop-data-1", "data");
+    bed.fake
+        .volumes_from(&data, &[&format!("{NAME}:ro"), "shop-other-1"]);
+    bed.fake.pid_mode(&other, "host");
+    bed
+}
+
+#[test]
+fn pid_ipc_and_volumes_followers_are_recreated_onto_the_new_parent() {
+    let bed = namespace_followers_bed(Behaviour::Runs);
+    let other_before = bed.fake.get("shop-other-1").unwrap();
+    let mut state = State::default();
+    let outcome = bed.update(&mut state);
+    assert!(
+        matches!(outcome, UpdateOutcome::Updated { .. }),
+        "{outcome:?}"
+    );
+    let parent = bed.fake.get(NAME).unwrap();
+    assert_eq!(parent.image_id, new_image());
+    let top = bed.fake.get("shop-top-1").unwrap();
+    assert_eq!(top.pid_mode, format!("container:{}", parent.id));
+    assert!(top.running);
+    let shm = bed.fake.get("shop-shm-1").unwrap();
+    assert_eq!(shm.ipc_mode, format!("container:{}", parent.id));
+    assert_eq!(shm.volumes_from, std::slice::from_ref(&parent.id));
+    let data = bed.fake.get("shop-data-1").unwrap();
+    assert_eq!(
+        data.volumes_from,
+        [format!("{}:ro", parent.id), "shop-other-1".to_owned()],
+        "the access mode and the other container's entry are kept"
+    );
+    assert_eq!(
+        bed.fake.get("shop-other-1").unwrap(),
+        other_before,
+        "a container sharing nothing with it is left alone"
+    );
+    assert_eq!(bed.world().len(), 5, "old ones removed: {:?}", bed.world());
+    assert!(bed.saved().journal.is_empty());
+}
+
+#[test]
+fn a_failing_pid_follower_rolls_the_whole_group_back() {
+    let bed = namespace_followers_bed(Behaviour::Exits(1));
+    let old_parent = bed.fake.get(NAME).unwrap().id;
+    let old_top = bed.fake.get("shop-top-1").unwrap().id;
+    let mut state = State::default();
+    match bed.update(&mut state) {
+        UpdateOutcome::RolledBack { reason, .. } => {
+            // Followers follow in name order; shop-data-1 is the first.
+            assert!(
+                reason.contains("shop-data-1 (which shares its volumes) failed"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let top = bed.fake.get("shop-top-1").unwrap();
+    assert_eq!(top.id, old_top);
+    assert_eq!(top.pid_mode, format!("container:{old_parent}"));
+    let parent = bed.fake.get(NAME).unwrap();
+    assert_eq!(
+        (parent.id.as_str(), parent.running),
+        (old_parent.as_str(), true)
+    );
+    assert_eq!(bed.world().len(), 5, "{:?}", bed.world());
+}

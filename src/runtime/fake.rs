@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use super::Runtime;
 use crate::docker::{
     ContainerFacts, ContainerSnapshot, ContainerStatus, ContainerSummary, DockerError, EngineInfo,
-    HealthStatus, ImageDefaults, ImageFacts, ImageRemoval,
+    HealthStatus, ImageDefaults, ImageFacts, ImageRemoval, NewParent,
 };
 
 /// What a container of an image does once started.
@@ -208,6 +208,9 @@ impl Fake {
             health: None,
             has_healthcheck: false,
             network_mode: "bridge".into(),
+            pid_mode: String::new(),
+            ipc_mode: "private".into(),
+            volumes_from: Vec::new(),
             networks: vec!["default".into()],
             platform: Some("linux".into()),
             image_platform: None,
@@ -222,6 +225,27 @@ impl Fake {
     pub fn network_mode(&self, id: &str, mode: &str) {
         if let Some(c) = self.world().containers.get_mut(id) {
             c.network_mode = mode.to_string();
+        }
+    }
+
+    /// Sets a container's PID mode (`container:<id or name>` makes it a follower).
+    pub fn pid_mode(&self, id: &str, mode: &str) {
+        if let Some(c) = self.world().containers.get_mut(id) {
+            c.pid_mode = mode.to_string();
+        }
+    }
+
+    /// Sets a container's IPC mode (`container:<id or name>` makes it a follower).
+    pub fn ipc_mode(&self, id: &str, mode: &str) {
+        if let Some(c) = self.world().containers.get_mut(id) {
+            c.ipc_mode = mode.to_string();
+        }
+    }
+
+    /// Sets a container's `VolumesFrom` entries (`<id or name>[:ro|:rw]`).
+    pub fn volumes_from(&self, id: &str, entries: &[&str]) {
+        if let Some(c) = self.world().containers.get_mut(id) {
+            c.volumes_from = entries.iter().map(|e| (*e).to_string()).collect();
         }
     }
 
@@ -409,7 +433,7 @@ impl Runtime for Fake {
         new_image_id: &str,
         name: &str,
         _platform: Option<&str>,
-        network_mode: Option<&str>,
+        parent: Option<&NewParent>,
     ) -> Result<String, DockerError> {
         let mut w = self.world();
         w.call("create", name)?;
@@ -429,8 +453,21 @@ impl Runtime for Fake {
         facts.exit_code = 0;
         facts.restart_count = 0;
         facts.health = None;
-        if let Some(mode) = network_mode {
-            facts.network_mode = mode.to_string();
+        if let Some(parent) = parent {
+            for mode in [
+                &mut facts.network_mode,
+                &mut facts.pid_mode,
+                &mut facts.ipc_mode,
+            ] {
+                if let Some(new) = parent.repoint_mode(mode) {
+                    *mode = new;
+                }
+            }
+            for entry in &mut facts.volumes_from {
+                if let Some(new) = parent.repoint_volumes_from(entry) {
+                    *entry = new;
+                }
+            }
         }
         w.containers.insert(id.clone(), facts);
         Ok(id)

@@ -10,7 +10,7 @@ pub mod fake;
 
 use crate::docker::{
     ContainerFacts, ContainerSnapshot, ContainerSummary, Docker, DockerError, EngineInfo,
-    ImageDefaults, ImageFacts, ImageRemoval,
+    ImageDefaults, ImageFacts, ImageRemoval, NewParent,
 };
 
 /// What runs containers. Every call blocks until it is done or has failed.
@@ -39,7 +39,8 @@ pub trait Runtime {
     /// Removes an image unless something still uses it.
     fn remove_image(&self, id_or_reference: &str) -> Result<ImageRemoval, DockerError>;
     /// Creates (does not start) a replacement for `old` under `name`, running `new_image_id`;
-    /// `network_mode` overrides the old container's. Returns the new container's ID.
+    /// with `parent`, `old` is a follower and every reference it holds to the old parent
+    /// (network, PID, IPC, `VolumesFrom`) points at the new one. Returns the new container's ID.
     fn create_replacement(
         &self,
         old: &ContainerSnapshot,
@@ -47,7 +48,7 @@ pub trait Runtime {
         new_image_id: &str,
         name: &str,
         platform: Option<&str>,
-        network_mode: Option<&str>,
+        parent: Option<&NewParent>,
     ) -> Result<String, DockerError>;
     /// Stops a container (`timeout_secs` before SIGKILL; its own when `None`). Stopping a
     /// stopped container succeeds.
@@ -107,17 +108,9 @@ impl Runtime for Docker {
         new_image_id: &str,
         name: &str,
         platform: Option<&str>,
-        network_mode: Option<&str>,
+        parent: Option<&NewParent>,
     ) -> Result<String, DockerError> {
-        Docker::create_replacement(
-            self,
-            old,
-            old_image,
-            new_image_id,
-            name,
-            platform,
-            network_mode,
-        )
+        Docker::create_replacement(self, old, old_image, new_image_id, name, platform, parent)
     }
     fn stop_container(
         &self,

@@ -1,18 +1,34 @@
-//! Containers that share the updated container's network namespace (`network_mode:
-//! container:<it>`, which is what compose's `service:<it>` becomes): found before the update,
-//! journaled with it, recreated onto the new container after it passes its gate, and restored
-//! with it when anything fails.
+//! Containers that share something of the updated container — its network, PID or IPC
+//! namespace (`container:<it>` modes, which is what compose's `service:<it>` becomes) or its
+//! volumes (`volumes_from`): found before the update, journaled with it, recreated onto the new
+//! container after it passes its gate, and restored with it when anything fails.
 
 use anyhow::{Context, Result};
 
 use super::gate::{GatePolicy, Verdict};
 use super::{Executor, temp_names};
+use crate::docker::{ContainerFacts, NewParent};
 use crate::reference::Digest;
 use crate::state::{JournalEntry, Phase, State, record};
 
+/// "network and volumes": what `facts` shares with the container `id` (`name`).
+fn shared_words(facts: &ContainerFacts, id: &str, name: Option<&str>) -> String {
+    let words: Vec<&str> = facts
+        .shares_with(id, name)
+        .into_iter()
+        .map(crate::docker::Sharing::describe)
+        .collect();
+    match words.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 impl Executor<'_> {
-    /// Containers whose network namespace is the parent's (`network_mode: container:<it>`, which
-    /// is what compose's `service:<it>` becomes).
+    /// Containers that share the parent's network, PID or IPC namespace (`container:<it>`
+    /// modes, which is what compose's `service:<it>` becomes) or take its volumes
+    /// (`volumes_from`), by ID or by name.
     pub(super) fn followers_of(
         &self,
         parent_id: &str,
@@ -30,8 +46,8 @@ impl Executor<'_> {
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e.into()),
             };
-            let target = facts.network_mode.strip_prefix("container:");
-            if target != Some(parent_id) && target != Some(parent_name) {
+            let shared = shared_words(&facts, parent_id, Some(parent_name));
+            if shared.is_empty() {
                 continue;
             }
             let (temp_name, old_name_aside) = temp_names(&facts.name);
@@ -47,7 +63,7 @@ impl Executor<'_> {
                 &facts.name,
             );
             log::info!(
-                "{} shares {parent_name}'s network and will follow it.",
+                "{} shares {parent_name}'s {shared} and will follow it.",
                 facts.name
             );
             followers.push(JournalEntry {
@@ -72,9 +88,9 @@ impl Executor<'_> {
         Ok(followers)
     }
 
-    /// Recreates every follower of `entry` to share `new_parent_id`'s network, starting and
-    /// gating those that ran. The old followers stay (stopped, renamed) until `finish`, so a
-    /// failure can still restore the whole group. Safe to repeat after a crash.
+    /// Recreates every follower of `entry` to share with `new_parent_id` what it shared with the
+    /// old parent, starting and gating those that ran. The old followers stay (stopped, renamed) until `finish`, so a failure can still
+    /// restore the whole group. Safe to repeat after a crash.
     pub(super) fn follow_all(
         &self,
         state: &mut State,
@@ -83,8 +99,10 @@ impl Executor<'_> {
     ) -> Result<Verdict> {
         let d = self.runtime;
         for (i, f) in entry.followers.iter().enumerate() {
+            // Only the replacement names the new parent by ID (a reference by name would also
+            // match the old follower once the parent's name moved over).
             if d.inspect_container(&f.name)
-                .is_ok_and(|c| c.network_mode == format!("container:{new_parent_id}"))
+                .is_ok_and(|c| !c.shares_with(new_parent_id, None).is_empty())
             {
                 continue; // done before a crash
             }
@@ -100,14 +118,19 @@ impl Executor<'_> {
             let image = d
                 .inspect_image(&f.old_image_id)?
                 .with_context(|| format!("the image of {} is gone", f.name))?;
-            let mode = format!("container:{new_parent_id}");
+            let shared = shared_words(&old, &entry.old_id, Some(&entry.name));
+            let parent = NewParent {
+                old_id: entry.old_id.clone(),
+                old_name: entry.name.clone(),
+                new_id: new_parent_id.to_owned(),
+            };
             let new_id = d.create_replacement(
                 &snapshot,
                 &image.config,
                 &f.old_image_id,
                 &f.temp_name,
                 None,
-                Some(&mode),
+                Some(&parent),
             )?;
             record::journal_follower(state, &entry.name, i, &new_id);
             self.save(state)?;
@@ -121,13 +144,13 @@ impl Executor<'_> {
                 let gate = GatePolicy::from_labels(&old.labels, &image.config.labels, &self.knobs);
                 if let Verdict::Fail(reason) = self.gate(&new_id, gate)? {
                     return Ok(Verdict::Fail(format!(
-                        "{} (which shares its network) failed: {reason}",
+                        "{} (which shares its {shared}) failed: {reason}",
                         f.name
                     )));
                 }
             }
             log::info!(
-                "{} now shares the network of the new {}.",
+                "{} now shares the {shared} of the new {}.",
                 f.name,
                 entry.name
             );
