@@ -465,3 +465,110 @@ fn a_generated_mac_is_not_sent() {
     let body = recreate(&engine, old);
     assert!(!body.to_string().contains("MacAddress"), "{body:#}");
 }
+
+// ---------------------------------------------------------------- injected files
+
+#[test]
+fn injected_files_are_compose_default_targets_outside_mounts() {
+    let mut old: serde_json::Value =
+        serde_json::from_str(include_str!("testdata/inspect_compose_healthcheck.json"))
+            .expect("fixture");
+    old["Mounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .push(serde_json::json!({
+            "Type": "bind", "Source": "/srv/shop/secrets/tls.key",
+            "Destination": "/run/secrets/tls_key", "Mode": "", "RW": false,
+            "Propagation": "rprivate"
+        }));
+    let old = old.to_string();
+    let engine = FakeEngine::start(move |seen| match seen.path() {
+        "/version" => Reply::json(0, ""),
+        p if p.ends_with("/changes") => Reply::json(
+            200,
+            r#"[{"Path":"/run","Kind":0},{"Path":"/run/secrets","Kind":1},
+                {"Path":"/run/secrets/db_password","Kind":1},
+                {"Path":"/run/secrets/tls_key","Kind":1},
+                {"Path":"/app_config","Kind":1},{"Path":"/data","Kind":1},
+                {"Path":"/tmp","Kind":0},{"Path":"/tmp/healthy","Kind":1},
+                {"Path":"/etc/passwd","Kind":0},{"Path":"/gone","Kind":2}]"#,
+        ),
+        p if p.ends_with("/json") => Reply::json(200, &old),
+        _ => not_found("thing"),
+    });
+    let docker = connect(&engine);
+    assert_eq!(
+        docker.injected_files("old").expect("listed"),
+        ["/app_config", "/run/secrets/db_password"],
+        "not the bind-mounted secret, the volume, or what the app wrote elsewhere"
+    );
+}
+
+#[test]
+fn copy_paths_moves_files_under_their_full_path_and_skips_the_rest() {
+    let engine = FakeEngine::start(|seen| {
+        let (path, query) = seen.target.split_once('?').unwrap_or((&seen.target, ""));
+        match (seen.method.as_str(), path, query) {
+            (_, "/version", _) => Reply::json(0, ""),
+            ("GET", "/v1.41/containers/old/archive", "path=%2Frun%2Fsecrets%2Fdb_password") => {
+                Reply::bytes(
+                    200,
+                    super::archive::one_file("db_password", b"s3cret", 0o440),
+                )
+            }
+            ("GET", "/v1.41/containers/old/archive", "path=%2Fapp_config") => {
+                Reply::bytes(200, super::archive::one_file("app_config", b"x=1", 0o444))
+            }
+            ("GET", "/v1.41/containers/old/archive", "path=%2Frun%2Fsecrets%2Fdir") => {
+                let mut tar = super::archive::one_file("dir/", b"", 0o755);
+                tar[156] = b'5';
+                Reply::bytes(200, tar)
+            }
+            ("PUT", "/v1.41/containers/new/archive", _) => Reply::json(200, ""),
+            _ => not_found("file"),
+        }
+    });
+    let docker = connect(&engine);
+    let paths: Vec<String> = [
+        "/run/secrets/db_password",
+        "/run/secrets/missing",
+        "/run/secrets/dir",
+        "/app_config",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let copied = docker.copy_paths("old", "new", &paths).expect("copied");
+    assert_eq!(copied, ["/run/secrets/db_password", "/app_config"]);
+    let puts: Vec<Seen> = engine
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "PUT")
+        .collect();
+    assert_eq!(puts.len(), 2);
+    assert_eq!(puts[0].target, "/v1.41/containers/new/archive?path=%2F");
+    assert_eq!(
+        super::archive::entries(&puts[0].body),
+        [(
+            "run/secrets/db_password".to_owned(),
+            0o440,
+            b"s3cret".to_vec()
+        )]
+    );
+    assert_eq!(super::archive::entries(&puts[1].body)[0].0, "app_config");
+}
+
+#[test]
+fn a_refused_upload_is_an_error_naming_the_file() {
+    let engine = FakeEngine::start(|seen| match (seen.method.as_str(), seen.path()) {
+        (_, "/version") => Reply::json(0, ""),
+        ("GET", _) => Reply::bytes(200, super::archive::one_file("token", b"t", 0o400)),
+        _ => Reply::json(500, r#"{"message":"container rootfs is marked read-only"}"#),
+    });
+    let docker = connect(&engine);
+    let err = docker
+        .copy_paths("old", "new", &["/run/secrets/token".to_owned()])
+        .expect_err("refused");
+    let text = err.to_string();
+    assert!(text.contains("/run/secrets/token"), "{text}");
+    assert!(text.contains("read-only"), "{text}");
+}

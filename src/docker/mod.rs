@@ -7,6 +7,7 @@
 //!
 //! Every method blocks the calling thread; do not call them from inside a tokio runtime.
 
+mod archive;
 mod containers;
 mod error;
 mod images;

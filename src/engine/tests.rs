@@ -1168,3 +1168,109 @@ fn a_failing_pid_follower_rolls_the_whole_group_back() {
     );
     assert_eq!(bed.world().len(), 5, "{:?}", bed.world());
 }
+
+#[test]
+fn a_failed_copy_into_a_follower_restores_the_whole_group() {
+    let bed = namespace_followers_bed(Behaviour::Runs);
+    let top = bed.fake.get("shop-top-1").unwrap().id;
+    bed.fake.file(&top, "/run/secrets/key", "k");
+    bed.fake.fail("copy", "", 1);
+    let mut state = State::default();
+    let outcome = bed.update(&mut state);
+    assert!(
+        matches!(outcome, UpdateOutcome::Failed { .. }),
+        "a failed copy into a follower restores the group: {outcome:?}"
+    );
+    let parent = bed.fake.get(NAME).unwrap();
+    assert_eq!(parent.image_id, old_image());
+    let top = bed.fake.get("shop-top-1").unwrap();
+    assert_eq!(top.pid_mode, format!("container:{}", parent.id));
+    assert_eq!(bed.world().len(), 5, "{:?}", bed.world());
+    assert!(bed.saved().journal.is_empty());
+    // The next run updates the whole group.
+    let mut state = bed.saved();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    let parent = bed.fake.get(NAME).unwrap();
+    assert_eq!(
+        bed.fake.get("shop-top-1").unwrap().pid_mode,
+        format!("container:{}", parent.id)
+    );
+    assert_eq!(bed.fake.files("shop-top-1")["/run/secrets/key"], "k");
+}
+
+// ---------------------------------------------------------------- files compose injected
+
+#[test]
+fn injected_files_are_copied_into_the_replacement_before_it_starts() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let old = bed.fake.get(NAME).unwrap().id;
+    bed.fake.file(&old, "/run/secrets/db_password", "s3cret");
+    bed.fake.file(&old, "/app_config", "mode=prod");
+    bed.fake
+        .file(&old, "/var/log/app.log", "written by the app");
+    let mut state = State::default();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    let files = bed.fake.files(NAME);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["/app_config", "/run/secrets/db_password"],
+        "only compose's default targets are carried"
+    );
+    assert_eq!(files["/run/secrets/db_password"], "s3cret");
+    let calls = bed.fake.calls();
+    let copy = calls.iter().position(|c| c.starts_with("copy ")).unwrap();
+    let stop = calls.iter().position(|c| c.starts_with("stop ")).unwrap();
+    assert!(
+        copy < stop,
+        "copied while the old one still runs: {calls:#?}"
+    );
+}
+
+#[test]
+fn a_failed_copy_restores_the_old_container() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let old = bed.fake.get(NAME).unwrap().id;
+    bed.fake.file(&old, "/run/secrets/token", "t");
+    bed.fake.fail("copy", "", 1);
+    let mut state = State::default();
+    match bed.update(&mut state) {
+        UpdateOutcome::Failed { reason } => {
+            assert!(
+                reason.contains("copying the injected files of shop-web-1"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    bed.only(&old_image(), true);
+    assert_eq!(bed.fake.tag(REF), Some(old_image()));
+}
+
+#[test]
+fn no_injected_files_means_no_copy() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let mut state = State::default();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    assert!(!bed.fake.calls().iter().any(|c| c.starts_with("copy ")));
+}
+
+#[test]
+fn an_engine_that_cannot_list_changes_still_updates() {
+    let bed = Bed::new(Behaviour::Healthy);
+    bed.fake.fail("injected-files", "", 5);
+    let mut state = State::default();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    bed.only(&new_image(), true);
+}

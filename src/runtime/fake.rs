@@ -40,6 +40,8 @@ struct World {
     /// `repo@digest` → the image a pull produces.
     registry: BTreeMap<String, ImageFacts>,
     behaviours: BTreeMap<String, Behaviour>,
+    /// Container ID → files added to its own filesystem since create (path → content).
+    files: BTreeMap<String, BTreeMap<String, String>>,
     /// (operation, target fragment, times left): the next matching calls fail.
     failures: Vec<(String, String, usize)>,
     calls: Vec<String>,
@@ -249,8 +251,26 @@ impl Fake {
         }
     }
 
+    /// Puts a file into a container's own filesystem, as compose's injection (or the
+    /// application) would.
+    pub fn file(&self, id: &str, path: &str, content: &str) {
+        self.world()
+            .files
+            .entry(id.to_string())
+            .or_default()
+            .insert(path.to_string(), content.to_string());
+    }
+
+    /// The files added to a container's own filesystem (path → content).
+    pub fn files(&self, id_or_name: &str) -> BTreeMap<String, String> {
+        let w = self.world();
+        w.id_of(id_or_name)
+            .and_then(|id| w.files.get(&id).cloned())
+            .unwrap_or_default()
+    }
+
     /// Makes the next `times` calls of `op` (`create`, `start`, `stop`, `rename`, `remove`,
-    /// `tag`, `pull`, `inspect`, `remove-image`) whose target contains `target` (ends with it, when it ends in `$`) fail.
+    /// `tag`, `pull`, `inspect`, `remove-image`, `injected-files`, `copy`) whose target contains `target` (ends with it, when it ends in `$`) fail.
     pub fn fail(&self, op: &str, target: &str, times: usize) {
         self.world()
             .failures
@@ -473,6 +493,46 @@ impl Runtime for Fake {
         Ok(id)
     }
 
+    fn injected_files(&self, id: &str) -> Result<Vec<String>, DockerError> {
+        let mut w = self.world();
+        w.call("injected-files", id)?;
+        let id = w.container("listing the files of", id)?.id.clone();
+        Ok(w.files
+            .get(&id)
+            .map(|files| {
+                files
+                    .keys()
+                    .filter(|p| p.starts_with("/run/secrets/") || p.rfind('/') == Some(0))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn copy_paths(
+        &self,
+        from: &str,
+        to: &str,
+        paths: &[String],
+    ) -> Result<Vec<String>, DockerError> {
+        let mut w = self.world();
+        w.call("copy", &format!("{from} {to}"))?;
+        let from = w.container("copying from", from)?.id.clone();
+        let to = w.container("copying into", to)?.id.clone();
+        let source = w.files.get(&from).cloned().unwrap_or_default();
+        let mut copied = Vec::new();
+        for path in paths {
+            if let Some(content) = source.get(path) {
+                w.files
+                    .entry(to.clone())
+                    .or_default()
+                    .insert(path.clone(), content.clone());
+                copied.push(path.clone());
+            }
+        }
+        Ok(copied)
+    }
+
     fn stop_container(
         &self,
         id_or_name: &str,
@@ -548,6 +608,7 @@ impl Runtime for Fake {
         }
         let id = c.id.clone();
         w.containers.remove(&id);
+        w.files.remove(&id);
         Ok(())
     }
 }

@@ -50,6 +50,19 @@ pub trait Runtime {
         platform: Option<&str>,
         parent: Option<&NewParent>,
     ) -> Result<String, DockerError>;
+    /// Files compose may have copied into `id` after creating it (configs and secrets with
+    /// `content:` or `environment:` sources) at their default targets: added since create,
+    /// under `/run/secrets/` or directly under `/`, outside mounts.
+    fn injected_files(&self, id: &str) -> Result<Vec<String>, DockerError>;
+    /// Copies the regular files at `paths` from container `from` into container `to` (which
+    /// may be created and not yet started), keeping mode, owner and content. Paths missing in
+    /// `from`, and directories, are skipped. Returns the paths copied.
+    fn copy_paths(
+        &self,
+        from: &str,
+        to: &str,
+        paths: &[String],
+    ) -> Result<Vec<String>, DockerError>;
     /// Stops a container (`timeout_secs` before SIGKILL; its own when `None`). Stopping a
     /// stopped container succeeds.
     fn stop_container(
@@ -111,6 +124,17 @@ impl Runtime for Docker {
         parent: Option<&NewParent>,
     ) -> Result<String, DockerError> {
         Docker::create_replacement(self, old, old_image, new_image_id, name, platform, parent)
+    }
+    fn injected_files(&self, id: &str) -> Result<Vec<String>, DockerError> {
+        Docker::injected_files(self, id)
+    }
+    fn copy_paths(
+        &self,
+        from: &str,
+        to: &str,
+        paths: &[String],
+    ) -> Result<Vec<String>, DockerError> {
+        Docker::copy_paths(self, from, to, paths)
     }
     fn stop_container(
         &self,

@@ -1,7 +1,8 @@
 //! Containers that share something of the updated container — its network, PID or IPC
 //! namespace (`container:<it>` modes, which is what compose's `service:<it>` becomes) or its
 //! volumes (`volumes_from`): found before the update, journaled with it, recreated onto the new
-//! container after it passes its gate, and restored with it when anything fails.
+//! container after it passes its gate, and restored with it when anything fails. Also the
+//! files compose injected after create, carried into every replacement before it starts.
 
 use anyhow::{Context, Result};
 
@@ -26,6 +27,46 @@ fn shared_words(facts: &ContainerFacts, id: &str, name: Option<&str>) -> String 
 }
 
 impl Executor<'_> {
+    /// Copies the files compose injected into `old_id` after creating it (configs and secrets
+    /// with `content:` or `environment:` sources, at their default targets) into the
+    /// replacement `new_id`, which must not have started yet.
+    pub(super) fn carry_injected_files(
+        &self,
+        name: &str,
+        old_id: &str,
+        new_id: &str,
+    ) -> Result<()> {
+        let paths = match self.runtime.injected_files(old_id) {
+            Ok(paths) => paths,
+            // An engine that cannot list a container's changes must not block every update;
+            // say what may be missing instead.
+            Err(e) => {
+                log::warn!(
+                    "{name}: could not list the files added to the old container ({e}); configs \
+                     and secrets compose copied into it (`content:` or `environment:` sources) \
+                     are not carried over. Run `docker compose up -d` for it if it has any."
+                );
+                return Ok(());
+            }
+        };
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let copied = self
+            .runtime
+            .copy_paths(old_id, new_id, &paths)
+            .with_context(|| {
+                format!("copying the injected files of {name} into its replacement")
+            })?;
+        if !copied.is_empty() {
+            log::info!(
+                "{name}: copied {} into the replacement (files compose injected after create).",
+                copied.join(", ")
+            );
+        }
+        Ok(())
+    }
+
     /// Containers that share the parent's network, PID or IPC namespace (`container:<it>`
     /// modes, which is what compose's `service:<it>` becomes) or take its volumes
     /// (`volumes_from`), by ID or by name.
@@ -89,7 +130,8 @@ impl Executor<'_> {
     }
 
     /// Recreates every follower of `entry` to share with `new_parent_id` what it shared with the
-    /// old parent, starting and gating those that ran. The old followers stay (stopped, renamed) until `finish`, so a failure can still
+    /// old parent, and with the files compose injected into it, starting and gating those that
+    /// ran. The old followers stay (stopped, renamed) until `finish`, so a failure can still
     /// restore the whole group. Safe to repeat after a crash.
     pub(super) fn follow_all(
         &self,
@@ -134,6 +176,7 @@ impl Executor<'_> {
             )?;
             record::journal_follower(state, &entry.name, i, &new_id);
             self.save(state)?;
+            self.carry_injected_files(&f.name, &f.old_id, &new_id)?;
             d.stop_container(&f.old_id, None)?;
             if old.name != f.old_name_aside {
                 d.rename_container(&f.old_id, &f.old_name_aside)?;
