@@ -459,6 +459,34 @@ fn newer_engines_get_the_configured_mac_on_the_main_endpoint() {
 }
 
 #[test]
+fn an_engine_without_api_1_51_still_recreates_without_a_mac() {
+    let old = include_str!("testdata/inspect_mac_api_1_51.json");
+    let mut new: serde_json::Value = serde_json::from_str(old).expect("fixture");
+    new["Id"] = NEW_ID.into();
+    new["Image"] = NEW_IMAGE.into();
+    let new = new.to_string();
+    let engine = FakeEngine::start(move |seen| {
+        let path = seen.path();
+        if path.ends_with("/version") {
+            Reply::json(200, &version_body("1.53"))
+        } else if path.starts_with("/v1.51/") {
+            Reply::json(
+                400,
+                r#"{"message":"client version 1.51 is too old. Minimum supported API version is 1.52"}"#,
+            )
+        } else if path.ends_with(&format!("/containers/{NEW_ID}/json")) {
+            Reply::json(200, &new)
+        } else if path.ends_with("/containers/create") {
+            Reply::json(201, &format!(r#"{{"Id":"{NEW_ID}","Warnings":[]}}"#))
+        } else {
+            Reply::json(204, "")
+        }
+    });
+    let body = recreate(&engine, old);
+    assert!(!body.to_string().contains("MacAddress"), "{body:#}");
+}
+
+#[test]
 fn a_generated_mac_is_not_sent() {
     let old = include_str!("testdata/inspect_mac_generated.json");
     let engine = recreate_engine("1.51", old);
