@@ -6,14 +6,23 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use bollard::models::ChangeType;
 use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-    RenameContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, StartContainerOptions,
+    StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
+use futures_util::StreamExt as _;
 
 use super::error::Op;
 use super::types::{self, COMPOSE_PROJECT_LABEL};
-use super::{ContainerFacts, ContainerSnapshot, ContainerSummary, Docker, DockerError};
+use super::{
+    ContainerFacts, ContainerSnapshot, ContainerSummary, Docker, DockerError, archive,
+    request_modifier,
+};
+
+/// Where compose puts a secret whose target is not absolute (and every default target).
+const SECRETS_DIR: &str = "/run/secrets/";
 
 fn container(id_or_name: &str) -> String {
     format!("container {id_or_name:?}")
@@ -142,4 +151,150 @@ impl Docker {
             self.api.remove_container(id_or_name, Some(options)),
         )
     }
+
+    /// Paths in `id`'s own filesystem that compose may have injected after create: added since
+    /// create (`docker diff` kind A) at compose's default targets — under `/run/secrets/`
+    /// (secrets) or directly under `/` (configs) — and not inside a mount (a `file:` secret is
+    /// a bind mount: its content is in the new container's config already, and copying it
+    /// would write the secret into the container's layer). See [`injected_candidates`].
+    pub fn injected_files(&self, id: &str) -> Result<Vec<String>, DockerError> {
+        let snapshot = self.snapshot_container(id)?;
+        let mounts: Vec<String> = snapshot
+            .inspect()
+            .mounts
+            .iter()
+            .flatten()
+            .filter_map(|m| m.destination.clone())
+            .collect();
+        let op = Op::new("listing the files added to", container(id));
+        let changes = self
+            .run(&op, self.limits.call, self.api.container_changes(id))?
+            .unwrap_or_default();
+        let added: Vec<&str> = changes
+            .iter()
+            .filter(|c| c.kind == ChangeType::_1)
+            .map(|c| c.path.as_str())
+            .collect();
+        Ok(injected_candidates(&added, &mounts))
+    }
+
+    /// Copies each regular file at `paths` from container `from` into container `to` (same
+    /// path, mode, owner and content), through the archive API; `to` may be created and not
+    /// yet started. Paths missing in `from`, and directories, are skipped. Returns the paths
+    /// copied.
+    pub fn copy_paths(
+        &self,
+        from: &str,
+        to: &str,
+        paths: &[String],
+    ) -> Result<Vec<String>, DockerError> {
+        let mut copied = Vec::new();
+        for path in paths {
+            let op = Op::new("reading", format!("{path} in {}", container(from)));
+            let options = DownloadFromContainerOptionsBuilder::new()
+                .path(path)
+                .build();
+            let tar = match self.collect(&op, self.api.download_from_container(from, Some(options)))
+            {
+                Ok(tar) => tar,
+                Err(e) if e.is_not_found() => {
+                    log::debug!("{path} is not in {}; nothing to copy.", container(from));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if archive::first_is_file(&tar) != Some(true) {
+                log::debug!("{path} in {} is not a file; not copied.", container(from));
+                continue;
+            }
+            let parent = path
+                .trim_start_matches('/')
+                .rsplit_once('/')
+                .map_or("", |(dir, _)| dir);
+            let op = Op::new("copying", format!("{path} into {}", container(to)));
+            let rebased =
+                archive::rebase(&tar, parent).map_err(|message| DockerError::Protocol {
+                    endpoint: self.endpoint.clone(),
+                    action: op.action.clone(),
+                    message,
+                })?;
+            let options = UploadToContainerOptionsBuilder::new().path("/").build();
+            self.run(
+                &op,
+                self.limits.call,
+                self.api
+                    .upload_to_container(to, Some(options), bollard::body_full(rebased.into())),
+            )?;
+            copied.push(path.clone());
+        }
+        Ok(copied)
+    }
+
+    /// Collects a byte stream (an archive download) within the call budget.
+    fn collect<B: AsRef<[u8]>>(
+        &self,
+        op: &Op,
+        stream: impl futures_util::Stream<Item = Result<B, bollard::errors::Error>>,
+    ) -> Result<Vec<u8>, DockerError> {
+        self.run(op, self.limits.call, async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut all = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                all.extend_from_slice(chunk?.as_ref());
+            }
+            Ok(all)
+        })
+    }
+
+    /// The raw body of `GET path_and_query` (a versioned path such as `/v1.51/containers/x/json`)
+    /// for the fields bollard's models no longer carry. bollard has no raw GET; its archive
+    /// download is the one call that hands the body back untouched, so it is borrowed here with
+    /// its URI replaced (scheme and authority, i.e. the socket, are kept).
+    pub(crate) fn raw_get(&self, op: &Op, path_and_query: &str) -> Result<Vec<u8>, DockerError> {
+        let versioned = request_modifier(self.api_version, None);
+        let target = path_and_query.to_owned();
+        let api = self.api.clone().with_request_modifier(move |request| {
+            let mut request = versioned(request);
+            let uri = request.uri();
+            if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority())
+                && let Ok(uri) = format!("{scheme}://{authority}{target}").parse()
+            {
+                *request.uri_mut() = uri;
+            }
+            request
+        });
+        self.collect(op, api.download_from_container("-", None))
+    }
+}
+
+/// The injected-file candidates among the paths `docker diff` reports as added: at compose's
+/// default targets (`/run/secrets/…` for secrets, `/<name>` for configs), outside every mount
+/// destination. Files at custom targets elsewhere cannot be told apart from what the
+/// application wrote, so the caller names those (from the compose model) itself.
+pub(crate) fn injected_candidates(added: &[&str], mount_destinations: &[String]) -> Vec<String> {
+    let in_mount = |path: &str| {
+        mount_destinations.iter().any(|m| {
+            let m = m.trim_end_matches('/');
+            path == m
+                || path
+                    .strip_prefix(m)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
+    let mut paths: Vec<String> = added
+        .iter()
+        .filter(|p| {
+            let secret = p
+                .strip_prefix(SECRETS_DIR)
+                .is_some_and(|rest| !rest.is_empty());
+            let config = p
+                .strip_prefix('/')
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+            (secret || config) && !in_mount(p)
+        })
+        .map(|p| (*p).to_owned())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
 }

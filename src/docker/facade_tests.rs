@@ -364,3 +364,239 @@ fn engine_info_combines_version_and_info() {
     assert_eq!(info.client_api_version, "1.51");
     assert_eq!(info.server_version, "28.5.1");
 }
+
+// ---------------------------------------------------------------- MAC addresses at recreate
+
+const OLD_ID: &str = "4f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const NEW_ID: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+const NEW_IMAGE: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+/// An engine of API `api` holding the old container (inspect `old`, raw) and creating the
+/// replacement.
+fn recreate_engine(api: &'static str, old: &'static str) -> FakeEngine {
+    let mut new: serde_json::Value = serde_json::from_str(old).expect("fixture");
+    new["Id"] = NEW_ID.into();
+    new["Image"] = NEW_IMAGE.into();
+    let new = new.to_string();
+    FakeEngine::start(move |seen| {
+        let path = seen.path();
+        if path.ends_with("/version") {
+            Reply::json(200, &version_body(api))
+        } else if path.ends_with(&format!("/containers/{OLD_ID}/json")) {
+            Reply::json(200, old)
+        } else if path.ends_with(&format!("/containers/{NEW_ID}/json")) {
+            Reply::json(200, &new)
+        } else if path.ends_with("/containers/create") {
+            Reply::json(201, &format!(r#"{{"Id":"{NEW_ID}","Warnings":[]}}"#))
+        } else {
+            Reply::json(204, "")
+        }
+    })
+}
+
+fn recreate(engine: &FakeEngine, old: &str) -> serde_json::Value {
+    let docker = connect(engine);
+    let snapshot = super::ContainerSnapshot::new(serde_json::from_str(old).expect("fixture"));
+    let id = docker
+        .create_replacement(
+            &snapshot,
+            &super::ImageDefaults::default(),
+            NEW_IMAGE,
+            "shop-web-1-pp-new",
+            None,
+            None,
+        )
+        .expect("created");
+    assert_eq!(id, NEW_ID);
+    let create = engine
+        .seen()
+        .into_iter()
+        .find(|s| s.path().ends_with("/containers/create"))
+        .expect("a create request");
+    serde_json::from_slice(&create.body).expect("create body is JSON")
+}
+
+#[test]
+fn engine_20_10_gets_the_configured_mac_container_wide() {
+    let old = include_str!("testdata/inspect_mac_api_1_41.json");
+    let engine = recreate_engine("1.41", old);
+    let body = recreate(&engine, old);
+    assert_eq!(body["MacAddress"], "02:42:ac:14:00:99", "{body:#}");
+    assert_eq!(body["Image"], "127.0.0.1:15001/pptb/app:stable");
+    assert!(
+        body["NetworkingConfig"]["EndpointsConfig"]["shop_default"]
+            .get("MacAddress")
+            .is_none()
+    );
+    assert!(
+        engine
+            .seen()
+            .iter()
+            .any(|s| s.target == format!("/v1.41/containers/{OLD_ID}/json")),
+        "the raw inspect is read at the negotiated version"
+    );
+}
+
+#[test]
+fn newer_engines_get_the_configured_mac_on_the_main_endpoint() {
+    let old = include_str!("testdata/inspect_mac_api_1_51.json");
+    for (api, read_at) in [("1.51", "1.51"), ("1.52", "1.51")] {
+        let engine = recreate_engine(api, old);
+        let body = recreate(&engine, old);
+        assert!(body.get("MacAddress").is_none(), "{api}: {body:#}");
+        let endpoints = &body["NetworkingConfig"]["EndpointsConfig"];
+        assert_eq!(endpoints["shop_default"]["MacAddress"], "02:42:ac:14:00:99");
+        assert!(
+            endpoints["backend"].get("MacAddress").is_none(),
+            "{api}: the generated MAC of another network is not pinned"
+        );
+        let targets: Vec<String> = engine.seen().into_iter().map(|s| s.target).collect();
+        assert!(
+            targets.contains(&format!("/v{read_at}/containers/{OLD_ID}/json")),
+            "{api}: Config.MacAddress is read where the engine still shows it: {targets:#?}"
+        );
+    }
+}
+
+#[test]
+fn an_engine_without_api_1_51_still_recreates_without_a_mac() {
+    let old = include_str!("testdata/inspect_mac_api_1_51.json");
+    let mut new: serde_json::Value = serde_json::from_str(old).expect("fixture");
+    new["Id"] = NEW_ID.into();
+    new["Image"] = NEW_IMAGE.into();
+    let new = new.to_string();
+    let engine = FakeEngine::start(move |seen| {
+        let path = seen.path();
+        if path.ends_with("/version") {
+            Reply::json(200, &version_body("1.53"))
+        } else if path.starts_with("/v1.51/") {
+            Reply::json(
+                400,
+                r#"{"message":"client version 1.51 is too old. Minimum supported API version is 1.52"}"#,
+            )
+        } else if path.ends_with(&format!("/containers/{NEW_ID}/json")) {
+            Reply::json(200, &new)
+        } else if path.ends_with("/containers/create") {
+            Reply::json(201, &format!(r#"{{"Id":"{NEW_ID}","Warnings":[]}}"#))
+        } else {
+            Reply::json(204, "")
+        }
+    });
+    let body = recreate(&engine, old);
+    assert!(!body.to_string().contains("MacAddress"), "{body:#}");
+}
+
+#[test]
+fn a_generated_mac_is_not_sent() {
+    let old = include_str!("testdata/inspect_mac_generated.json");
+    let engine = recreate_engine("1.51", old);
+    let body = recreate(&engine, old);
+    assert!(!body.to_string().contains("MacAddress"), "{body:#}");
+}
+
+// ---------------------------------------------------------------- injected files
+
+#[test]
+fn injected_files_are_compose_default_targets_outside_mounts() {
+    let mut old: serde_json::Value =
+        serde_json::from_str(include_str!("testdata/inspect_compose_healthcheck.json"))
+            .expect("fixture");
+    old["Mounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .push(serde_json::json!({
+            "Type": "bind", "Source": "/srv/shop/secrets/tls.key",
+            "Destination": "/run/secrets/tls_key", "Mode": "", "RW": false,
+            "Propagation": "rprivate"
+        }));
+    let old = old.to_string();
+    let engine = FakeEngine::start(move |seen| match seen.path() {
+        "/version" => Reply::json(0, ""),
+        p if p.ends_with("/changes") => Reply::json(
+            200,
+            r#"[{"Path":"/run","Kind":0},{"Path":"/run/secrets","Kind":1},
+                {"Path":"/run/secrets/db_password","Kind":1},
+                {"Path":"/run/secrets/tls_key","Kind":1},
+                {"Path":"/app_config","Kind":1},{"Path":"/data","Kind":1},
+                {"Path":"/tmp","Kind":0},{"Path":"/tmp/healthy","Kind":1},
+                {"Path":"/etc/passwd","Kind":0},{"Path":"/gone","Kind":2}]"#,
+        ),
+        p if p.ends_with("/json") => Reply::json(200, &old),
+        _ => not_found("thing"),
+    });
+    let docker = connect(&engine);
+    assert_eq!(
+        docker.injected_files("old").expect("listed"),
+        ["/app_config", "/run/secrets/db_password"],
+        "not the bind-mounted secret, the volume, or what the app wrote elsewhere"
+    );
+}
+
+#[test]
+fn copy_paths_moves_files_under_their_full_path_and_skips_the_rest() {
+    let engine = FakeEngine::start(|seen| {
+        let (path, query) = seen.target.split_once('?').unwrap_or((&seen.target, ""));
+        match (seen.method.as_str(), path, query) {
+            (_, "/version", _) => Reply::json(0, ""),
+            ("GET", "/v1.41/containers/old/archive", "path=%2Frun%2Fsecrets%2Fdb_password") => {
+                Reply::bytes(
+                    200,
+                    super::archive::one_file("db_password", b"s3cret", 0o440),
+                )
+            }
+            ("GET", "/v1.41/containers/old/archive", "path=%2Fapp_config") => {
+                Reply::bytes(200, super::archive::one_file("app_config", b"x=1", 0o444))
+            }
+            ("GET", "/v1.41/containers/old/archive", "path=%2Frun%2Fsecrets%2Fdir") => {
+                let mut tar = super::archive::one_file("dir/", b"", 0o755);
+                tar[156] = b'5';
+                Reply::bytes(200, tar)
+            }
+            ("PUT", "/v1.41/containers/new/archive", _) => Reply::json(200, ""),
+            _ => not_found("file"),
+        }
+    });
+    let docker = connect(&engine);
+    let paths: Vec<String> = [
+        "/run/secrets/db_password",
+        "/run/secrets/missing",
+        "/run/secrets/dir",
+        "/app_config",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let copied = docker.copy_paths("old", "new", &paths).expect("copied");
+    assert_eq!(copied, ["/run/secrets/db_password", "/app_config"]);
+    let puts: Vec<Seen> = engine
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "PUT")
+        .collect();
+    assert_eq!(puts.len(), 2);
+    assert_eq!(puts[0].target, "/v1.41/containers/new/archive?path=%2F");
+    assert_eq!(
+        super::archive::entries(&puts[0].body),
+        [(
+            "run/secrets/db_password".to_owned(),
+            0o440,
+            b"s3cret".to_vec()
+        )]
+    );
+    assert_eq!(super::archive::entries(&puts[1].body)[0].0, "app_config");
+}
+
+#[test]
+fn a_refused_upload_is_an_error_naming_the_file() {
+    let engine = FakeEngine::start(|seen| match (seen.method.as_str(), seen.path()) {
+        (_, "/version") => Reply::json(0, ""),
+        ("GET", _) => Reply::bytes(200, super::archive::one_file("token", b"t", 0o400)),
+        _ => Reply::json(500, r#"{"message":"container rootfs is marked read-only"}"#),
+    });
+    let docker = connect(&engine);
+    let err = docker
+        .copy_paths("old", "new", &["/run/secrets/token".to_owned()])
+        .expect_err("refused");
+    let text = err.to_string();
+    assert!(text.contains("/run/secrets/token"), "{text}");
+    assert!(text.contains("read-only"), "{text}");
+}

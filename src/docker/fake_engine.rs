@@ -14,15 +14,20 @@ use crate::testhttp::{read_request, respond};
 /// A canned answer.
 pub(super) struct Reply {
     pub(super) status: u16,
-    pub(super) body: String,
+    pub(super) body: Vec<u8>,
 }
 
 impl Reply {
     pub(super) fn json(status: u16, body: &str) -> Reply {
         Reply {
             status,
-            body: body.to_owned(),
+            body: body.as_bytes().to_vec(),
         }
+    }
+
+    /// A binary answer (an archive).
+    pub(super) fn bytes(status: u16, body: Vec<u8>) -> Reply {
+        Reply { status, body }
     }
 }
 
@@ -115,5 +120,5 @@ fn serve(conn: &UnixStream, route: &FakeRoute, seen: &Mutex<Vec<Seen>>) {
         reply
     };
     let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
-    respond(conn, reply.status, &headers, reply.body.as_bytes(), false);
+    respond(conn, reply.status, &headers, &reply.body, false);
 }

@@ -7,6 +7,7 @@
 //!
 //! Every method blocks the calling thread; do not call them from inside a tokio runtime.
 
+mod archive;
 mod containers;
 mod error;
 mod images;
@@ -27,7 +28,8 @@ use bollard::BollardRequest;
 pub use error::DockerError;
 pub use types::{
     COMPOSE_PROJECT_LABEL, ContainerFacts, ContainerSnapshot, ContainerStatus, ContainerSummary,
-    EngineInfo, HealthStatus, Healthcheck, ImageDefaults, ImageFacts, ImageRemoval,
+    EngineInfo, HealthStatus, Healthcheck, ImageDefaults, ImageFacts, ImageRemoval, NewParent,
+    Sharing,
 };
 
 use error::{Op, classify};

@@ -133,6 +133,12 @@ pub struct ContainerFacts {
     pub has_healthcheck: bool,
     /// `HostConfig.NetworkMode`: `bridge`, `host`, `none`, `container:<id>`, a network name…
     pub network_mode: String,
+    /// `HostConfig.PidMode`: empty, `host` or `container:<id or name>`.
+    pub pid_mode: String,
+    /// `HostConfig.IpcMode`: `private`, `shareable`, `host`, `container:<id or name>`…
+    pub ipc_mode: String,
+    /// `HostConfig.VolumesFrom`: `<id or name>[:ro|:rw]` entries.
+    pub volumes_from: Vec<String>,
     /// Names of the networks the container is attached to, sorted.
     pub networks: Vec<String>,
     /// `Platform` (the OS, e.g. `linux`), when reported.
@@ -146,6 +152,118 @@ pub struct ContainerFacts {
     pub stop_timeout: Option<i64>,
     /// RFC 3339 creation time.
     pub created: String,
+}
+
+/// What a follower takes from another container, so that it must be recreated with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Sharing {
+    /// `NetworkMode: container:<it>` (compose `network_mode: service:<it>`).
+    Network,
+    /// `PidMode: container:<it>` (compose `pid: service:<it>`).
+    Pid,
+    /// `IpcMode: container:<it>` (compose `ipc: service:<it>`).
+    Ipc,
+    /// A `VolumesFrom` entry naming it (compose `volumes_from: [<it>]`).
+    Volumes,
+}
+
+impl Sharing {
+    /// What is shared, for messages: "network", "process namespace"…
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Sharing::Network => "network",
+            Sharing::Pid => "process namespace",
+            Sharing::Ipc => "IPC namespace",
+            Sharing::Volumes => "volumes",
+        }
+    }
+}
+
+impl ContainerFacts {
+    /// What this container takes from the container with ID `id` (and name `name`, when
+    /// given), in a fixed order; empty when it is independent of it.
+    #[must_use]
+    pub fn shares_with(&self, id: &str, name: Option<&str>) -> Vec<Sharing> {
+        let joins = |mode: &str| {
+            mode.strip_prefix("container:")
+                .is_some_and(|r| names_container(r, id, name))
+        };
+        let mut shared = Vec::new();
+        if joins(&self.network_mode) {
+            shared.push(Sharing::Network);
+        }
+        if joins(&self.pid_mode) {
+            shared.push(Sharing::Pid);
+        }
+        if joins(&self.ipc_mode) {
+            shared.push(Sharing::Ipc);
+        }
+        if self
+            .volumes_from
+            .iter()
+            .any(|v| names_container(volumes_from_source(v), id, name))
+        {
+            shared.push(Sharing::Volumes);
+        }
+        shared
+    }
+}
+
+/// The container part of a `VolumesFrom` entry (`<id or name>[:ro|:rw]`; names cannot hold a
+/// colon).
+pub(crate) fn volumes_from_source(entry: &str) -> &str {
+    entry.split_once(':').map_or(entry, |(source, _)| source)
+}
+
+/// Whether `reference` (as a user or compose wrote it in a `container:` mode or `VolumesFrom`)
+/// names the container with ID `id` and name `name`. Docker accepts the full ID, the name, or
+/// an ID prefix; prefixes shorter than the 12-digit short ID are not trusted, because a name
+/// like `db` is also hex and would then match by accident.
+pub(crate) fn names_container(reference: &str, id: &str, name: Option<&str>) -> bool {
+    let reference = reference.trim_start_matches('/');
+    if reference.is_empty() {
+        return false;
+    }
+    if name.is_some_and(|n| n.trim_start_matches('/') == reference) {
+        return true;
+    }
+    reference.len() >= 12
+        && reference.bytes().all(|b| b.is_ascii_hexdigit())
+        && id.starts_with(reference)
+}
+
+/// A follower's parent was recreated: every reference the follower holds to the old parent
+/// (network, PID and IPC modes, `VolumesFrom`) points at the new one in its replacement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewParent {
+    pub old_id: String,
+    pub old_name: String,
+    pub new_id: String,
+}
+
+impl NewParent {
+    fn is_old(&self, reference: &str) -> bool {
+        names_container(reference, &self.old_id, Some(&self.old_name))
+    }
+
+    /// A `container:<ref>` network, PID or IPC mode naming the old parent, pointed at the new
+    /// one; `None` for any other mode.
+    #[must_use]
+    pub fn repoint_mode(&self, mode: &str) -> Option<String> {
+        mode.strip_prefix("container:")
+            .filter(|r| self.is_old(r))
+            .map(|_| format!("container:{}", self.new_id))
+    }
+
+    /// A `VolumesFrom` entry naming the old parent, pointed at the new one with the same
+    /// `:ro`/`:rw`; `None` for an entry naming another container.
+    #[must_use]
+    pub fn repoint_volumes_from(&self, entry: &str) -> Option<String> {
+        let source = volumes_from_source(entry);
+        self.is_old(source)
+            .then(|| format!("{}{}", self.new_id, &entry[source.len()..]))
+    }
 }
 
 /// The full inspect data of a container, kept for a faithful recreate and journaled as JSON.
@@ -386,6 +504,7 @@ fn platform_string(p: &models::OciPlatform) -> Option<String> {
 pub(crate) fn container_facts(m: &models::ContainerInspectResponse) -> ContainerFacts {
     let state = m.state.as_ref();
     let config = m.config.as_ref();
+    let host = m.host_config.as_ref();
     let healthcheck = config.and_then(|c| c.healthcheck.as_ref()).map(healthcheck);
     let mut networks: Vec<String> = m
         .network_settings
@@ -412,6 +531,11 @@ pub(crate) fn container_facts(m: &models::ContainerInspectResponse) -> Container
             .host_config
             .as_ref()
             .and_then(|h| h.network_mode.clone())
+            .unwrap_or_default(),
+        pid_mode: host.and_then(|h| h.pid_mode.clone()).unwrap_or_default(),
+        ipc_mode: host.and_then(|h| h.ipc_mode.clone()).unwrap_or_default(),
+        volumes_from: host
+            .and_then(|h| h.volumes_from.clone())
             .unwrap_or_default(),
         networks,
         platform: non_empty(m.platform.as_ref()),
@@ -532,6 +656,48 @@ mod tests {
         assert_eq!(facts.image_manifest_digest, None);
         assert_eq!(facts.stop_timeout, None);
         assert!(facts.labels.is_empty());
+    }
+
+    #[test]
+    fn shares_with_names_every_namespace_and_volumes_by_id_or_name() {
+        let facts = container_facts(&fixture(include_str!(
+            "testdata/inspect_pid_ipc_volumes_follower.json"
+        )));
+        let db = "7d3a9c1e5b2f4d6a8c0e1f3a5b7d9c1e3f5a7b9d1c3e5f7a9b1d3c5e7f9a1b3c";
+        assert_eq!(
+            facts.shares_with(db, Some("shop-db-1")),
+            [Sharing::Pid, Sharing::Ipc, Sharing::Volumes]
+        );
+        assert_eq!(
+            facts.shares_with(&"e".repeat(64), Some("shop-logs-1")),
+            [Sharing::Volumes]
+        );
+        assert!(facts.shares_with(&"e".repeat(64), None).is_empty());
+        let follower = container_facts(&fixture(include_str!(
+            "testdata/inspect_netns_follower.json"
+        )));
+        assert_eq!(
+            follower.shares_with(
+                "ec8386ddbd509fbd9a796d114c6d12689eb4824afb157fe95986edf16f34104a",
+                None
+            ),
+            [Sharing::Network]
+        );
+    }
+
+    #[test]
+    fn container_references_match_full_ids_names_and_short_ids_only() {
+        let id = "dbad1e5b2f4d6a8c0e1f3a5b7d9c1e3f5a7b9d1c3e5f7a9b1d3c5e7f9a1b3c4d";
+        assert!(names_container(id, id, None));
+        assert!(names_container(&id[..12], id, None));
+        assert!(names_container("/web", id, Some("web")));
+        assert!(
+            !names_container("db", id, Some("web")),
+            "`db` is a name, even though the ID starts with it"
+        );
+        assert!(!names_container("", id, Some("")));
+        assert_eq!(volumes_from_source("web:ro"), "web");
+        assert_eq!(volumes_from_source("web"), "web");
     }
 
     #[test]

@@ -1436,3 +1436,206 @@ mod compose_path {
         }
     }
 }
+
+// ---------------------------------------------------------------- pid, ipc and volumes followers
+
+/// `shop-web-1` (the parent) and three more: `shop-top-1` shares its PID namespace by ID,
+/// `shop-shm-1` its IPC namespace by name and its volumes, `shop-data-1` only its volumes (by
+/// name, read-only) next to another container's; `shop-other-1` shares nothing of it.
+fn namespace_followers_bed(follower: Behaviour) -> Bed {
+    let bed = Bed::new(Behaviour::Healthy);
+    let side_image = format!("sha256:{}", "3".repeat(64));
+    bed.fake
+        .image(&side_image, "ghcr.io/acme/side:1", digest('d').as_str());
+    bed.fake.behave(&side_image, follower);
+    let parent = bed.fake.get(NAME).unwrap().id;
+    let add = |name: &str, service: &str| {
+        bed.fake.container(
+            name,
+            &side_image,
+            "ghcr.io/acme/side:1",
+            &[
+                (labels::COMPOSE_PROJECT, "shop"),
+                (labels::COMPOSE_SERVICE, service),
+            ],
+            true,
+        )
+    };
+    let top = add("shop-top-1", "top");
+    bed.fake.pid_mode(&top, &format!("container:{parent}"));
+    let shm = add("shop-shm-1", "shm");
+    bed.fake.ipc_mode(&shm, &format!("container:{NAME}"));
+    bed.fake.volumes_from(&shm, &[&parent]);
+    let other = add("shop-other-1", "other");
+    let data = add("shop-data-1", "data");
+    bed.fake
+        .volumes_from(&data, &[&format!("{NAME}:ro"), "shop-other-1"]);
+    bed.fake.pid_mode(&other, "host");
+    bed
+}
+
+#[test]
+fn pid_ipc_and_volumes_followers_are_recreated_onto_the_new_parent() {
+    let bed = namespace_followers_bed(Behaviour::Runs);
+    let other_before = bed.fake.get("shop-other-1").unwrap();
+    let mut state = State::default();
+    let outcome = bed.update(&mut state);
+    assert!(
+        matches!(outcome, UpdateOutcome::Updated { .. }),
+        "{outcome:?}"
+    );
+    let parent = bed.fake.get(NAME).unwrap();
+    assert_eq!(parent.image_id, new_image());
+    let top = bed.fake.get("shop-top-1").unwrap();
+    assert_eq!(top.pid_mode, format!("container:{}", parent.id));
+    assert!(top.running);
+    let shm = bed.fake.get("shop-shm-1").unwrap();
+    assert_eq!(shm.ipc_mode, format!("container:{}", parent.id));
+    assert_eq!(shm.volumes_from, std::slice::from_ref(&parent.id));
+    let data = bed.fake.get("shop-data-1").unwrap();
+    assert_eq!(
+        data.volumes_from,
+        [format!("{}:ro", parent.id), "shop-other-1".to_owned()],
+        "the access mode and the other container's entry are kept"
+    );
+    assert_eq!(
+        bed.fake.get("shop-other-1").unwrap(),
+        other_before,
+        "a container sharing nothing with it is left alone"
+    );
+    assert_eq!(bed.world().len(), 5, "old ones removed: {:?}", bed.world());
+    assert!(bed.saved().journal.is_empty());
+}
+
+#[test]
+fn a_failing_pid_follower_rolls_the_whole_group_back() {
+    let bed = namespace_followers_bed(Behaviour::Exits(1));
+    let old_parent = bed.fake.get(NAME).unwrap().id;
+    let old_top = bed.fake.get("shop-top-1").unwrap().id;
+    let mut state = State::default();
+    match bed.update(&mut state) {
+        UpdateOutcome::RolledBack { reason, .. } => {
+            // Followers follow in name order; shop-data-1 is the first.
+            assert!(
+                reason.contains("shop-data-1 (which shares its volumes) failed"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let top = bed.fake.get("shop-top-1").unwrap();
+    assert_eq!(top.id, old_top);
+    assert_eq!(top.pid_mode, format!("container:{old_parent}"));
+    let parent = bed.fake.get(NAME).unwrap();
+    assert_eq!(
+        (parent.id.as_str(), parent.running),
+        (old_parent.as_str(), true)
+    );
+    assert_eq!(bed.world().len(), 5, "{:?}", bed.world());
+}
+
+#[test]
+fn a_failed_copy_into_a_follower_restores_the_whole_group() {
+    let bed = namespace_followers_bed(Behaviour::Runs);
+    let top = bed.fake.get("shop-top-1").unwrap().id;
+    bed.fake.file(&top, "/run/secrets/key", "k");
+    bed.fake.fail("copy", "", 1);
+    let mut state = State::default();
+    let outcome = bed.update(&mut state);
+    assert!(
+        matches!(outcome, UpdateOutcome::Failed { .. }),
+        "a failed copy into a follower restores the group: {outcome:?}"
+    );
+    let parent = bed.fake.get(NAME).unwrap();
+    assert_eq!(parent.image_id, old_image());
+    let top = bed.fake.get("shop-top-1").unwrap();
+    assert_eq!(top.pid_mode, format!("container:{}", parent.id));
+    assert_eq!(bed.world().len(), 5, "{:?}", bed.world());
+    assert!(bed.saved().journal.is_empty());
+    // The next run updates the whole group.
+    let mut state = bed.saved();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    let parent = bed.fake.get(NAME).unwrap();
+    assert_eq!(
+        bed.fake.get("shop-top-1").unwrap().pid_mode,
+        format!("container:{}", parent.id)
+    );
+    assert_eq!(bed.fake.files("shop-top-1")["/run/secrets/key"], "k");
+}
+
+// ---------------------------------------------------------------- files compose injected
+
+#[test]
+fn injected_files_are_copied_into_the_replacement_before_it_starts() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let old = bed.fake.get(NAME).unwrap().id;
+    bed.fake.file(&old, "/run/secrets/db_password", "s3cret");
+    bed.fake.file(&old, "/app_config", "mode=prod");
+    bed.fake
+        .file(&old, "/var/log/app.log", "written by the app");
+    let mut state = State::default();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    let files = bed.fake.files(NAME);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["/app_config", "/run/secrets/db_password"],
+        "only compose's default targets are carried"
+    );
+    assert_eq!(files["/run/secrets/db_password"], "s3cret");
+    let calls = bed.fake.calls();
+    let copy = calls.iter().position(|c| c.starts_with("copy ")).unwrap();
+    let stop = calls.iter().position(|c| c.starts_with("stop ")).unwrap();
+    assert!(
+        copy < stop,
+        "copied while the old one still runs: {calls:#?}"
+    );
+}
+
+#[test]
+fn a_failed_copy_restores_the_old_container() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let old = bed.fake.get(NAME).unwrap().id;
+    bed.fake.file(&old, "/run/secrets/token", "t");
+    bed.fake.fail("copy", "", 1);
+    let mut state = State::default();
+    match bed.update(&mut state) {
+        UpdateOutcome::Failed { reason } => {
+            assert!(
+                reason.contains("copying the injected files of shop-web-1"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    bed.only(&old_image(), true);
+    assert_eq!(bed.fake.tag(REF), Some(old_image()));
+}
+
+#[test]
+fn no_injected_files_means_no_copy() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let mut state = State::default();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    assert!(!bed.fake.calls().iter().any(|c| c.starts_with("copy ")));
+}
+
+#[test]
+fn an_engine_that_cannot_list_changes_still_updates() {
+    let bed = Bed::new(Behaviour::Healthy);
+    bed.fake.fail("injected-files", "", 5);
+    let mut state = State::default();
+    assert!(matches!(
+        bed.update(&mut state),
+        UpdateOutcome::Updated { .. }
+    ));
+    bed.only(&new_image(), true);
+}

@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use super::Runtime;
 use crate::docker::{
     ContainerFacts, ContainerSnapshot, ContainerStatus, ContainerSummary, DockerError, EngineInfo,
-    HealthStatus, ImageDefaults, ImageFacts, ImageRemoval,
+    HealthStatus, ImageDefaults, ImageFacts, ImageRemoval, NewParent,
 };
 
 /// What a container of an image does once started.
@@ -40,6 +40,8 @@ struct World {
     /// `repo@digest` → the image a pull produces.
     registry: BTreeMap<String, ImageFacts>,
     behaviours: BTreeMap<String, Behaviour>,
+    /// Container ID → files added to its own filesystem since create (path → content).
+    files: BTreeMap<String, BTreeMap<String, String>>,
     /// (operation, target fragment, times left): the next matching calls fail.
     failures: Vec<(String, String, usize)>,
     calls: Vec<String>,
@@ -208,6 +210,9 @@ impl Fake {
             health: None,
             has_healthcheck: false,
             network_mode: "bridge".into(),
+            pid_mode: String::new(),
+            ipc_mode: "private".into(),
+            volumes_from: Vec::new(),
             networks: vec!["default".into()],
             platform: Some("linux".into()),
             image_platform: None,
@@ -225,8 +230,47 @@ impl Fake {
         }
     }
 
+    /// Sets a container's PID mode (`container:<id or name>` makes it a follower).
+    pub fn pid_mode(&self, id: &str, mode: &str) {
+        if let Some(c) = self.world().containers.get_mut(id) {
+            c.pid_mode = mode.to_string();
+        }
+    }
+
+    /// Sets a container's IPC mode (`container:<id or name>` makes it a follower).
+    pub fn ipc_mode(&self, id: &str, mode: &str) {
+        if let Some(c) = self.world().containers.get_mut(id) {
+            c.ipc_mode = mode.to_string();
+        }
+    }
+
+    /// Sets a container's `VolumesFrom` entries (`<id or name>[:ro|:rw]`).
+    pub fn volumes_from(&self, id: &str, entries: &[&str]) {
+        if let Some(c) = self.world().containers.get_mut(id) {
+            c.volumes_from = entries.iter().map(|e| (*e).to_string()).collect();
+        }
+    }
+
+    /// Puts a file into a container's own filesystem, as compose's injection (or the
+    /// application) would.
+    pub fn file(&self, id: &str, path: &str, content: &str) {
+        self.world()
+            .files
+            .entry(id.to_string())
+            .or_default()
+            .insert(path.to_string(), content.to_string());
+    }
+
+    /// The files added to a container's own filesystem (path → content).
+    pub fn files(&self, id_or_name: &str) -> BTreeMap<String, String> {
+        let w = self.world();
+        w.id_of(id_or_name)
+            .and_then(|id| w.files.get(&id).cloned())
+            .unwrap_or_default()
+    }
+
     /// Makes the next `times` calls of `op` (`create`, `start`, `stop`, `rename`, `remove`,
-    /// `tag`, `pull`, `inspect`, `remove-image`) whose target contains `target` (ends with it, when it ends in `$`) fail.
+    /// `tag`, `pull`, `inspect`, `remove-image`, `injected-files`, `copy`) whose target contains `target` (ends with it, when it ends in `$`) fail.
     pub fn fail(&self, op: &str, target: &str, times: usize) {
         self.world()
             .failures
@@ -409,7 +453,7 @@ impl Runtime for Fake {
         new_image_id: &str,
         name: &str,
         _platform: Option<&str>,
-        network_mode: Option<&str>,
+        parent: Option<&NewParent>,
     ) -> Result<String, DockerError> {
         let mut w = self.world();
         w.call("create", name)?;
@@ -429,11 +473,64 @@ impl Runtime for Fake {
         facts.exit_code = 0;
         facts.restart_count = 0;
         facts.health = None;
-        if let Some(mode) = network_mode {
-            facts.network_mode = mode.to_string();
+        if let Some(parent) = parent {
+            for mode in [
+                &mut facts.network_mode,
+                &mut facts.pid_mode,
+                &mut facts.ipc_mode,
+            ] {
+                if let Some(new) = parent.repoint_mode(mode) {
+                    *mode = new;
+                }
+            }
+            for entry in &mut facts.volumes_from {
+                if let Some(new) = parent.repoint_volumes_from(entry) {
+                    *entry = new;
+                }
+            }
         }
         w.containers.insert(id.clone(), facts);
         Ok(id)
+    }
+
+    fn injected_files(&self, id: &str) -> Result<Vec<String>, DockerError> {
+        let mut w = self.world();
+        w.call("injected-files", id)?;
+        let id = w.container("listing the files of", id)?.id.clone();
+        Ok(w.files
+            .get(&id)
+            .map(|files| {
+                files
+                    .keys()
+                    .filter(|p| p.starts_with("/run/secrets/") || p.rfind('/') == Some(0))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn copy_paths(
+        &self,
+        from: &str,
+        to: &str,
+        paths: &[String],
+    ) -> Result<Vec<String>, DockerError> {
+        let mut w = self.world();
+        w.call("copy", &format!("{from} {to}"))?;
+        let from = w.container("copying from", from)?.id.clone();
+        let to = w.container("copying into", to)?.id.clone();
+        let source = w.files.get(&from).cloned().unwrap_or_default();
+        let mut copied = Vec::new();
+        for path in paths {
+            if let Some(content) = source.get(path) {
+                w.files
+                    .entry(to.clone())
+                    .or_default()
+                    .insert(path.clone(), content.clone());
+                copied.push(path.clone());
+            }
+        }
+        Ok(copied)
     }
 
     fn stop_container(
@@ -511,6 +608,7 @@ impl Runtime for Fake {
         }
         let id = c.id.clone();
         w.containers.remove(&id);
+        w.files.remove(&id);
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ pub mod fake;
 
 use crate::docker::{
     ContainerFacts, ContainerSnapshot, ContainerSummary, Docker, DockerError, EngineInfo,
-    ImageDefaults, ImageFacts, ImageRemoval,
+    ImageDefaults, ImageFacts, ImageRemoval, NewParent,
 };
 
 /// What runs containers. Every call blocks until it is done or has failed.
@@ -39,7 +39,8 @@ pub trait Runtime {
     /// Removes an image unless something still uses it.
     fn remove_image(&self, id_or_reference: &str) -> Result<ImageRemoval, DockerError>;
     /// Creates (does not start) a replacement for `old` under `name`, running `new_image_id`;
-    /// `network_mode` overrides the old container's. Returns the new container's ID.
+    /// with `parent`, `old` is a follower and every reference it holds to the old parent
+    /// (network, PID, IPC, `VolumesFrom`) points at the new one. Returns the new container's ID.
     fn create_replacement(
         &self,
         old: &ContainerSnapshot,
@@ -47,8 +48,21 @@ pub trait Runtime {
         new_image_id: &str,
         name: &str,
         platform: Option<&str>,
-        network_mode: Option<&str>,
+        parent: Option<&NewParent>,
     ) -> Result<String, DockerError>;
+    /// Files compose may have copied into `id` after creating it (configs and secrets with
+    /// `content:` or `environment:` sources) at their default targets: added since create,
+    /// under `/run/secrets/` or directly under `/`, outside mounts.
+    fn injected_files(&self, id: &str) -> Result<Vec<String>, DockerError>;
+    /// Copies the regular files at `paths` from container `from` into container `to` (which
+    /// may be created and not yet started), keeping mode, owner and content. Paths missing in
+    /// `from`, and directories, are skipped. Returns the paths copied.
+    fn copy_paths(
+        &self,
+        from: &str,
+        to: &str,
+        paths: &[String],
+    ) -> Result<Vec<String>, DockerError>;
     /// Stops a container (`timeout_secs` before SIGKILL; its own when `None`). Stopping a
     /// stopped container succeeds.
     fn stop_container(
@@ -107,17 +121,20 @@ impl Runtime for Docker {
         new_image_id: &str,
         name: &str,
         platform: Option<&str>,
-        network_mode: Option<&str>,
+        parent: Option<&NewParent>,
     ) -> Result<String, DockerError> {
-        Docker::create_replacement(
-            self,
-            old,
-            old_image,
-            new_image_id,
-            name,
-            platform,
-            network_mode,
-        )
+        Docker::create_replacement(self, old, old_image, new_image_id, name, platform, parent)
+    }
+    fn injected_files(&self, id: &str) -> Result<Vec<String>, DockerError> {
+        Docker::injected_files(self, id)
+    }
+    fn copy_paths(
+        &self,
+        from: &str,
+        to: &str,
+        paths: &[String],
+    ) -> Result<Vec<String>, DockerError> {
+        Docker::copy_paths(self, from, to, paths)
     }
     fn stop_container(
         &self,

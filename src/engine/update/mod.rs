@@ -384,6 +384,7 @@ impl Executor<'_> {
             None,
         )?;
         self.set_phase(state, &c.name, Phase::Created, Some(&new_id))?;
+        self.carry_injected_files(&c.name, &c.id, &new_id)?;
         fault::point("after-create");
 
         let started = Instant::now();
