@@ -11,8 +11,9 @@ use anyhow::{Context, Result};
 use crate::cli::{PinArgs, UnpinArgs};
 use crate::commands::Invocation;
 use crate::compose_edit::{self, ImageValue};
-use crate::docker::Docker;
 use crate::engine::discover::{self, Discovered};
+use crate::engine::update::Refresh;
+use crate::engine::{Session, Tools};
 use crate::error::{Failure, Outcome};
 use crate::files;
 use crate::labels;
@@ -22,9 +23,10 @@ use crate::state::{Store, record};
 
 pub(super) fn pin(inv: &Invocation, args: &PinArgs) -> Result<Outcome> {
     let settings = &inv.settings;
-    let docker = Docker::connect(settings.docker_host.as_deref())?;
+    let tools = Tools::open(inv, false)?;
+    let session = tools.session(inv);
     let (store, mut state) = Store::open(&settings.data_dir, settings.wait)?;
-    let c = discover::select_one(inv.discover(&docker)?.1, &args.service)?;
+    let c = discover::select_one(session.discover()?.1, &args.service)?;
     let digest = match &args.digest {
         Some(text) => Digest::parse(text).map_err(|e| Failure::usage(format!("{e}")))?,
         None => c.observed.local_digests.first().cloned().ok_or_else(|| {
@@ -64,15 +66,17 @@ pub(super) fn pin(inv: &Invocation, args: &PinArgs) -> Result<Outcome> {
     ));
     if let Some(file) = edited {
         output::text(&format!("Wrote the digest into {}.\n", file.display()));
+        return refresh(&session, &store, &c);
     }
     Ok(Outcome::Ok)
 }
 
 pub(super) fn unpin(inv: &Invocation, args: &UnpinArgs) -> Result<Outcome> {
     let settings = &inv.settings;
-    let docker = Docker::connect(settings.docker_host.as_deref())?;
+    let tools = Tools::open(inv, false)?;
+    let session = tools.session(inv);
     let (store, mut state) = Store::open(&settings.data_dir, settings.wait)?;
-    let c = discover::select_one(inv.discover(&docker)?.1, &args.service)?;
+    let c = discover::select_one(session.discover()?.1, &args.service)?;
     let edited = if args.compose {
         Some(edit_compose(&c, None)?)
     } else {
@@ -90,8 +94,36 @@ pub(super) fn unpin(inv: &Invocation, args: &UnpinArgs) -> Result<Outcome> {
     }
     if let Some(file) = edited {
         output::text(&format!("Removed the digest from {}.\n", file.display()));
+        return refresh(&session, &store, &c);
     }
     Ok(Outcome::Ok)
+}
+
+/// The image line changed, so compose's model of the service did: compose recreates it now
+/// (same image, gated) instead of at the operator's next `docker compose up -d`.
+fn refresh(session: &Session<'_>, store: &Store, c: &Discovered) -> Result<Outcome> {
+    match session.executor(store, false).refresh_after_edit(c) {
+        Ok(Refresh::Recreated) => {
+            output::text(&format!(
+                "Compose recreated {} on the same image, so `docker compose up -d` has nothing \
+                 left to do.\n",
+                c.display_name()
+            ));
+            Ok(Outcome::Ok)
+        }
+        Ok(Refresh::Left(why)) => {
+            output::text(&format!(
+                "The next `docker compose up -d` will recreate {} on the same image (a restart), \
+                 because its compose file changed; pullpilot did not do it now: {why}.\n",
+                c.display_name()
+            ));
+            Ok(Outcome::Ok)
+        }
+        Err(e) => Err(e.context(format!(
+            "the file was edited, but recreating {} with compose failed",
+            c.display_name()
+        ))),
+    }
 }
 
 /// Sets (or with `None` removes) the digest on `c`'s image in its compose files or `.env`.

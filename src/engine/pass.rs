@@ -10,7 +10,7 @@ use super::check::{self, Evaluated};
 use super::discover;
 use super::heal::{self, Healed};
 use super::order::{self, Item};
-use super::update::{Route, UpdateOutcome, route};
+use super::update::{RecreatePath, UpdateOutcome, recreate_path};
 use super::{Session, announce};
 use crate::decide::Decision;
 use crate::metrics;
@@ -44,7 +44,7 @@ pub struct PlanReport {
     pub scope: String,
     pub evaluated: Vec<Evaluated>,
     /// For each compose container with an update ready or soaking: how it would be recreated.
-    pub routes: Vec<Option<Route>>,
+    pub routes: Vec<Option<RecreatePath>>,
     pub now: SystemTime,
 }
 
@@ -96,7 +96,7 @@ pub fn plan(session: &Session<'_>, services: &[String]) -> Result<PlanReport> {
                 Decision::Update { .. } | Decision::Soaking { .. }
             );
             (pending && e.container.project.is_some())
-                .then(|| route(session.runtime, session.compose, &e.container, None))
+                .then(|| recreate_path(session.runtime, session.compose, &e.container, None))
         })
         .collect();
     Ok(PlanReport {

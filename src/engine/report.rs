@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::check::Evaluated;
 use super::heal::Healed;
 use super::pass::{PassReport, PlanReport, Summary};
-use super::update::{Route, UpdateOutcome};
+use super::update::{RecreatePath, UpdateOutcome};
 use crate::output;
 
 /// Prints what a pass did.
@@ -105,17 +105,17 @@ pub fn render_plan(scope: &str, evaluated: &[Evaluated], now: SystemTime) -> Str
 }
 
 /// How a route reads in `plan --json`.
-fn route_json(route: &Route) -> serde_json::Value {
+fn route_json(route: &RecreatePath) -> serde_json::Value {
     match route {
-        Route::Compose(step) => serde_json::json!({
+        RecreatePath::Compose(step) => serde_json::json!({
             "by": "compose",
             "services": step.services,
         }),
-        Route::Api(reason) => serde_json::json!({
+        RecreatePath::Api(reason) => serde_json::json!({
             "by": "api",
             "reason": reason,
         }),
-        Route::AtUpdate(reason) => serde_json::json!({
+        RecreatePath::AtUpdate(reason) => serde_json::json!({
             "by": "decided-at-update",
             "reason": reason,
         }),
@@ -123,7 +123,7 @@ fn route_json(route: &Route) -> serde_json::Value {
 }
 
 /// How each pending compose update would recreate its container.
-pub fn render_routes(evaluated: &[Evaluated], routes: &[Option<Route>]) -> String {
+pub fn render_routes(evaluated: &[Evaluated], routes: &[Option<RecreatePath>]) -> String {
     let mut out = String::new();
     for (e, route) in evaluated.iter().zip(routes) {
         let Some(route) = route else { continue };
@@ -131,11 +131,11 @@ pub fn render_routes(evaluated: &[Evaluated], routes: &[Option<Route>]) -> Strin
             out.push_str("\nRecreate:\n");
         }
         let how = match route {
-            Route::Compose(step) => format!(
+            RecreatePath::Compose(step) => format!(
                 "by compose (`up --no-deps {}`), exactly as `docker compose up -d` would",
                 step.services.join(" ")
             ),
-            Route::Api(reason) | Route::AtUpdate(reason) => reason.clone(),
+            RecreatePath::Api(reason) | RecreatePath::AtUpdate(reason) => reason.clone(),
         };
         let _ = writeln!(
             out,

@@ -1087,7 +1087,7 @@ mod compose_path {
     use super::*;
     use crate::compose::Compose as _;
     use crate::compose::fake::{self as fake_compose, FakeCompose};
-    use crate::engine::update::{Route, route};
+    use crate::engine::update::{RecreatePath, recreate_path};
 
     /// A bed whose `shop-web-1` compose made from files in a real directory.
     fn compose_bed(behaviour: Behaviour) -> (Bed, TempDir) {
@@ -1191,7 +1191,7 @@ mod compose_path {
         let compose = FakeCompose::new(&bed.fake);
         compose.drifted.lock().unwrap().push("web".into());
         let c = bed.discovered(NAME);
-        let r = route(&bed.fake, Some(&compose), &c, None);
+        let r = recreate_path(&bed.fake, Some(&compose), &c, None);
         let reason = r.fallback_reason().expect("falls back").to_string();
         assert!(
             reason
@@ -1224,17 +1224,17 @@ mod compose_path {
         let compose = FakeCompose::new(&bed.fake);
         let c = bed.discovered(NAME);
         assert!(matches!(
-            route(&bed.fake, Some(&compose), &c, None),
-            Route::Compose(_)
+            recreate_path(&bed.fake, Some(&compose), &c, None),
+            RecreatePath::Compose(_)
         ));
-        let off = route(&bed.fake, None, &c, None);
+        let off = recreate_path(&bed.fake, None, &c, None);
         assert!(
             off.fallback_reason().unwrap().contains("PP_COMPOSE"),
             "{off:?}"
         );
         let mut stopped = c.clone();
         stopped.running = false;
-        let r = route(&bed.fake, Some(&compose), &stopped, None);
+        let r = recreate_path(&bed.fake, Some(&compose), &stopped, None);
         assert!(r.fallback_reason().unwrap().contains("stopped"), "{r:?}");
         // A second container of the service (scaled).
         let labels: Vec<(String, String)> =
@@ -1245,7 +1245,7 @@ mod compose_path {
             .collect();
         bed.fake
             .container("shop-web-2", &old_image(), REF, &pairs, true);
-        let r = route(&bed.fake, Some(&compose), &c, None);
+        let r = recreate_path(&bed.fake, Some(&compose), &c, None);
         assert!(
             r.fallback_reason().unwrap().contains("has 2 containers"),
             "{r:?}"
@@ -1254,15 +1254,42 @@ mod compose_path {
         let mut plain = c.clone();
         plain.project = None;
         assert_eq!(
-            route(&bed.fake, Some(&compose), &plain, None),
-            Route::Api(String::new())
+            recreate_path(&bed.fake, Some(&compose), &plain, None),
+            RecreatePath::Api(String::new())
         );
         // The project's files are gone.
         drop(project);
-        let r = route(&bed.fake, Some(&compose), &c, None);
+        let r = recreate_path(&bed.fake, Some(&compose), &c, None);
         assert!(
             r.fallback_reason().unwrap().contains("is not here"),
             "{r:?}"
+        );
+    }
+
+    #[test]
+    fn an_edited_image_line_is_recreated_by_compose_on_the_same_image() {
+        let (bed, _project) = compose_bed(Behaviour::Healthy);
+        let compose = FakeCompose::new(&bed.fake);
+        // `pin --compose` wrote a digest into the image line: compose's model changed.
+        compose.drifted.lock().unwrap().push("web".into());
+        let c = bed.discovered(NAME);
+        let before = bed.fake.get(NAME).unwrap().id;
+        let done = bed
+            .exec_with(Some(&compose))
+            .refresh_after_edit(&c)
+            .unwrap();
+        assert_eq!(done, crate::engine::update::Refresh::Recreated);
+        bed.only(&old_image(), true);
+        assert_ne!(bed.fake.get(NAME).unwrap().id, before, "recreated");
+        assert_eq!(calls(&compose), ["dry-run web", "up web"]);
+
+        let left = bed
+            .exec()
+            .refresh_after_edit(&bed.discovered(NAME))
+            .unwrap();
+        assert!(
+            matches!(&left, crate::engine::update::Refresh::Left(why) if why.contains("PP_COMPOSE")),
+            "{left:?}"
         );
     }
 
@@ -1273,8 +1300,11 @@ mod compose_path {
         let other = format!("sha256:{}", "9".repeat(64));
         bed.fake.image(&other, REF, digest('c').as_str());
         let c = bed.discovered(NAME);
-        let r = route(&bed.fake, Some(&compose), &c, None);
-        assert!(matches!(r, Route::AtUpdate(_)), "plan moves no tag: {r:?}");
+        let r = recreate_path(&bed.fake, Some(&compose), &c, None);
+        assert!(
+            matches!(r, RecreatePath::AtUpdate(_)),
+            "plan moves no tag: {r:?}"
+        );
         assert_eq!(bed.fake.tag(REF), Some(other));
         let mut state = State::default();
         let outcome = update_with(&bed, &compose, &mut state);

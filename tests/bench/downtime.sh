@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # B3, downtime of one update: the time from the old container's `die` to the new container's
 # `start`, read from the Docker engine's own event stream, for
-#   - pullpilot apply (create-before-stop), updating v1 -> v2 and back, and
+#   - pullpilot apply on the compose path (the default: compose recreates the service),
+#   - pullpilot apply on the API path (PP_COMPOSE=off: create-before-stop), each updating
+#     v1 -> v2 and back, and
 #   - docker compose up -d --force-recreate of the same service.
 # Needs the test bed up (tests/testbed/testbed.sh up) and a built pullpilot binary.
 #   bash tests/bench/downtime.sh [ROUNDS]      (default 5 rounds each)
@@ -34,14 +36,21 @@ gap_ms() {
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 ours=()
+api=()
 theirs=()
 version=v2
-for _ in $(seq "$rounds"); do
+# One update by pullpilot to the other image; $1 is PP_COMPOSE.
+update() {
   push "$version"
   t0=$(date +%s.%N)
-  (cd "$work" && PP_DATA_DIR=$data PP_SOAK=0 PP_HEALTH_TIMEOUT=30s "$pp" apply --scope "project:$name" >/dev/null 2>&1)
-  sleep 1; ours+=("$(gap_ms "$t0" "$(date +%s.%N)")")
-  [ "$version" = v2 ] && version=v1 || version=v2
+  (cd "$work" && PP_COMPOSE=$1 PP_DATA_DIR=$data PP_SOAK=0 PP_HEALTH_TIMEOUT=30s "$pp" apply --scope "project:$name" >/dev/null 2>&1)
+  sleep 1
+  gap_ms "$t0" "$(date +%s.%N)"
+}
+flip() { [ "$version" = v2 ] && version=v1 || version=v2; }
+for _ in $(seq "$rounds"); do
+  ours+=("$(update auto)"); flip
+  api+=("$(update off)"); flip
 
   t0=$(date +%s.%N)
   (cd "$work" && docker compose -p "$name" up -d --force-recreate --wait >/dev/null 2>&1)
@@ -49,4 +58,5 @@ for _ in $(seq "$rounds"); do
 done
 echo "engine:                                $PPTB_ENGINE ($PPTB_ENGINE_VERSION)"
 echo "pullpilot apply, die->start (ms):      ${ours[*]}  median $(printf '%s\n' "${ours[@]}" | median)"
+echo "API path (PP_COMPOSE=off), die->start:  ${api[*]}  median $(printf '%s\n' "${api[@]}" | median)"
 echo "compose --force-recreate, die->start:  ${theirs[*]}  median $(printf '%s\n' "${theirs[@]}" | median)"

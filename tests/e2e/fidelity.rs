@@ -34,7 +34,7 @@ services:
     labels:
       tt.role: web
       org.example.version: "1"
-    mac_address: "02:42:0a:d5:{net_hex}:99"
+    mac_address: "12:34:56:{net_hex}:00:99"
     hostname: webhost
     domainname: example.test
     ports: ["127.0.0.1::8080", "127.0.0.1::9090-9091/udp"]
@@ -53,7 +53,7 @@ services:
         gw_priority: 1 # api>=1.48
         driver_opts: {com.docker.network.endpoint.ifname: ethfront} # api>=1.44
       back:
-        mac_address: "02:42:0a:d6:{net_hex}:98" # api>=1.44
+        mac_address: "12:34:57:{net_hex}:00:98" # api>=1.44
     extra_hosts: ["db.local:10.1.2.3", "other.local=10.1.2.4"]
     dns: [10.213.{net}.53]
     dns_search: [example.test]
@@ -327,7 +327,8 @@ fn normalise(
             n["Gateway"] = Value::String("<dynamic>".into());
         }
         let mac = n["MacAddress"].as_str().unwrap_or_default();
-        if !mac.starts_with("02:42:0a:d") {
+        // Configured MACs start 12:34:5 (engine 20.10 derives the others from the IP).
+        if !mac.starts_with("12:34:5") {
             n["MacAddress"] = Value::String("<dynamic>".into());
         }
         n["EndpointID"] = Value::String("<endpoint>".into());

@@ -135,7 +135,12 @@ fn pin_compose_edits_only_the_image_line_and_compose_keeps_the_digest() {
     fs::write(&file, &original).unwrap();
     let v1 = bed.registry_digest(Reg::Open, &ops.repo, "stable");
 
-    expect(&ops.run(&["pin", "app", "--compose"]), 0, &["Pinned"]);
+    expect(
+        &ops.run(&["pin", "app", "--compose"]),
+        0,
+        &["Pinned", "Compose recreated app on the same image"],
+    );
+    assert_quiet(&ops.project, "after pin --compose");
     let pinned = fs::read_to_string(&file).unwrap();
     let changed: Vec<(&str, &str)> = original
         .lines()
@@ -162,12 +167,39 @@ fn pin_compose_edits_only_the_image_line_and_compose_keeps_the_digest() {
     let plan = ops.run(&["plan", "--json"]);
     assert_eq!(plan.container("app")["decision"], "digest-pinned", "{plan}");
 
-    expect(&ops.run(&["unpin", "app", "--compose"]), 0, &["Unpinned"]);
+    // The bed's push removed the local tag; an operator's host still has it.
+    bed.docker(&[
+        "tag",
+        &Variant::V1.base_image(),
+        &bed.registry(Reg::Open).image(&ops.repo, "stable"),
+    ]);
+    expect(
+        &ops.run(&["unpin", "app", "--compose"]),
+        0,
+        &["Unpinned", "Compose recreated app on the same image"],
+    );
+    assert_quiet(&ops.project, "after unpin --compose");
     assert_eq!(
         fs::read_to_string(&file).unwrap(),
         original,
         "unpin restores the file exactly"
     );
+}
+
+/// `docker compose up -d --dry-run` would neither create, recreate nor start anything.
+fn assert_quiet(project: &Project<'_>, when: &str) {
+    let out = project.try_compose(&["--dry-run", "--progress", "json", "up", "-d"]);
+    assert!(out.status.success(), "{when}: {out:?}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let busy: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"status\"") && !l.contains("\"Running\""))
+        .collect();
+    assert!(busy.is_empty(), "{when}: compose would act: {busy:?}");
 }
 
 #[test]

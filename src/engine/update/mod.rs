@@ -19,7 +19,7 @@ pub mod gate;
 mod hooks;
 mod settle;
 
-pub use compose::{Route, route};
+pub use compose::{RecreatePath, Refresh, recreate_path};
 pub use hooks::hook_facts;
 
 use std::time::{Duration, Instant};
@@ -307,12 +307,12 @@ impl Executor<'_> {
 
         // Before the tag moves: compose's verdict compares the running containers with the
         // project's files as they are now.
-        let route = route(self.runtime, self.compose, c, Some((&repository, &tag)));
+        let route = recreate_path(self.runtime, self.compose, c, Some((&repository, &tag)));
         if let Some(reason) = route.fallback_reason() {
             log::info!("{}: {reason}.", c.name);
         }
         self.pre_update_hook(c, previous_digest.as_ref(), digest)?;
-        if let Route::Compose(step) = route {
+        if let RecreatePath::Compose(step) = route {
             let entry = JournalEntry {
                 key: c.observed.key.clone(),
                 name: c.name.clone(),
