@@ -497,6 +497,35 @@ fn followers_are_recreated_onto_the_new_parent() {
 }
 
 #[test]
+fn a_follower_on_the_parents_tag_takes_the_new_image_too() {
+    let bed = Bed::new(Behaviour::Healthy);
+    let parent_id = bed.fake.get(NAME).unwrap().id;
+    let side = bed.fake.container(
+        "shop-side-1",
+        &old_image(),
+        REF,
+        &[
+            (labels::COMPOSE_PROJECT, "shop"),
+            (labels::COMPOSE_SERVICE, "side"),
+        ],
+        true,
+    );
+    bed.fake
+        .network_mode(&side, &format!("container:{parent_id}"));
+    let mut state = State::default();
+    let outcome = bed.update(&mut state);
+    assert!(
+        matches!(outcome, UpdateOutcome::Updated { .. }),
+        "{outcome:?}"
+    );
+    let parent = bed.fake.get(NAME).unwrap();
+    let side = bed.fake.get("shop-side-1").unwrap();
+    assert_eq!(side.image_id, new_image(), "one tag, one image");
+    assert_eq!(side.network_mode, format!("container:{}", parent.id));
+    assert_eq!(bed.world().len(), 2, "{:?}", bed.world());
+}
+
+#[test]
 fn a_failing_follower_rolls_the_whole_group_back() {
     let bed = followers_bed(Behaviour::Exits(1), Behaviour::Healthy);
     let old_parent = bed.fake.get(NAME).unwrap().id;

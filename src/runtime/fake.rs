@@ -464,6 +464,17 @@ impl Runtime for Fake {
             return Err(not_found("creating from", new_image_id));
         }
         let mut facts = w.container("creating from", &old.facts().id)?.clone();
+        // Like Docker: the replacement is made from its reference, which must name the image
+        // the update expects (the facade checks and refuses otherwise).
+        if let Some(tagged) = w.image_id(&facts.config_image)
+            && tagged != new_image_id
+        {
+            return Err(DockerError::Protocol {
+                endpoint: "fake".into(),
+                action: format!("creating container {name:?}"),
+                message: format!("it got image {tagged} instead of {new_image_id}"),
+            });
+        }
         let id = w.fresh_id();
         facts.id.clone_from(&id);
         facts.name = name.to_string();

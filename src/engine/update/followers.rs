@@ -170,10 +170,16 @@ impl Executor<'_> {
                 old_name: entry.name.clone(),
                 new_id: new_parent_id.to_owned(),
             };
+            // Docker creates from the follower's reference; when it names the parent's image
+            // (one tag for both), that tag now points at the parent's new image, which the
+            // follower then takes too — as `docker compose up -d` would.
+            let runs = d
+                .inspect_image(&old.config_image)?
+                .map_or_else(|| f.old_image_id.clone(), |i| i.id);
             let new_id = d.create_replacement(
                 &snapshot,
                 &image.config,
-                &f.old_image_id,
+                &runs,
                 &f.temp_name,
                 None,
                 Some(&parent),
