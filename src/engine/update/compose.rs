@@ -1,15 +1,11 @@
 //! The compose path: for a container compose manages, compose makes the replacement, so it is
 //! exactly what `docker compose up -d` would make (mac addresses, injected configs and secrets,
-//! `post_start`/`pre_stop` hooks, `service:` followers with the right config hash, `depends_on`
+//! `post_start` hooks, `service:` followers with the right config hash, `depends_on`
 //! restarts, …). pullpilot keeps the protocol around it: the soaked digest is pulled first,
 //! the intent journaled, then the tag moves and compose runs `up -d --no-deps --no-build
 //! --pull never SERVICE DEPENDENTS…`; the replacement is gated, and rollback is the tag back
-//! plus the same step.
-//!
-//! [`recreate_path`] decides which way a container goes: compose only when it is safe (the CLI is
-//! there, the project's files are readable, one container for the service, and compose's own
-//! dry run says the running containers match the files — so the update changes the image and
-//! nothing else); otherwise the API recreate, with the reason said.
+//! plus the same step. (`path` decides which way a container goes; `refresh` serves
+//! `pin --compose`.)
 
 use anyhow::{Context, Result, bail};
 
@@ -19,188 +15,9 @@ use crate::compose::{Compose, ProjectFiles};
 use crate::engine::discover::Discovered;
 use crate::fault;
 use crate::labels;
-use crate::runtime::Runtime;
 use crate::state::{ComposeStep, JournalEntry, Phase, State, record};
 
-/// How a container's replacement is made.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecreatePath {
-    /// By compose, for these services.
-    Compose(ComposeStep),
-    /// Through the Docker API from the running container's configuration; the reason is
-    /// empty for containers compose does not manage.
-    Api(String),
-    /// Compose is asked at update time (`plan` does not move tags to ask it now).
-    AtUpdate(String),
-}
-
-impl RecreatePath {
-    /// Why a compose container is not recreated by compose, if it is one.
-    pub fn fallback_reason(&self) -> Option<&str> {
-        match self {
-            RecreatePath::Api(reason) if !reason.is_empty() => Some(reason),
-            _ => None,
-        }
-    }
-}
-
-/// Decides how `c` will be recreated. Runs compose's dry run, so it must run before the tag
-/// moves. Compose judges the service by the image its tag names; when the tag no longer names
-/// the running image (removed, or pulled over by hand), `retag` (repository, tag) points it
-/// back first — the update moves it anyway — and without it (`plan`) the verdict is left to
-/// update time.
-pub fn recreate_path(
-    runtime: &dyn Runtime,
-    compose: Option<&dyn Compose>,
-    c: &Discovered,
-    retag: Option<(&str, &str)>,
-) -> RecreatePath {
-    let (Some(project), Some(service)) = (&c.project, &c.service) else {
-        return RecreatePath::Api(String::new());
-    };
-    let Some(compose) = compose else {
-        return RecreatePath::Api(
-            "compose cannot be used (PP_COMPOSE is off or no compose v2 CLI was found): \
-             recreating it from its running configuration"
-                .into(),
-        );
-    };
-    if let Err(why) = compose.available() {
-        return RecreatePath::Api(format!(
-            "compose cannot be used ({why}): recreating it from its running configuration"
-        ));
-    }
-    let oneshot = !c.running && is_completed_oneshot(runtime, &c.id);
-    if !c.running && !oneshot {
-        return RecreatePath::Api(
-            "it is stopped, and compose would start it: recreating it from its running \
-             configuration, not started"
-                .into(),
-        );
-    }
-    let files = match ProjectFiles::from_labels(&c.labels) {
-        Ok(files) => files,
-        Err(why) => {
-            return RecreatePath::Api(format!(
-                "compose cannot be used ({why}): keeping the running configuration"
-            ));
-        }
-    };
-    let siblings = match runtime.list_containers(Some(project)) {
-        Ok(all) => all,
-        Err(e) => return RecreatePath::Api(format!("listing project {project} failed ({e})")),
-    };
-    let of_service = |s: &str| {
-        siblings
-            .iter()
-            .filter(|x| x.labels.get(labels::COMPOSE_SERVICE).map(String::as_str) == Some(s))
-            .filter(|x| x.labels.get(labels::COMPOSE_ONEOFF).map(String::as_str) != Some("True"))
-            .count()
-    };
-    let count = of_service(service);
-    if count != 1 {
-        return RecreatePath::Api(format!(
-            "compose service {service} has {count} containers and compose would recreate them \
-             all: recreating this one from its running configuration"
-        ));
-    }
-    let dependents = match compose.dependents(&files, service) {
-        Ok(d) => d,
-        Err(e) => {
-            return RecreatePath::Api(format!(
-                "compose could not read project {project} ({e:#}): keeping the running \
-                 configuration"
-            ));
-        }
-    };
-    let tagged = runtime
-        .inspect_image(&c.observed.config_image)
-        .ok()
-        .flatten()
-        .map(|i| i.id);
-    if tagged.as_deref() != Some(c.image_id.as_str()) {
-        let Some((repository, tag)) = retag else {
-            return RecreatePath::AtUpdate(format!(
-                "{} does not name the image it runs any more, so compose is asked at update \
-                 time",
-                c.observed.config_image
-            ));
-        };
-        if let Err(e) = runtime.tag_image(&c.image_id, repository, tag) {
-            return RecreatePath::Api(format!(
-                "pointing {repository}:{tag} at the running image for compose's verdict failed \
-                 ({e}): recreating it from its running configuration"
-            ));
-        }
-    }
-    // Only services that have a container move; naming one without would create it.
-    let mut services = vec![service.clone()];
-    services.extend(dependents.into_iter().filter(|d| of_service(d) > 0));
-    let changes = compose.changes(&files, &services).map(|mut changes| {
-        // `up` runs a finished one-shot job again, as `docker compose up -d` does.
-        if oneshot {
-            changes.retain(|ch| !(ch.container == c.name && ch.status.starts_with("Start")));
-        }
-        changes
-    });
-    match changes {
-        Ok(changes) if changes.is_empty() => RecreatePath::Compose(ComposeStep {
-            project: files.name,
-            working_dir: files.working_dir,
-            config_files: files.config_files,
-            env_files: files.env_files,
-            services,
-        }),
-        Ok(changes) => {
-            let what: Vec<String> = changes
-                .iter()
-                .map(|ch| format!("{} ({})", ch.container, ch.status.to_lowercase()))
-                .collect();
-            RecreatePath::Api(format!(
-                "compose file changed since `up`: keeping the running configuration (compose \
-                 would change {})",
-                what.join(", ")
-            ))
-        }
-        Err(e) => RecreatePath::Api(format!(
-            "compose's dry run failed ({e:#}): keeping the running configuration"
-        )),
-    }
-}
-
-/// A job that ran to its end: exited 0, and compose's `restart: "no"`. Compose's `up -d` runs
-/// it again on the new image, and so does the compose path.
-fn is_completed_oneshot(runtime: &dyn Runtime, id: &str) -> bool {
-    let Ok(facts) = runtime.inspect_container(id) else {
-        return false;
-    };
-    let policy = runtime.snapshot_container(id).ok().and_then(|s| {
-        s.inspect()
-            .host_config
-            .as_ref()
-            .and_then(|h| h.restart_policy.as_ref())
-            .and_then(|p| p.name)
-    });
-    let no_restart = policy.is_none_or(|p| {
-        matches!(
-            p,
-            bollard::models::RestartPolicyNameEnum::NO
-                | bollard::models::RestartPolicyNameEnum::EMPTY
-        )
-    });
-    !facts.running && facts.exit_code == 0 && no_restart
-}
-
-/// What `pin --compose`/`unpin --compose` leave behind.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refresh {
-    /// Compose recreated the service (same image) and it passed the health gate.
-    Recreated,
-    /// Compose was not run; the next `docker compose up -d` recreates the service. Why.
-    Left(String),
-}
-
-fn files_of(step: &ComposeStep) -> ProjectFiles {
+pub(super) fn files_of(step: &ComposeStep) -> ProjectFiles {
     ProjectFiles {
         name: step.project.clone(),
         working_dir: step.working_dir.clone(),
@@ -217,7 +34,12 @@ impl Executor<'_> {
 
     /// Runs the compose step for `entry`: first gives back their names to containers a killed
     /// compose left under its temporary `<id>_<name>`, then `up`.
-    fn compose_step(&self, entry: &JournalEntry, step: &ComposeStep, start: bool) -> Result<()> {
+    pub(super) fn compose_step(
+        &self,
+        entry: &JournalEntry,
+        step: &ComposeStep,
+        start: bool,
+    ) -> Result<()> {
         self.rename_leftovers(step)?;
         log::info!(
             "Recreating {} with compose ({}).",
@@ -425,7 +247,7 @@ impl Executor<'_> {
     }
 
     /// The gate policy of a container from its labels (the image's own are not the operator's).
-    fn policy_of(&self, id: &str) -> GatePolicy {
+    pub(super) fn policy_of(&self, id: &str) -> GatePolicy {
         let labels = self
             .runtime
             .inspect_container(id)
@@ -466,129 +288,5 @@ impl Executor<'_> {
             }
         }
         Ok(Verdict::Pass)
-    }
-}
-
-impl Executor<'_> {
-    /// After `pin --compose` or `unpin --compose` changed only the service's image line, its
-    /// compose model no longer matches the container (same image, new config hash), so the
-    /// next `docker compose up -d` would restart it. Runs the compose step now — the service
-    /// and what moves with it, nothing else — and gates it, so compose is quiet again.
-    pub fn refresh_after_edit(&self, c: &Discovered) -> Result<Refresh> {
-        let (Some(project), Some(service)) = (&c.project, &c.service) else {
-            return Ok(Refresh::Left("it is not a compose service".into()));
-        };
-        let Some(compose) = self.compose else {
-            return Ok(Refresh::Left(
-                "compose cannot be used (PP_COMPOSE is off)".into(),
-            ));
-        };
-        if let Err(why) = compose.available() {
-            return Ok(Refresh::Left(format!("compose cannot be used ({why})")));
-        }
-        if !c.running {
-            return Ok(Refresh::Left("it is stopped".into()));
-        }
-        let files = match ProjectFiles::from_labels(&c.labels) {
-            Ok(files) => files,
-            Err(why) => return Ok(Refresh::Left(format!("compose cannot be used ({why})"))),
-        };
-        let siblings = self.runtime.list_containers(Some(project))?;
-        let names_of = |s: &str| -> Vec<String> {
-            siblings
-                .iter()
-                .filter(|x| x.labels.get(labels::COMPOSE_SERVICE).map(String::as_str) == Some(s))
-                .map(|x| x.name.clone())
-                .collect()
-        };
-        if names_of(service).len() != 1 {
-            return Ok(Refresh::Left(format!(
-                "compose service {service} has {} containers",
-                names_of(service).len()
-            )));
-        }
-        let mut services = vec![service.clone()];
-        services.extend(
-            compose
-                .dependents(&files, service)?
-                .into_iter()
-                .filter(|d| !names_of(d).is_empty()),
-        );
-        let moving: Vec<String> = services.iter().flat_map(|s| names_of(s)).collect();
-        let changes = match compose.changes(&files, &services) {
-            Ok(changes) => changes,
-            Err(e) => return Ok(Refresh::Left(format!("compose's dry run failed ({e:#})"))),
-        };
-        let unexpected: Vec<String> = changes
-            .into_iter()
-            // A dry run names the replacement by its temporary `<id>_<name>` after `Recreate`.
-            .filter(|ch| {
-                let replacement = ch
-                    .container
-                    .split_once('_')
-                    .is_some_and(|(id, name)| id.len() == 12 && moving.iter().any(|m| m == name));
-                !((ch.status == "Recreate" && moving.contains(&ch.container)) || replacement)
-            })
-            .map(|ch| format!("{} ({})", ch.container, ch.status.to_lowercase()))
-            .collect();
-        if !unexpected.is_empty() {
-            return Ok(Refresh::Left(format!(
-                "compose would also change {}, which the edit did not ask for",
-                unexpected.join(", ")
-            )));
-        }
-        let entry = JournalEntry {
-            key: c.observed.key.clone(),
-            name: c.name.clone(),
-            old_id: c.id.clone(),
-            old_image_id: c.image_id.clone(),
-            new_image_id: c.image_id.clone(),
-            new_id: None,
-            temp_name: String::new(),
-            old_name_aside: String::new(),
-            repository: String::new(),
-            tag: String::new(),
-            digest: crate::reference::Digest::parse(&format!("sha256:{}", "0".repeat(64)))
-                .expect("a valid digest"),
-            previous_digest: None,
-            was_running: true,
-            phase: Phase::Intent,
-            started_at: self.clock.now(),
-            followers: Vec::new(),
-            compose: None,
-        };
-        let step = ComposeStep {
-            project: files.name,
-            working_dir: files.working_dir,
-            config_files: files.config_files,
-            env_files: files.env_files,
-            services,
-        };
-        self.compose_step(&entry, &step, true)?;
-        let now = self
-            .runtime
-            .inspect_container(&c.name)
-            .with_context(|| format!("compose left no container named {}", c.name))?;
-        if now.image_id != c.image_id {
-            bail!(
-                "compose made {} from image {} instead of {}: the tag moved meanwhile; run \
-                 `pullpilot plan` to see where it stands",
-                c.name,
-                now.image_id,
-                c.image_id
-            );
-        }
-        if let Verdict::Fail(reason) = self.gate(&now.id, self.policy_of(&now.id))? {
-            bail!(
-                "{} did not come back healthy after compose recreated it on the same image \
-                 ({reason}); check `docker logs {}`",
-                c.name,
-                c.name
-            );
-        }
-        if let Verdict::Fail(reason) = self.compose_followers(&entry, &step)? {
-            bail!("{reason}");
-        }
-        Ok(Refresh::Recreated)
     }
 }

@@ -17,10 +17,13 @@ mod compose;
 mod followers;
 pub mod gate;
 mod hooks;
+mod path;
+mod refresh;
 mod settle;
 
-pub use compose::{RecreatePath, Refresh, recreate_path};
 pub use hooks::hook_facts;
+pub use path::{RecreatePath, recreate_path};
+pub use refresh::Refresh;
 
 use std::time::{Duration, Instant};
 
