@@ -716,7 +716,7 @@ fn a_compose_file_edited_since_up_keeps_the_running_configuration_and_plan_says_
 
 /// The API path (`PP_COMPOSE=off`, what runs when compose cannot be used) on the same torture
 /// project: not compose-exact, but it keeps what it can see — the configured MAC, no hostname
-/// under `uts: host`, pid/ipc/volumes_from/network followers on the new container, and the
+/// under `uts: host`, `pid`, `ipc`, `volumes_from` and network followers on the new container, and the
 /// config/secret files compose injected at their default places.
 #[test]
 #[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
