@@ -91,6 +91,9 @@ pub struct ComposeCli {
     setting: ComposeSetting,
     env: Vec<(String, String)>,
     found: OnceLock<Result<Vec<String>, String>>,
+    /// Each project's model (`config --format json`), read once per run: pullpilot never edits
+    /// a compose file between two questions of one command (`pin --compose` asks only after).
+    models: std::sync::Mutex<Vec<(ProjectFiles, serde_json::Value)>>,
 }
 
 /// Variables the compose child gets from pullpilot's environment: what it needs to find its
@@ -128,6 +131,7 @@ impl ComposeCli {
             setting,
             env: passed,
             found: OnceLock::new(),
+            models: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -258,6 +262,14 @@ impl Compose for ComposeCli {
     }
 
     fn dependents(&self, project: &ProjectFiles, service: &str) -> Result<Vec<String>> {
+        let models = || {
+            self.models
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((_, model)) = models().iter().find(|(p, _)| p == project) {
+            return Ok(dependents_in(model, service));
+        }
         let json = self.run_in(
             project,
             &["config", "--format", "json"],
@@ -265,7 +277,9 @@ impl Compose for ComposeCli {
         )?;
         let model: serde_json::Value = serde_json::from_str(json_part(&json))
             .context("compose printed a project model that is not JSON")?;
-        Ok(dependents_in(&model, service))
+        let found = dependents_in(&model, service);
+        models().push((project.clone(), model));
+        Ok(found)
     }
 
     fn changes(&self, project: &ProjectFiles, services: &[String]) -> Result<Vec<Change>> {

@@ -12,7 +12,10 @@
 //! namespace parent's, the host's) and any hostname with `UTSMode: host`; the old short ID
 //! among network aliases.
 //! Compose's `com.docker.compose.image` label is set to the new image ID so a later
-//! `docker compose up -d` sees nothing to do. Must not: decide whether to update.
+//! `docker compose up -d` sees nothing to do (only on the API path: on the compose path
+//! compose makes the replacement). Must not: decide whether to update.
+//! Over 500 lines: the create request is one field-by-field mapping from the inspect data, and
+//! its MAC, hostname and namespace rules read best beside it.
 
 use std::collections::HashMap;
 

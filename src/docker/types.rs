@@ -3,6 +3,7 @@
 //! Owns: [`EngineInfo`], [`ContainerSummary`], [`ContainerFacts`], [`ContainerSnapshot`],
 //! [`ImageFacts`] and friends. Must not: do I/O. No bollard type is reachable from outside
 //! `src/docker/` (the snapshot keeps its inspect data private).
+//! Over 500 lines: one conversion per kind of object Docker returns, each beside the data it fills.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

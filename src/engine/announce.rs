@@ -29,7 +29,12 @@ impl Notify for Notifier {
 
 /// Sends "entered soak" and "update available" for digests not announced before. Returns
 /// whether state changed (the caller saves).
-pub fn decisions(notifier: &dyn Notify, state: &mut State, evaluated: &[Evaluated]) -> bool {
+pub fn decisions(
+    notifier: &dyn Notify,
+    state: &mut State,
+    evaluated: &[Evaluated],
+    now: SystemTime,
+) -> bool {
     let mut changed = false;
     for e in evaluated {
         let c = &e.container;
@@ -70,6 +75,7 @@ pub fn decisions(notifier: &dyn Notify, state: &mut State, evaluated: &[Evaluate
             continue;
         }
         notifier.send(&event(
+            now,
             kind,
             c,
             c.observed.local_digests.first(),
@@ -83,7 +89,7 @@ pub fn decisions(notifier: &dyn Notify, state: &mut State, evaluated: &[Evaluate
 }
 
 /// Announces what happened to one container's update.
-pub fn outcome(notifier: &dyn Notify, c: &Discovered, outcome: &UpdateOutcome) {
+pub fn outcome(notifier: &dyn Notify, c: &Discovered, outcome: &UpdateOutcome, now: SystemTime) {
     let name = c.display_name();
     let from = c.observed.local_digests.first();
     let (kind, to, message) = match outcome {
@@ -116,11 +122,11 @@ pub fn outcome(notifier: &dyn Notify, c: &Discovered, outcome: &UpdateOutcome) {
             format!("{name} may be down and needs a person: {reason}."),
         ),
     };
-    notifier.send(&event(kind, c, from, to, message, None));
+    notifier.send(&event(now, kind, c, from, to, message, None));
 }
 
 /// Announces what heal did, where it matters to a person.
-pub fn healed(notifier: &dyn Notify, h: &Healed) {
+pub fn healed(notifier: &dyn Notify, h: &Healed, now: SystemTime) {
     let (kind, message) = match &h.outcome {
         UpdateOutcome::ActionNeeded { reason } => (
             EventKind::ActionNeeded,
@@ -145,12 +151,13 @@ pub fn healed(notifier: &dyn Notify, h: &Healed) {
         from_digest: None,
         to_digest: None,
         message,
-        at: SystemTime::now(),
+        at: now,
         rollout_at: None,
     });
 }
 
 fn event(
+    now: SystemTime,
     kind: EventKind,
     c: &Discovered,
     from: Option<&Digest>,
@@ -167,7 +174,7 @@ fn event(
         from_digest: from.map(ToString::to_string),
         to_digest: to.map(ToString::to_string),
         message,
-        at: SystemTime::now(),
+        at: now,
         rollout_at,
     }
 }

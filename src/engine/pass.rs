@@ -7,10 +7,10 @@ use std::time::{Instant, SystemTime};
 use anyhow::Result;
 
 use super::check::{self, Evaluated};
-use super::discover;
+use super::discover::{self, Discovered};
 use super::heal::{self, Healed};
 use super::order::{self, Item};
-use super::update::{RecreatePath, UpdateOutcome, recreate_path};
+use super::update::{RecreatePath, UpdateOutcome, recreate_paths};
 use super::{Session, announce};
 use crate::decide::Decision;
 use crate::metrics;
@@ -43,7 +43,7 @@ pub struct PassReport {
 pub struct PlanReport {
     pub scope: String,
     pub evaluated: Vec<Evaluated>,
-    /// For each compose container with an update ready or soaking: how it would be recreated.
+    /// For each compose container with an update due now: how it would be recreated.
     pub routes: Vec<Option<RecreatePath>>,
     pub now: SystemTime,
 }
@@ -88,17 +88,23 @@ pub fn plan(session: &Session<'_>, services: &[String]) -> Result<PlanReport> {
         session.check_knobs(),
         now,
     );
-    let routes = evaluated
+    // How each compose update due now would be made: one listing, one model read and one dry
+    // run per project, however many containers wait. (A soaking one is judged when it is due:
+    // the files may change meanwhile.)
+    let pending: Vec<usize> = evaluated
         .iter()
-        .map(|e| {
-            let pending = matches!(
-                e.decision,
-                Decision::Update { .. } | Decision::Soaking { .. }
-            );
-            (pending && e.container.project.is_some())
-                .then(|| recreate_path(session.runtime, session.compose, &e.container, None))
+        .enumerate()
+        .filter(|(_, e)| {
+            matches!(e.decision, Decision::Update { .. }) && e.container.project.is_some()
         })
+        .map(|(i, _)| i)
         .collect();
+    let asked: Vec<&Discovered> = pending.iter().map(|&i| &evaluated[i].container).collect();
+    let mut answers = recreate_paths(session.runtime, session.compose, &asked, None).into_iter();
+    let mut routes: Vec<Option<RecreatePath>> = vec![None; evaluated.len()];
+    for i in pending {
+        routes[i] = answers.next();
+    }
     Ok(PlanReport {
         scope: scope.label(),
         evaluated,
@@ -116,7 +122,7 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
     let exec = session.executor(&store, settings.cleanup);
     let healed = heal::heal_all(&exec, &mut state);
     for h in &healed {
-        announce::healed(session.notifier, h);
+        announce::healed(session.notifier, h, session.clock.now());
     }
 
     let (scope, all) = session.discover()?;
@@ -130,7 +136,12 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
         now,
     );
     let mut changed = observe(&mut state, &evaluated, now);
-    changed |= announce::decisions(session.notifier, &mut state, &evaluated);
+    changed |= announce::decisions(
+        session.notifier,
+        &mut state,
+        &evaluated,
+        session.clock.now(),
+    );
     // The clocks just started: report them as running, not as starting "at the next apply".
     for e in &mut evaluated {
         if let Decision::Soaking { new_candidate, .. } = &mut e.decision {
@@ -168,7 +179,12 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
             ),
         }
         exec.post_update_hook(&e.container, digest, &outcome);
-        announce::outcome(session.notifier, &e.container, &outcome);
+        announce::outcome(
+            session.notifier,
+            &e.container,
+            &outcome,
+            session.clock.now(),
+        );
         outcomes[i] = Some(outcome);
     }
 

@@ -823,12 +823,14 @@ fn soak_and_available_notices_are_sent_once_per_digest() {
     assert!(announce::decisions(
         &rec,
         &mut state,
-        std::slice::from_ref(&soaking)
+        std::slice::from_ref(&soaking),
+        SystemTime::now()
     ));
     assert!(!announce::decisions(
         &rec,
         &mut state,
-        std::slice::from_ref(&soaking)
+        std::slice::from_ref(&soaking),
+        SystemTime::now()
     ));
     assert_eq!(rec.kinds(), [EventKind::SoakEntered]);
     // Monitor-only for the same digest: already announced.
@@ -838,7 +840,12 @@ fn soak_and_available_notices_are_sent_once_per_digest() {
             digest: digest('b'),
         },
     );
-    assert!(!announce::decisions(&rec, &mut state, &[monitor]));
+    assert!(!announce::decisions(
+        &rec,
+        &mut state,
+        &[monitor],
+        SystemTime::now()
+    ));
     // A different digest is news.
     let newer = evaluated(
         &bed,
@@ -846,7 +853,12 @@ fn soak_and_available_notices_are_sent_once_per_digest() {
             digest: digest('c'),
         },
     );
-    assert!(announce::decisions(&rec, &mut state, &[newer]));
+    assert!(announce::decisions(
+        &rec,
+        &mut state,
+        &[newer],
+        SystemTime::now()
+    ));
     assert_eq!(
         rec.kinds(),
         [EventKind::SoakEntered, EventKind::UpdateAvailable]
@@ -874,7 +886,7 @@ fn outcomes_are_announced_each_time_except_unchanged() {
         UpdateOutcome::Failed { reason: "y".into() },
     ];
     for o in &outcomes {
-        announce::outcome(&rec, &c, o);
+        announce::outcome(&rec, &c, o, SystemTime::now());
     }
     assert_eq!(
         rec.kinds(),
@@ -902,11 +914,17 @@ fn heal_announces_only_what_needs_a_person_or_rolled_back() {
             from: None,
             to: digest('b'),
         }),
+        SystemTime::now(),
     );
-    announce::healed(&rec, &healed(UpdateOutcome::Failed { reason: "x".into() }));
+    announce::healed(
+        &rec,
+        &healed(UpdateOutcome::Failed { reason: "x".into() }),
+        SystemTime::now(),
+    );
     announce::healed(
         &rec,
         &healed(UpdateOutcome::ActionNeeded { reason: "x".into() }),
+        SystemTime::now(),
     );
     announce::healed(
         &rec,
@@ -914,6 +932,7 @@ fn heal_announces_only_what_needs_a_person_or_rolled_back() {
             digest: digest('b'),
             reason: "x".into(),
         }),
+        SystemTime::now(),
     );
     assert_eq!(
         rec.kinds(),
@@ -1319,6 +1338,42 @@ mod compose_path {
         assert!(
             matches!(&left, crate::engine::update::Refresh::Left(why) if why.contains("PP_COMPOSE")),
             "{left:?}"
+        );
+    }
+
+    #[test]
+    fn plan_asks_compose_once_per_project_however_many_containers_wait() {
+        let (bed, project) = compose_bed(Behaviour::Healthy);
+        let dir = project.path().to_str().unwrap().to_string();
+        for service in ["api", "db"] {
+            let labels = fake_compose::labels("shop", service, &dir);
+            let pairs: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            bed.fake.container(
+                &format!("shop-{service}-1"),
+                &old_image(),
+                REF,
+                &pairs,
+                true,
+            );
+        }
+        let compose = FakeCompose::new(&bed.fake);
+        compose.drifted.lock().unwrap().push("db".into());
+        let all: Vec<Discovered> = ["shop-web-1", "shop-api-1", "shop-db-1"]
+            .iter()
+            .map(|n| bed.discovered(n))
+            .collect();
+        let asked: Vec<&Discovered> = all.iter().collect();
+        let paths = crate::engine::update::recreate_paths(&bed.fake, Some(&compose), &asked, None);
+        assert_eq!(calls(&compose), ["dry-run web api db"], "one dry run");
+        assert!(matches!(paths[0], RecreatePath::Compose(_)), "{paths:?}");
+        assert!(matches!(paths[1], RecreatePath::Compose(_)), "{paths:?}");
+        let why = paths[2].fallback_reason().unwrap();
+        assert!(
+            why.contains("compose would change shop-db-1 (recreate)"),
+            "{why}"
         );
     }
 

@@ -22,7 +22,7 @@ mod refresh;
 mod settle;
 
 pub use hooks::hook_facts;
-pub use path::{RecreatePath, recreate_path};
+pub use path::{RecreatePath, recreate_path, recreate_paths};
 pub use refresh::Refresh;
 
 use std::time::{Duration, Instant};
