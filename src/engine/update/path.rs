@@ -89,13 +89,13 @@ pub fn recreate_paths(
     // One dry run per project, over every service that would move.
     let mut projects: Vec<(ProjectFiles, Vec<String>)> = Vec::new();
     for ready in paths.iter().flatten() {
-        let at = match projects.iter().position(|(f, _)| *f == ready.files) {
-            Some(at) => at,
-            None => {
+        let at = projects
+            .iter()
+            .position(|(f, _)| *f == ready.files)
+            .unwrap_or_else(|| {
                 projects.push((ready.files.clone(), Vec::new()));
                 projects.len() - 1
-            }
-        };
+            });
         let services = &mut projects[at].1;
         for s in &ready.services {
             if !services.contains(s) {
