@@ -53,7 +53,8 @@ pub struct RegistryOptions {
     pub docker_config_dir: Option<PathBuf>,
     /// `PP_INSECURE_REGISTRIES`: `host[:port]` entries that are reached over plain HTTP.
     pub insecure_hosts: Vec<String>,
-    /// At most this many requests in flight to one registry host (at least 1).
+    /// At most this many requests in flight to one registry host (at least 1); one at a time
+    /// after a 429 or 503 (`PP_REGISTRY_CONCURRENCY`).
     pub per_host_concurrency: usize,
     /// Budget for one request, from connecting to the last body byte.
     pub request_timeout: Duration,
@@ -74,7 +75,7 @@ impl Default for RegistryOptions {
         Self {
             docker_config_dir: None,
             insecure_hosts: Vec::new(),
-            per_host_concurrency: 4,
+            per_host_concurrency: 16,
             request_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(10),
             retries: 2,
