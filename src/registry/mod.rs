@@ -4,8 +4,10 @@
 //!
 //! This file owns the public types and the host-name rules (Docker Hub aliases, loopback,
 //! plain-HTTP hosts). It does no I/O. The work is split by concern:
-//! - `client`: checks (ping, token, HEAD, GET fallback) and parallelism per host;
-//! - `transport`: one HTTP exchange with retries, `Retry-After`, redirects and the per-host gate;
+//! - `client`: checks (the first HEAD's challenge, or a ping when it gives none; token, HEAD,
+//!   GET fallback) and parallelism per host;
+//! - `transport`: one HTTP exchange with retries, `Retry-After`, redirects and the per-host gate
+//!   (serial after a 429 or 503);
 //! - `auth`: `WWW-Authenticate` parsing, token responses and the token cache (pure);
 //! - `credentials`: Docker's `config.json` and credential helpers;
 //! - `error`: [`CheckError`], the typed outcome callers branch on.
