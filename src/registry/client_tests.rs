@@ -881,6 +881,53 @@ fn open_registry_costs_one_head_per_image_and_nothing_else() {
     );
 }
 
+/// An open registry that keeps connections alive (the shared fake closes each one), and the
+/// number of connections it accepted.
+fn keep_alive_registry() -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let digest = digest_of(b"x");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let digest = digest.clone();
+            std::thread::spawn(move || {
+                while crate::testhttp::read_request(&stream).is_some() {
+                    std::thread::sleep(Duration::from_millis(20));
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nDocker-Content-Digest: {digest}\r\n\
+                         Content-Length: 0\r\n\r\n"
+                    );
+                    if std::io::Write::write_all(&mut stream, answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (host, accepted)
+}
+
+#[test]
+fn a_full_fan_out_reuses_its_connections() {
+    let (host, accepted) = keep_alive_registry();
+    let (_dir, client) = anonymous_client();
+    let items: Vec<RepoTag> = (0..64)
+        .map(|i| tag(&host, &format!("img-{i:02}"), "v1"))
+        .collect();
+    // Twice, as `listen` does from pass to pass: all 16 connections are idle in between.
+    for _ in 0..2 {
+        let results = client.check_all(&items);
+        assert!(results.values().all(Result::is_ok), "{results:?}");
+    }
+    // One connection per worker at most, kept between rounds and between calls.
+    let accepted = accepted.load(Ordering::SeqCst);
+    assert!(accepted <= 16, "{accepted} connections for 128 HEADs");
+}
+
 #[test]
 fn token_registry_costs_a_challenge_one_token_and_one_head_per_image() {
     let digest = digest_of(b"m");

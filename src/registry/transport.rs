@@ -185,6 +185,10 @@ impl Transport {
             .timeout_global(Some(opts.request_timeout))
             .timeout_connect(Some(opts.connect_timeout))
             .user_agent(concat!("pullpilot/", env!("CARGO_PKG_VERSION")))
+            // Keep every connection of a full fan-out for the next request to that host
+            // (ureq keeps 3 per host by default: the rest would be reopened each round).
+            .max_idle_connections_per_host(opts.per_host_concurrency.max(1))
+            .max_idle_connections(opts.per_host_concurrency.max(1).saturating_mul(4).max(10))
             .tls_config(tls_config())
             .build();
         Self {
