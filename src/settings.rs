@@ -342,7 +342,7 @@ impl Settings {
                 .map_or_else(|| "0 3 * * *".to_string(), |(v, _)| v),
             insecure_registries,
             registry_concurrency: match src.raw(None, "PP_REGISTRY_CONCURRENCY") {
-                None => 16,
+                None => crate::registry::RegistryOptions::default().per_host_concurrency,
                 Some((value, name)) => value
                     .trim()
                     .parse::<usize>()
@@ -607,6 +607,11 @@ mod tests {
     fn registry_concurrency_is_a_positive_whole_number_defaulting_to_16() {
         let s = resolve(&GlobalArgs::default(), &[]).unwrap();
         assert_eq!(s.registry_concurrency, 16);
+        let documented = VARIABLES
+            .iter()
+            .find(|(name, _, _)| *name == "PP_REGISTRY_CONCURRENCY")
+            .map(|(_, default, _)| *default);
+        assert_eq!(documented, Some("16"));
         let s = resolve(
             &GlobalArgs::default(),
             &[("PP_REGISTRY_CONCURRENCY", " 32 ")],
