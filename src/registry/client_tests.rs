@@ -1006,6 +1006,63 @@ fn a_503_makes_the_rest_of_the_hosts_requests_serial() {
     );
 }
 
+/// 40 tags on an open registry that answers `overload` once all 16 requests of the fan-out are
+/// in flight; returns how many requests were in flight (server-side) as each of the last 20
+/// arrived.
+fn overload_mid_fan_out(overload: Reply) -> Vec<usize> {
+    let digest = digest_of(b"x");
+    let answered = AtomicUsize::new(0);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let overload = Mutex::new(Some(overload));
+    let server = {
+        let (in_flight, seen) = (Arc::clone(&in_flight), Arc::clone(&seen));
+        FakeServer::start(move |_| {
+            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            seen.lock().unwrap().push(now);
+            let first = answered.fetch_add(1, Ordering::SeqCst) == 0;
+            let reply = if now == 16 {
+                overload.lock().unwrap().take()
+            } else {
+                None
+            };
+            // Hold each answer until the whole fan-out is in flight (or a second passed), so
+            // requests admitted before the overload are not still on their way afterwards.
+            let waiting = Instant::now();
+            while !first
+                && in_flight.load(Ordering::SeqCst) < 16
+                && overload.lock().unwrap().is_some()
+                && waiting.elapsed() < Duration::from_secs(1)
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            // The overload answers at once, the others 20 ms later: the client has seen it
+            // before any of them frees a worker.
+            if reply.is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            reply.unwrap_or_else(|| Reply::new(200).header("Docker-Content-Digest", &digest))
+        })
+    };
+    let (_dir, client) = anonymous_client();
+    let results = client.check_all(&many(&server, 40));
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    assert!(client.host_is_serial(&server.host()));
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.contains(&16), "the fan-out ran 16 wide: {seen:?}");
+    seen[seen.len() - 20..].to_vec()
+}
+
+#[test]
+fn a_429_or_503_mid_fan_out_makes_the_rest_serial() {
+    for overload in [Reply::new(429).header("Retry-After", "0"), Reply::new(503)] {
+        let status = overload.status;
+        let last = overload_mid_fan_out(overload);
+        assert!(last.iter().all(|n| *n == 1), "after a {status}: {last:?}");
+    }
+}
+
 #[test]
 fn a_broken_first_manifest_fails_only_its_own_check() {
     let digest = digest_of(b"x");

@@ -1,6 +1,7 @@
 //! HTTP for the registry client: one shared `ureq::Agent`, the per-host gate (concurrency cap,
-//! serial mode after a 429 or 503, pause after a 429), retries with backoff, `Retry-After`, and redirects that
-//! never carry `Authorization` to another origin. Knows nothing about manifests or tokens.
+//! serial mode after a 429 or 503, pause after a 429), retries with backoff, `Retry-After`, and
+//! redirects that never carry `Authorization` to another origin. Knows nothing about manifests
+//! or tokens.
 //!
 //! Over 500 lines: one round trip with its admission, retries, redirects and limits is read
 //! best in one place.
