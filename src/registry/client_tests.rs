@@ -852,7 +852,7 @@ fn manifest_challenge_is_adopted_when_the_host_was_open_so_far() {
     assert_eq!(server.count("GET", "/v2/"), 0);
 }
 
-/// `n` tags `app:v0`… on `server`.
+/// `n` tags `img-00:v1`, `img-01:v1`… on `server`, one repository each.
 fn many(server: &FakeServer, n: usize) -> Vec<RepoTag> {
     (0..n)
         .map(|i| tag(&server.host(), &format!("img-{i:02}"), "v1"))
