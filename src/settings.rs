@@ -81,6 +81,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "registries reached over plain HTTP besides loopback",
     ),
     (
+        "PP_REGISTRY_CONCURRENCY",
+        "16",
+        "at most this many requests in flight to one registry (serial after a 429 or 503)",
+    ),
+    (
         "PP_METRICS_FILE",
         "",
         "node_exporter textfile written after each pass",
@@ -150,6 +155,8 @@ pub struct Settings {
     pub webhook_secret: Option<Secret>,
     pub schedule: String,
     pub insecure_registries: Vec<String>,
+    /// `PP_REGISTRY_CONCURRENCY`: requests in flight to one registry host (at least 1).
+    pub registry_concurrency: usize,
     pub metrics_file: Option<PathBuf>,
     pub pre_update_hook: Option<String>,
     pub post_update_hook: Option<String>,
@@ -334,6 +341,15 @@ impl Settings {
                 .raw(None, "PP_SCHEDULE")
                 .map_or_else(|| "0 3 * * *".to_string(), |(v, _)| v),
             insecure_registries,
+            registry_concurrency: match src.raw(None, "PP_REGISTRY_CONCURRENCY") {
+                None => crate::registry::RegistryOptions::default().per_host_concurrency,
+                Some((value, name)) => value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1024).contains(n))
+                    .ok_or_else(|| invalid(&name, &value, "a whole number from 1 to 1024"))?,
+            },
             metrics_file: non_empty(a.metrics_file.as_ref(), "PP_METRICS_FILE"),
             pre_update_hook: src.raw(None, "PP_PRE_UPDATE_HOOK").map(|(v, _)| v),
             post_update_hook: src.raw(None, "PP_POST_UPDATE_HOOK").map(|(v, _)| v),
@@ -585,6 +601,38 @@ mod tests {
             warnings[0].contains("PP_SOKA") && warnings[0].contains("PP_SOAK"),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn registry_concurrency_is_a_positive_whole_number_defaulting_to_16() {
+        let s = resolve(&GlobalArgs::default(), &[]).unwrap();
+        assert_eq!(s.registry_concurrency, 16);
+        let documented = VARIABLES
+            .iter()
+            .find(|(name, _, _)| *name == "PP_REGISTRY_CONCURRENCY")
+            .map(|(_, default, _)| *default);
+        assert_eq!(documented, Some("16"));
+        let s = resolve(
+            &GlobalArgs::default(),
+            &[("PP_REGISTRY_CONCURRENCY", " 32 ")],
+        )
+        .unwrap();
+        assert_eq!(s.registry_concurrency, 32);
+        for value in ["0", "-1", "four", "1.5", "1025"] {
+            let err = resolve(
+                &GlobalArgs::default(),
+                &[("PP_REGISTRY_CONCURRENCY", value)],
+            )
+            .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "PP_REGISTRY_CONCURRENCY={value:?} is not valid: expected a whole number \
+                     from 1 to 1024"
+                )
+            );
+            assert_eq!(kind_of(&err), Some(FailureKind::Usage), "{value}");
+        }
     }
 
     #[test]

@@ -109,6 +109,7 @@ pub fn registry_options(settings: &Settings) -> RegistryOptions {
     RegistryOptions {
         docker_config_dir: settings.docker_config.clone(),
         insecure_hosts: settings.insecure_registries.clone(),
+        per_host_concurrency: settings.registry_concurrency,
         ..RegistryOptions::default()
     }
 }

@@ -208,7 +208,12 @@ fn open_registry_answers_with_one_head_and_the_full_accept_list() {
     assert!(!remote.from_get_fallback);
     assert_eq!(remote.rate_limit, None);
 
-    assert_eq!(server.count("GET", "/v2/"), 1, "one ping");
+    assert_eq!(
+        server.count("GET", "/v2/"),
+        0,
+        "no ping: the HEAD itself answered"
+    );
+    assert_eq!(server.requests().len(), 1, "one request in all");
     assert_eq!(server.count("HEAD", "/v2/"), 1);
     let head = server
         .requests()
@@ -259,13 +264,31 @@ fn bearer_flow_uses_one_token_for_all_repositories_and_caches_it() {
             digest_of(body.unwrap().1)
         );
     }
-    assert_eq!(server.count("GET", "/v2/"), 1, "one ping");
+    assert_eq!(
+        server.count("GET", "/v2/"),
+        0,
+        "no ping: the first HEAD's 401 challenged"
+    );
     assert_eq!(
         server.count("GET", "/token"),
         1,
         "one token for every repository"
     );
-    assert_eq!(server.count("HEAD", "/v2/"), 3, "one HEAD per unique tag");
+    assert_eq!(
+        server.count("HEAD", "/v2/"),
+        4,
+        "one HEAD per unique tag, and the first one's challenge"
+    );
+    // The challenge, then the one token, then every HEAD with it: no request raced the token.
+    let requests = server.requests();
+    assert_eq!(requests[0].method, "HEAD");
+    assert_eq!(requests[0].header("authorization"), None);
+    assert_eq!(requests[1].path(), "/token");
+    assert!(requests[2..].iter().all(|r| {
+        r.method == "HEAD"
+            && r.header("authorization")
+                .is_some_and(|h| h.starts_with("Bearer secret-token:"))
+    }));
     let token_req = server
         .requests()
         .into_iter()
@@ -284,12 +307,12 @@ fn bearer_flow_uses_one_token_for_all_repositories_and_caches_it() {
     );
     assert_eq!(token_req.header("authorization"), None, "anonymous token");
 
-    // Within the token's lifetime: no ping, no token, one HEAD per tag.
+    // Within the token's lifetime: no ping, no token, one HEAD per tag and no challenge.
     let again = client.check_all(&items[..2]);
     assert!(again.values().all(Result::is_ok));
-    assert_eq!(server.count("GET", "/v2/"), 1);
+    assert_eq!(server.count("GET", "/v2/"), 0);
     assert_eq!(server.count("GET", "/token"), 1);
-    assert_eq!(server.count("HEAD", "/v2/"), 5);
+    assert_eq!(server.count("HEAD", "/v2/"), 6);
 }
 
 #[test]
@@ -324,9 +347,11 @@ fn bearer_with_credentials_sends_basic_and_account_to_the_realm_only() {
             r.target
         );
     }
-    let head = requests.iter().find(|r| r.method == "HEAD").unwrap();
+    let heads: Vec<&Recorded> = requests.iter().filter(|r| r.method == "HEAD").collect();
+    assert_eq!(heads.len(), 2, "the challenge, then the check");
+    assert_eq!(heads[0].header("authorization"), None);
     assert_eq!(
-        head.header("authorization"),
+        heads[1].header("authorization"),
         Some("Bearer secret-token:team/app")
     );
     let logs = logs.lock().unwrap().join("\n");
@@ -362,9 +387,10 @@ fn a_multi_scope_token_that_is_not_enough_falls_back_to_one_token_per_repository
     ];
     let results = client.check_all(&items);
     assert!(results.values().all(Result::is_ok), "{results:?}");
-    // One shared token (honoured for its first scope only), then one each for the other two.
+    // One shared token (honoured for its first scope only), then one each for the other two;
+    // the first HEAD is the challenge.
     assert_eq!(server.count("GET", "/token"), 3);
-    assert_eq!(server.count("HEAD", "/v2/"), 5);
+    assert_eq!(server.count("HEAD", "/v2/"), 6);
 }
 
 #[test]
@@ -382,14 +408,24 @@ fn basic_registry_gets_basic_auth_on_every_request_and_no_token() {
     let results = client.check_all(&[tag(&host, "app", "v1"), tag(&host, "app", "v2")]);
     assert!(results.values().all(Result::is_ok), "{results:?}");
     assert_eq!(server.count("GET", "/token"), 0);
+    assert_eq!(
+        server.count("GET", "/v2/"),
+        0,
+        "the first HEAD's 401 challenged"
+    );
     let heads: Vec<Recorded> = server
         .requests()
         .into_iter()
         .filter(|r| r.method == "HEAD")
         .collect();
-    assert_eq!(heads.len(), 2);
+    assert_eq!(heads.len(), 3, "the challenge, then one HEAD per tag");
+    assert_eq!(
+        heads[0].header("authorization"),
+        None,
+        "no credentials unasked"
+    );
     assert!(
-        heads
+        heads[1..]
             .iter()
             .all(|r| r.header("authorization") == Some(basic("user:pw").as_str()))
     );
@@ -552,7 +588,7 @@ fn refused_credentials_are_unauthorized_and_never_retried_in_a_loop() {
         1,
         "one refused login, not one per tag"
     );
-    assert_eq!(server.count("HEAD", "/v2/"), 0);
+    assert_eq!(server.count("HEAD", "/v2/"), 1, "only the challenge");
     // A later check does not try the refused credentials again.
     assert!(client.check(&items[0]).is_err());
     assert_eq!(server.count("GET", "/token"), 1);
@@ -581,7 +617,8 @@ fn refused_basic_credentials_stop_after_the_first_tag() {
             .values()
             .all(|r| r.as_ref().unwrap_err().kind() == "unauthorized")
     );
-    assert_eq!(server.count("HEAD", "/v2/"), 1);
+    // The challenge, then one refused attempt; `b` is not tried.
+    assert_eq!(server.count("HEAD", "/v2/"), 2);
 }
 
 #[test]
@@ -675,7 +712,9 @@ fn redirects_never_carry_authorization_to_another_host() {
     let target = format!("http://{}/elsewhere", other.host());
     let hops = AtomicUsize::new(0);
     let server = FakeServer::start(move |req| match req.path() {
-        "/v2/" => Reply::new(401).header("WWW-Authenticate", r#"Basic realm="r""#),
+        _ if req.header("authorization").is_none() => {
+            Reply::new(401).header("WWW-Authenticate", r#"Basic realm="r""#)
+        }
         // First a same-origin hop, then off to another host.
         "/v2/app/manifests/v1" if hops.fetch_add(1, Ordering::SeqCst) == 0 => {
             Reply::new(307).header("Location", "/v2/app/manifests/moved")
@@ -792,13 +831,13 @@ fn registry_tokens_are_sent_as_bearer_without_a_token_request() {
 }
 
 #[test]
-fn manifest_challenge_is_adopted_when_the_ping_was_open() {
+fn manifest_challenge_is_adopted_when_the_host_was_open_so_far() {
     let digest = digest_of(b"x");
     let server = FakeServer::start(move |req| {
         let realm = format!("http://{}/token", req.header("host").unwrap());
         match req.path() {
-            "/v2/" => Reply::new(200),
             "/token" => Reply::new(200).body(r#"{"token":"secret-token:app"}"#),
+            "/v2/open/manifests/v1" => Reply::new(200).header("Docker-Content-Digest", &digest),
             _ if req.header("authorization") == Some("Bearer secret-token:app") => {
                 Reply::new(200).header("Docker-Content-Digest", &digest)
             }
@@ -806,9 +845,283 @@ fn manifest_challenge_is_adopted_when_the_ping_was_open() {
         }
     });
     let (_dir, client) = anonymous_client();
+    client.check(&tag(&server.host(), "open", "v1")).unwrap();
     client.check(&tag(&server.host(), "app", "v1")).unwrap();
-    assert_eq!(server.count("HEAD", "/v2/"), 2);
+    assert_eq!(server.count("HEAD", "/v2/"), 3);
     assert_eq!(server.count("GET", "/token"), 1);
+    assert_eq!(server.count("GET", "/v2/"), 0);
+}
+
+/// `n` tags `img-00:v1`, `img-01:v1`… on `server`, one repository each.
+fn many(server: &FakeServer, n: usize) -> Vec<RepoTag> {
+    (0..n)
+        .map(|i| tag(&server.host(), &format!("img-{i:02}"), "v1"))
+        .collect()
+}
+
+#[test]
+fn open_registry_costs_one_head_per_image_and_nothing_else() {
+    let digest = digest_of(b"x");
+    let server = FakeServer::start(move |_| {
+        Reply::new(200)
+            .header("Docker-Content-Digest", &digest)
+            .delay(Duration::from_millis(50))
+    });
+    let (_dir, client) = anonymous_client();
+    let items = many(&server, 40);
+    let results = client.check_all(&items);
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    assert_eq!(server.requests().len(), 40, "no ping, no token");
+    assert_eq!(server.count("HEAD", "/v2/img-"), 40);
+    // The default cap of 16 is reached: the 39 after the first go out together.
+    assert!(
+        (12..=16).contains(&server.peak_in_flight()),
+        "peak {}",
+        server.peak_in_flight()
+    );
+}
+
+/// An open registry that keeps connections alive (the shared fake closes each one), and the
+/// number of connections it accepted.
+fn keep_alive_registry() -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let digest = digest_of(b"x");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let digest = digest.clone();
+            std::thread::spawn(move || {
+                while crate::testhttp::read_request(&stream).is_some() {
+                    std::thread::sleep(Duration::from_millis(20));
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nDocker-Content-Digest: {digest}\r\n\
+                         Content-Length: 0\r\n\r\n"
+                    );
+                    if std::io::Write::write_all(&mut stream, answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (host, accepted)
+}
+
+#[test]
+fn a_full_fan_out_reuses_its_connections() {
+    let (host, accepted) = keep_alive_registry();
+    let (_dir, client) = anonymous_client();
+    let items: Vec<RepoTag> = (0..64)
+        .map(|i| tag(&host, &format!("img-{i:02}"), "v1"))
+        .collect();
+    // Twice, as `listen` does from pass to pass: all 16 connections are idle in between.
+    for _ in 0..2 {
+        let results = client.check_all(&items);
+        assert!(results.values().all(Result::is_ok), "{results:?}");
+    }
+    // One connection per worker at most, kept between rounds and between calls.
+    let accepted = accepted.load(Ordering::SeqCst);
+    assert!(accepted <= 16, "{accepted} connections for 128 HEADs");
+}
+
+#[test]
+fn token_registry_costs_a_challenge_one_token_and_one_head_per_image() {
+    let digest = digest_of(b"m");
+    let server = FakeServer::start(move |req| {
+        let realm = format!("http://{}/token", req.header("host").unwrap());
+        if req.path() == "/token" {
+            let scopes = req.params("scope", false).len();
+            return Reply::new(200)
+                .body(format!(r#"{{"token":"t{scopes}","expires_in":300}}"#))
+                .delay(Duration::from_millis(20));
+        }
+        match req.header("authorization") {
+            Some("Bearer t40") => Reply::new(200)
+                .header("Docker-Content-Digest", &digest)
+                .delay(Duration::from_millis(50)),
+            _ => Reply::new(401).header(
+                "WWW-Authenticate",
+                &format!(r#"Bearer realm="{realm}",service="reg""#),
+            ),
+        }
+    });
+    let (_dir, client) = anonymous_client();
+    let items = many(&server, 40);
+    let results = client.check_all(&items);
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    let requests = server.requests();
+    assert_eq!(requests[0].method, "HEAD", "no ping first");
+    assert_eq!(requests[0].header("authorization"), None);
+    assert_eq!(requests[0].target, "/v2/img-00/manifests/v1");
+    assert_eq!(
+        requests[1].path(),
+        "/token",
+        "then the one token, for all 40"
+    );
+    assert_eq!(requests[1].params("scope", false).len(), 40);
+    assert_eq!(server.count("GET", "/token"), 1);
+    assert_eq!(server.count("GET", "/v2/"), 0);
+    assert_eq!(server.count("HEAD", "/v2/img-"), 41);
+    assert!(
+        requests[2..]
+            .iter()
+            .all(|r| r.method == "HEAD" && r.header("authorization") == Some("Bearer t40"))
+    );
+    assert!(
+        (12..=16).contains(&server.peak_in_flight()),
+        "peak {}",
+        server.peak_in_flight()
+    );
+}
+
+#[test]
+fn a_503_makes_the_rest_of_the_hosts_requests_serial() {
+    let digest = digest_of(b"x");
+    let answered = AtomicUsize::new(0);
+    let server = FakeServer::start(move |_| {
+        if answered.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Reply::new(503);
+        }
+        // Slow answers, so parallel requests would overlap.
+        Reply::new(200)
+            .header("Docker-Content-Digest", &digest)
+            .delay(Duration::from_millis(30))
+    });
+    let (_dir, client) = anonymous_client();
+    let items = many(&server, 8);
+    let results = client.check_all(&items);
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    assert!(client.host_is_serial(&server.host()));
+    assert_eq!(server.peak_in_flight(), 1);
+
+    let (server, _) = scripted(vec![Reply::new(500)]);
+    client.check(&tag(&server.host(), "app", "v1")).unwrap();
+    assert!(
+        !client.host_is_serial(&server.host()),
+        "a 500 is not overload"
+    );
+}
+
+/// 40 tags on an open registry that answers `overload` once all 16 requests of the fan-out are
+/// in flight; returns how many requests were in flight (server-side) as each of the last 20
+/// arrived.
+fn overload_mid_fan_out(overload: Reply) -> Vec<usize> {
+    let digest = digest_of(b"x");
+    let answered = AtomicUsize::new(0);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let overload = Mutex::new(Some(overload));
+    let server = {
+        let (in_flight, seen) = (Arc::clone(&in_flight), Arc::clone(&seen));
+        FakeServer::start(move |_| {
+            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            seen.lock().unwrap().push(now);
+            let first = answered.fetch_add(1, Ordering::SeqCst) == 0;
+            let reply = if now == 16 {
+                overload.lock().unwrap().take()
+            } else {
+                None
+            };
+            // Hold each answer until the whole fan-out is in flight (or a second passed), so
+            // requests admitted before the overload are not still on their way afterwards.
+            let waiting = Instant::now();
+            while !first
+                && in_flight.load(Ordering::SeqCst) < 16
+                && overload.lock().unwrap().is_some()
+                && waiting.elapsed() < Duration::from_secs(1)
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            // The overload answers at once, the others 20 ms later: the client has seen it
+            // before any of them frees a worker.
+            if reply.is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            reply.unwrap_or_else(|| Reply::new(200).header("Docker-Content-Digest", &digest))
+        })
+    };
+    let (_dir, client) = anonymous_client();
+    let results = client.check_all(&many(&server, 40));
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    assert!(client.host_is_serial(&server.host()));
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.contains(&16), "the fan-out ran 16 wide: {seen:?}");
+    seen[seen.len() - 20..].to_vec()
+}
+
+#[test]
+fn a_429_or_503_mid_fan_out_makes_the_rest_serial() {
+    for overload in [Reply::new(429).header("Retry-After", "0"), Reply::new(503)] {
+        let status = overload.status;
+        let last = overload_mid_fan_out(overload);
+        assert!(last.iter().all(|n| *n == 1), "after a {status}: {last:?}");
+    }
+}
+
+#[test]
+fn a_broken_first_manifest_fails_only_its_own_check() {
+    let digest = digest_of(b"x");
+    let server = FakeServer::start(move |req| match req.path() {
+        "/v2/" => Reply::new(200),
+        "/v2/img-00/manifests/v1" => Reply::new(500),
+        _ => Reply::new(200).header("Docker-Content-Digest", &digest),
+    });
+    let (_dir, client) = anonymous_client();
+    let items = many(&server, 3);
+    let results = client.check_all(&items);
+    assert_eq!(
+        results[&items[0]].as_ref().unwrap_err().kind(),
+        "bad-response"
+    );
+    assert!(
+        results[&items[1]].is_ok() && results[&items[2]].is_ok(),
+        "{results:?}"
+    );
+    assert_eq!(
+        server.count("HEAD", "/v2/img-00/"),
+        3,
+        "retried, not re-checked"
+    );
+    assert_eq!(server.count("GET", "/v2/"), 1);
+}
+
+#[test]
+fn a_head_without_a_challenge_falls_back_to_the_ping() {
+    let digest = digest_of(b"x");
+    let server = FakeServer::start(move |req| match (req.path(), req.header("authorization")) {
+        ("/v2/", _) => Reply::new(401).header("WWW-Authenticate", r#"Basic realm="r""#),
+        (_, Some(auth)) if auth == basic("user:pw") => {
+            Reply::new(200).header("Docker-Content-Digest", &digest)
+        }
+        // A registry hiding private repositories from strangers.
+        _ => Reply::new(404),
+    });
+    let host = server.host();
+    let (_dir, client) = client_with_auth(
+        &host,
+        &serde_json::json!({"username": "user", "password": "pw"}),
+    );
+    let results = client.check_all(&[tag(&host, "a", "1"), tag(&host, "b", "1")]);
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        server.count("GET", "/v2/"),
+        1,
+        "one ping after the silent 404"
+    );
+    assert_eq!(server.count("HEAD", "/v2/"), 3);
+
+    // Without credentials, an open registry's 404 is the answer (after one ping).
+    let (server, _) = scripted(vec![Reply::new(404)]);
+    let (_dir, client) = anonymous_client();
+    let err = client.check(&tag(&server.host(), "app", "v1")).unwrap_err();
+    assert_eq!(err.kind(), "not-found", "{err}");
+    assert_eq!(server.count("HEAD", "/v2/"), 1);
+    assert_eq!(server.count("GET", "/v2/"), 1);
 }
 
 #[test]
@@ -914,7 +1227,7 @@ fn a_401_with_a_fresh_single_repository_token_is_final() {
     let err = client.check(&tag(&host, "private", "v1")).unwrap_err();
     assert_eq!(err.kind(), "unauthorized");
     assert_eq!(server.count("GET", "/token"), 1);
-    assert_eq!(server.count("HEAD", "/v2/"), 1);
+    assert_eq!(server.count("HEAD", "/v2/"), 2, "the challenge and one try");
 
     // With a shared token each repository gets one retry with its own token, and no more.
     let results = client.check_all(&[tag(&host, "p1", "v1"), tag(&host, "p2", "v1")]);
@@ -924,7 +1237,7 @@ fn a_401_with_a_fresh_single_repository_token_is_final() {
             .all(|r| r.as_ref().unwrap_err().kind() == "unauthorized")
     );
     assert_eq!(server.count("GET", "/token"), 1 + 3);
-    assert_eq!(server.count("HEAD", "/v2/"), 1 + 4);
+    assert_eq!(server.count("HEAD", "/v2/"), 2 + 4);
 }
 
 /// A two-platform index (plus an attestation entry) and its two manifests, as served bodies.
@@ -999,7 +1312,11 @@ fn platform_digest_reads_the_index_once_and_the_manifest_only_for_a_config() {
         1,
         "one GET of the index"
     );
-    assert_eq!(server.count("HEAD", "/v2/"), 1);
+    assert_eq!(
+        server.count("HEAD", "/v2/"),
+        2,
+        "the challenge and the check"
+    );
 
     let found = client
         .platform_digest(&item, &remote.digest, "linux/amd64", true)

@@ -4,8 +4,10 @@
 //!
 //! This file owns the public types and the host-name rules (Docker Hub aliases, loopback,
 //! plain-HTTP hosts). It does no I/O. The work is split by concern:
-//! - `client`: checks (ping, token, HEAD, GET fallback) and parallelism per host;
-//! - `transport`: one HTTP exchange with retries, `Retry-After`, redirects and the per-host gate;
+//! - `client`: checks (the first HEAD's challenge, or a ping when it gives none; token, HEAD,
+//!   GET fallback) and parallelism per host;
+//! - `transport`: one HTTP exchange with retries, `Retry-After`, redirects and the per-host gate
+//!   (serial after a 429 or 503);
 //! - `auth`: `WWW-Authenticate` parsing, token responses and the token cache (pure);
 //! - `credentials`: Docker's `config.json` and credential helpers;
 //! - `error`: [`CheckError`], the typed outcome callers branch on.
@@ -53,7 +55,8 @@ pub struct RegistryOptions {
     pub docker_config_dir: Option<PathBuf>,
     /// `PP_INSECURE_REGISTRIES`: `host[:port]` entries that are reached over plain HTTP.
     pub insecure_hosts: Vec<String>,
-    /// At most this many requests in flight to one registry host (at least 1).
+    /// At most this many requests in flight to one registry host (at least 1); one at a time
+    /// after a 429 or 503 (`PP_REGISTRY_CONCURRENCY`).
     pub per_host_concurrency: usize,
     /// Budget for one request, from connecting to the last body byte.
     pub request_timeout: Duration,
@@ -74,7 +77,7 @@ impl Default for RegistryOptions {
         Self {
             docker_config_dir: None,
             insecure_hosts: Vec::new(),
-            per_host_concurrency: 4,
+            per_host_concurrency: 16,
             request_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(10),
             retries: 2,

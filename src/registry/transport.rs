@@ -1,6 +1,7 @@
 //! HTTP for the registry client: one shared `ureq::Agent`, the per-host gate (concurrency cap,
-//! serial mode and pause after a 429), retries with backoff, `Retry-After`, and redirects that
-//! never carry `Authorization` to another origin. Knows nothing about manifests or tokens.
+//! serial mode after a 429 or 503, pause after a 429), retries with backoff, `Retry-After`, and
+//! redirects that never carry `Authorization` to another origin. Knows nothing about manifests
+//! or tokens.
 //!
 //! Over 500 lines: one round trip with its admission, retries, redirects and limits is read
 //! best in one place.
@@ -80,8 +81,8 @@ pub(crate) enum TransportFailure {
     Bad(String),
 }
 
-/// Admission to one host: at most `cap` requests in flight (1 once serialised), none while
-/// paused after a 429.
+/// Admission to one host: at most `cap` requests in flight (1 once serialised by a 429 or a
+/// 503), none while paused after a 429.
 pub(crate) struct HostLimit {
     cap: usize,
     state: Mutex<GateState>,
@@ -146,7 +147,12 @@ impl HostLimit {
         self.wake.notify_all();
     }
 
-    #[cfg(test)]
+    /// After a 503: one request at a time from now on.
+    fn serialise(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.serial = true;
+    }
+
     pub(crate) fn is_serial(&self) -> bool {
         self.state
             .lock()
@@ -180,6 +186,10 @@ impl Transport {
             .timeout_global(Some(opts.request_timeout))
             .timeout_connect(Some(opts.connect_timeout))
             .user_agent(concat!("pullpilot/", env!("CARGO_PKG_VERSION")))
+            // Keep every connection of a full fan-out for the next request to that host
+            // (ureq keeps 3 per host by default: the rest would be reopened each round).
+            .max_idle_connections_per_host(opts.per_host_concurrency.max(1))
+            .max_idle_connections(opts.per_host_concurrency.max(1).saturating_mul(4).max(10))
             .tls_config(tls_config())
             .build();
         Self {
@@ -225,6 +235,15 @@ impl Transport {
                     gate.throttle(Instant::now() + wait);
                 }
                 Ok(resp) if resp.status >= 500 => {
+                    if resp.status == 503 && !gate.is_serial() {
+                        // Overloaded: the rest of this host's requests go one at a time.
+                        log::debug!(
+                            "{} {}: 503, serialising this host",
+                            req.method.as_str(),
+                            redact(&req.url)
+                        );
+                        gate.serialise();
+                    }
                     if attempt >= self.retries {
                         return Err(TransportFailure::ServerError {
                             status: resp.status,

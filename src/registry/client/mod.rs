@@ -1,5 +1,6 @@
-//! [`RegistryClient`]: checks tags against registries. Owns the per-host state (one `/v2/` ping
-//! per host, credentials, the "credentials refused" latch), the token flow, the manifest `HEAD`
+//! [`RegistryClient`]: checks tags against registries. Owns the per-host state (the host's auth,
+//! learnt from the first manifest HEAD's answer or, when that tells nothing, one `/v2/` ping;
+//! credentials; the "credentials refused" latch), the token flow, the manifest `HEAD`
 //! with its `GET` fallback, and the parallel fan-out with a per-host cap. The token flow is in
 //! `token`, the platform check in `platform`; HTTP details live in `transport`, parsing in
 //! `auth`, secrets in `credentials`.
@@ -73,8 +74,11 @@ struct HostState {
     /// `https://host` or `http://host`.
     base: String,
     gate: HostLimit,
-    /// Learnt from the one `/v2/` ping, or from a later 401.
+    /// Learnt from the first manifest request's answer (or the `/v2/` ping when that did not
+    /// tell), or from a later 401.
     auth: Mutex<Option<HostAuth>>,
+    /// Held while the first request learns `auth`, so concurrent calls learn it once.
+    learning: Mutex<()>,
     /// Set once the credentials were refused: no further attempt with them.
     refused: AtomicBool,
 }
@@ -229,6 +233,7 @@ impl RegistryClient {
                 base: format!("{scheme}://{host}"),
                 gate: HostLimit::new(self.per_host),
                 auth: Mutex::new(None),
+                learning: Mutex::new(()),
                 refused: AtomicBool::new(false),
             })
         });
@@ -242,8 +247,8 @@ impl RegistryClient {
         tags: &[&RepoTag],
     ) -> Vec<(RepoTag, Result<RemoteDigest, CheckError>)> {
         let state = self.host_state(host);
-        let session = match self.open_session(&state, tags) {
-            Ok(session) => session,
+        let (session, first) = match self.open_session(&state, tags, true) {
+            Ok(opened) => opened,
             Err(problem) => {
                 return tags
                     .iter()
@@ -251,8 +256,18 @@ impl RegistryClient {
                     .collect();
             }
         };
-        let next = AtomicUsize::new(0);
-        let out = Mutex::new(Vec::with_capacity(tags.len()));
+        let mut out = Vec::with_capacity(tags.len());
+        // The first tag's answer when its own HEAD was how the host's auth was learnt.
+        if let (Some(result), Some(tag)) = (first, tags.first()) {
+            let result = result.map_err(|problem| self.to_error(&problem, tag));
+            match &result {
+                Ok(remote) => log::debug!("{tag}: {}", remote.digest),
+                Err(e) => log::debug!("{tag}: {} ({})", e.kind(), e),
+            }
+            out.push(((*tag).clone(), result));
+        }
+        let next = AtomicUsize::new(out.len());
+        let out = Mutex::new(out);
         let work = || {
             loop {
                 let Some(tag) = tags.get(next.fetch_add(1, Ordering::Relaxed)) else {
@@ -268,7 +283,7 @@ impl RegistryClient {
                     .push(((*tag).clone(), result));
             }
         };
-        let workers = self.per_host.min(tags.len());
+        let workers = self.per_host.min(tags.len() - next.load(Ordering::Relaxed));
         if workers <= 1 {
             work();
         } else {
@@ -281,29 +296,35 @@ impl RegistryClient {
         out.into_inner().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Credentials, the ping, and one token request covering every repository of this call
-    /// that has no valid token yet.
+    /// Credentials, the host's auth, and one token request covering every repository of this
+    /// call that has no valid token yet. With `head_first` an unknown host's auth is learnt from
+    /// the first tag's own `HEAD` and, when that answered for good, its result is returned with
+    /// the session; otherwise from the `/v2/` ping.
     fn open_session<'a>(
         &self,
         host: &'a HostState,
         tags: &[&RepoTag],
-    ) -> Result<HostSession<'a>, Problem> {
+        head_first: bool,
+    ) -> Result<(HostSession<'a>, Option<Result<RemoteDigest, Problem>>), Problem> {
         let credential = self.credential_for(host)?;
-        let auth = self.discover(host)?;
         let mut session = HostSession {
             host,
             credential,
             fresh_single: BTreeSet::new(),
         };
+        let (auth, first) = match tags.first() {
+            Some(tag) if head_first => self.learn_auth(&session, tag)?,
+            _ => (self.discover(host)?, None),
+        };
         let HostAuth::Bearer { realm, service } = auth else {
-            return Ok(session);
+            return Ok((session, first));
         };
         if matches!(
             session.credential_kind(),
             Some(Credential::RegistryToken(_))
         ) || host.refused.load(Ordering::SeqCst)
         {
-            return Ok(session);
+            return Ok((session, first));
         }
         let key = Self::token_key(&realm, service.as_deref(), session.credential.as_ref());
         let now = Instant::now();
@@ -329,7 +350,82 @@ impl RegistryClient {
                 Err(problem) => return Err(problem),
             }
         }
-        Ok(session)
+        Ok((session, first))
+    }
+
+    /// The host's auth, learnt once. When unknown, the first tag's `HEAD` goes out alone
+    /// (without credentials, or with a registry token): an answer is that tag's result and
+    /// the host is open, so no ping is needed; a 401 carries the challenge. Only a HEAD that
+    /// neither answered nor challenged (a 401 without one, a 403 or 404 that may hide a
+    /// private repository, a server error that may be this manifest's alone) leads to the
+    /// `GET /v2/` ping. An unreachable or rate-limiting host fails every tag at once.
+    fn learn_auth(
+        &self,
+        session: &HostSession<'_>,
+        tag: &RepoTag,
+    ) -> Result<(HostAuth, Option<Result<RemoteDigest, Problem>>), Problem> {
+        let host = session.host;
+        let _learning = host.learning.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = host
+            .auth
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Ok((known, None));
+        }
+        let url = format!("{}/v2/{}/manifests/{}", host.base, tag.repository, tag.tag);
+        let authz = self.authorize(session, &tag.repository, false)?;
+        let req = RegistryRequest {
+            method: RegistryMethod::Head,
+            url: url.clone(),
+            accept: Some(MANIFEST_ACCEPT),
+            authorization: authz.header.as_deref(),
+            form: None,
+        };
+        let resp = match self.transport.send(&host.gate, &req) {
+            Ok(resp) => resp,
+            Err(
+                failure @ (TransportFailure::Unreachable(_) | TransportFailure::RateLimited(_)),
+            ) => {
+                return Err(Problem::Transport(failure));
+            }
+            Err(failure) => {
+                // Perhaps this manifest's trouble, not the host's: the ping tells, and the
+                // other tags are still checked.
+                let pinged = self.discover(host)?;
+                let first =
+                    (pinged == HostAuth::Anonymous).then_some(Err(Problem::Transport(failure)));
+                return Ok((pinged, first));
+            }
+        };
+        let learnt = if resp.status == 401 {
+            select_auth_from_headers(resp.header_all("www-authenticate"))
+        } else {
+            HostAuth::Anonymous
+        };
+        if (200..300).contains(&resp.status) || learnt != HostAuth::Anonymous {
+            log::debug!(
+                "{}: auth {} (from a manifest HEAD)",
+                host.host,
+                describe(&learnt)
+            );
+            *host.auth.lock().unwrap_or_else(PoisonError::into_inner) = Some(learnt.clone());
+            let first = (learnt == HostAuth::Anonymous)
+                .then(|| self.remote_digest(session, &url, &authz, &resp));
+            return Ok((learnt, first));
+        }
+        let pinged = self.discover(host)?;
+        if pinged != HostAuth::Anonymous {
+            return Ok((pinged, None));
+        }
+        let problem = match resp.status {
+            401 => Problem::Unauthorized(authz.sent),
+            403 => Problem::Denied(authz.sent),
+            404 => Problem::NotFound,
+            status => Problem::Bad(format!("HTTP {status} to the manifest request")),
+        };
+        Ok((HostAuth::Anonymous, Some(Err(problem))))
     }
 
     fn credential_for(&self, host: &HostState) -> Result<Option<Resolved>, Problem> {
@@ -339,7 +435,8 @@ impl RegistryClient {
             .map_err(Problem::Credentials)
     }
 
-    /// The one `GET /v2/` per host: 401 → its challenge; anything else → anonymous.
+    /// The `GET /v2/` ping, at most once per host: 401 → its challenge; anything else →
+    /// anonymous.
     fn discover(&self, host: &HostState) -> Result<HostAuth, Problem> {
         let mut auth = host.auth.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(known) = auth.as_ref() {

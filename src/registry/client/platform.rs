@@ -26,8 +26,8 @@ impl RegistryClient {
         };
         let state = self.host_state(&canonical.host);
         let found = self
-            .open_session(&state, &[&canonical])
-            .and_then(|session| {
+            .open_session(&state, &[&canonical], false)
+            .and_then(|(session, _)| {
                 self.find_platform(&session, &canonical, index, platform, want_config)
             });
         found.map_err(|problem| self.to_error(&problem, &canonical).for_item(item))
