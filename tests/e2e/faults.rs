@@ -522,6 +522,17 @@ const PAUSE_SECS: &str = "4";
 /// Runs `apply` (no soak) paused at `step`, calls `during` while it waits there, and returns
 /// the finished run.
 fn apply_paused_at(s: &Service<'_>, step: &str, secs: &str, during: &dyn Fn()) -> Run {
+    apply_paused_with(s, step, secs, &[], during)
+}
+
+/// [`apply_paused_at`] with more variables for pullpilot.
+fn apply_paused_with(
+    s: &Service<'_>,
+    step: &str,
+    secs: &str,
+    extra: &[(&str, &str)],
+    during: &dyn Fn(),
+) -> Run {
     let scope = s.scope();
     let mut running = spawn_pullpilot(
         s.bed,
@@ -530,10 +541,14 @@ fn apply_paused_at(s: &Service<'_>, step: &str, secs: &str, during: &dyn Fn()) -
         &s.data,
         &["apply", "--json", "--scope", &scope],
         &[
-            SOAK_NOW,
-            ("PULLPILOT_PAUSE_AT", step),
-            ("PULLPILOT_PAUSE_SECS", secs),
-        ],
+            &[
+                SOAK_NOW,
+                ("PULLPILOT_PAUSE_AT", step),
+                ("PULLPILOT_PAUSE_SECS", secs),
+            ],
+            extra,
+        ]
+        .concat(),
     );
     running.wait_for_stderr(
         &format!("pausing {secs}s at step {step}"),
@@ -824,11 +839,14 @@ fn restart_engine(down_secs: u32) {
 
 /// Pauses an update at `step`, restarts dockerd (down `down_secs`) meanwhile, and checks that
 /// the pass ends with a clear message and the next `apply` heals to one running container.
-fn restart_mid_pass(prefix: &str, step: &str, pause_secs: &str, down_secs: u32) {
+fn restart_mid_pass(prefix: &str, step: &str, pause_secs: &str, down_secs: u32, compose: bool) {
     let bed = Bed::get();
     let data = TempDir::new(prefix);
     let s = Service::new(bed, prefix, data.path());
-    let run = apply_paused_at(&s, step, pause_secs, &|| restart_engine(down_secs));
+    let path = [("PP_COMPOSE", if compose { "auto" } else { "off" })];
+    let run = apply_paused_with(&s, step, pause_secs, &path, &|| {
+        restart_engine(down_secs);
+    });
     match run.code {
         0 => assert_eq!(
             run.container("app")["result"]["outcome"],
@@ -849,12 +867,26 @@ fn restart_mid_pass(prefix: &str, step: &str, pause_secs: &str, down_secs: u32) 
 #[ignore = "restarts the bed's dockerd: run alone (--test-threads=1 serial_), --features fault-injection"]
 fn serial_dockerd_restarts_while_the_old_container_is_stopped() {
     // Old container stopped, replacement created: dockerd is back before the pass goes on.
-    restart_mid_pass("restart-after-stop", "after-stop", "30", 0);
+    restart_mid_pass("restart-after-stop", "after-stop", "30", 0, false);
 }
 
 #[test]
 #[ignore = "restarts the bed's dockerd: run alone (--test-threads=1 serial_), --features fault-injection"]
 fn serial_dockerd_is_down_when_the_pass_goes_on() {
     // The old container has its temporary name and the pass resumes with no Docker to talk to.
-    restart_mid_pass("down-after-rename", "after-rename-old", "3", 15);
+    restart_mid_pass("down-after-rename", "after-rename-old", "3", 15, false);
+}
+
+#[test]
+#[ignore = "restarts the bed's dockerd: run alone (--test-threads=1 serial_), --features fault-injection"]
+fn serial_dockerd_restarts_just_before_compose_recreates() {
+    // The tag has moved and compose is about to run: dockerd is back before the pass goes on.
+    restart_mid_pass("restart-before-compose", "before-compose", "30", 0, true);
+}
+
+#[test]
+#[ignore = "restarts the bed's dockerd: run alone (--test-threads=1 serial_), --features fault-injection"]
+fn serial_dockerd_is_down_when_compose_has_recreated() {
+    // Compose made the replacement; the gate finds no Docker to talk to.
+    restart_mid_pass("down-after-compose", "after-compose", "3", 15, true);
 }
