@@ -29,6 +29,10 @@ pub use project::{NotUsable, ProjectFiles};
 /// `stop_grace_period`, so this is generous.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
+/// The recreate both the dry run and the real step ask for: exactly the named services, from
+/// images already here.
+const UP: &[&str] = &["up", "-d", "--no-deps", "--no-build", "--pull", "never"];
+
 /// Bytes of compose's output kept for an error message.
 const MAX_OUTPUT: usize = 256 * 1024;
 
@@ -283,33 +287,16 @@ impl Compose for ComposeCli {
     }
 
     fn changes(&self, project: &ProjectFiles, services: &[String]) -> Result<Vec<Change>> {
-        let mut args = vec![
-            "--dry-run",
-            "--progress",
-            "json",
-            "up",
-            "-d",
-            "--no-deps",
-            "--no-build",
-            "--pull",
-            "never",
-        ];
+        let mut args = vec!["--dry-run", "--progress", "json"];
+        args.extend(UP);
         args.extend(services.iter().map(String::as_str));
         let out = self.run_in(project, &args, Duration::from_secs(120))?;
         Ok(parse_changes(&out))
     }
 
     fn up(&self, project: &ProjectFiles, services: &[String], start: bool) -> Result<()> {
-        let mut args = vec![
-            "--progress",
-            "json",
-            "up",
-            "-d",
-            "--no-deps",
-            "--no-build",
-            "--pull",
-            "never",
-        ];
+        let mut args = vec!["--progress", "json"];
+        args.extend(UP);
         if !start {
             args.push("--no-start");
         }

@@ -32,23 +32,17 @@ impl Executor<'_> {
             .context("this update was started with compose, which is not available now")
     }
 
-    /// Runs the compose step for `entry`: first gives back their names to containers a killed
+    /// Runs the compose step for container `name`: first gives back their names to containers a killed
     /// compose left under its temporary `<id>_<name>`, then `up`.
-    pub(super) fn compose_step(
-        &self,
-        entry: &JournalEntry,
-        step: &ComposeStep,
-        start: bool,
-    ) -> Result<()> {
+    pub(super) fn compose_step(&self, name: &str, step: &ComposeStep, start: bool) -> Result<()> {
         self.rename_leftovers(step)?;
         log::info!(
-            "Recreating {} with compose ({}).",
-            entry.name,
+            "Recreating {name} with compose ({}).",
             step.services.join(", ")
         );
         self.compose()?
             .up(&files_of(step), &step.services, start)
-            .with_context(|| format!("compose could not recreate {}", entry.name))
+            .with_context(|| format!("compose could not recreate {name}"))
     }
 
     /// Compose renames the replacement to the service's name as its last step; a container of
@@ -92,7 +86,7 @@ impl Executor<'_> {
             .tag_image(&entry.new_image_id, &entry.repository, &entry.tag)?;
         fault::point("before-compose");
         let started = std::time::Instant::now();
-        self.compose_step(entry, &step, true)?;
+        self.compose_step(&entry.name, &step, true)?;
         let new_id = self.replacement(entry)?;
         log::info!(
             "{}: compose replaced the container in {} ms.",
@@ -177,7 +171,7 @@ impl Executor<'_> {
         let redone = (|| -> Result<String> {
             self.runtime
                 .tag_image(&entry.new_image_id, &entry.repository, &entry.tag)?;
-            self.compose_step(entry, &step, true)?;
+            self.compose_step(&entry.name, &step, true)?;
             let new_id = self.replacement(entry)?;
             self.set_phase(state, &entry.name, Phase::Started, Some(&new_id))?;
             Ok(new_id)
@@ -218,7 +212,7 @@ impl Executor<'_> {
             .tag_image(&entry.old_image_id, &entry.repository, &entry.tag)
             .context("pointing the tag back at the old image")?;
         // A one-shot job is not run again on the image it already ran.
-        self.compose_step(entry, step, entry.was_running)?;
+        self.compose_step(&entry.name, step, entry.was_running)?;
         let now = self
             .runtime
             .inspect_container(&entry.name)
@@ -266,11 +260,7 @@ impl Executor<'_> {
 
     /// After the updated service passed its gate: the other services compose moved with it
     /// must be running (and healthy, if they have a healthcheck) when they ran before.
-    pub(super) fn compose_followers(
-        &self,
-        entry: &JournalEntry,
-        step: &ComposeStep,
-    ) -> Result<Verdict> {
+    pub(super) fn compose_followers(&self, name: &str, step: &ComposeStep) -> Result<Verdict> {
         for service in step.services.iter().skip(1) {
             let Some(c) = self
                 .runtime
@@ -283,7 +273,7 @@ impl Executor<'_> {
             if let Verdict::Fail(reason) = self.gate(&c.id, self.policy_of(&c.id))? {
                 return Ok(Verdict::Fail(format!(
                     "{} (which compose moved with {}) failed: {reason}",
-                    c.name, entry.name
+                    c.name, name
                 )));
             }
         }

@@ -141,7 +141,7 @@ impl Executor<'_> {
         new_parent_id: &str,
     ) -> Result<Verdict> {
         if let Some(step) = &entry.compose {
-            return self.compose_followers(entry, step);
+            return self.compose_followers(&entry.name, step);
         }
         let d = self.runtime;
         for (i, f) in entry.followers.iter().enumerate() {

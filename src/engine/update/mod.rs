@@ -315,25 +315,29 @@ impl Executor<'_> {
             log::info!("{}: {reason}.", c.name);
         }
         self.pre_update_hook(c, previous_digest.as_ref(), digest)?;
+        let intent = JournalEntry {
+            key: c.observed.key.clone(),
+            name: c.name.clone(),
+            old_id: c.id.clone(),
+            old_image_id: c.image_id.clone(),
+            new_image_id: new_image.id.clone(),
+            new_id: None,
+            temp_name: String::new(),
+            old_name_aside: String::new(),
+            repository: repository.clone(),
+            tag: tag.clone(),
+            digest: digest.clone(),
+            previous_digest: previous_digest.clone(),
+            was_running: c.running,
+            phase: Phase::Intent,
+            started_at: self.clock.now(),
+            followers: Vec::new(),
+            compose: None,
+        };
         if let RecreatePath::Compose(step) = route {
             let entry = JournalEntry {
-                key: c.observed.key.clone(),
-                name: c.name.clone(),
-                old_id: c.id.clone(),
-                old_image_id: c.image_id.clone(),
-                new_image_id: new_image.id.clone(),
-                new_id: None,
-                temp_name: String::new(),
-                old_name_aside: String::new(),
-                repository: repository.clone(),
-                tag: tag.clone(),
-                digest: digest.clone(),
-                previous_digest: previous_digest.clone(),
-                was_running: c.running,
-                phase: Phase::Intent,
-                started_at: self.clock.now(),
-                followers: Vec::new(),
                 compose: Some(step),
+                ..intent
             };
             return self.compose_update(state, c, &entry);
         }
@@ -351,23 +355,10 @@ impl Executor<'_> {
         record::journal_intent(
             state,
             JournalEntry {
-                key: c.observed.key.clone(),
-                name: c.name.clone(),
-                old_id: c.id.clone(),
-                old_image_id: c.image_id.clone(),
-                new_image_id: new_image.id.clone(),
-                new_id: None,
                 temp_name: temp_name.clone(),
                 old_name_aside: old_name_aside.clone(),
-                repository: repository.clone(),
-                tag: tag.clone(),
-                digest: digest.clone(),
-                previous_digest: previous_digest.clone(),
-                was_running: c.running,
-                phase: Phase::Intent,
-                started_at: self.clock.now(),
                 followers,
-                compose: None,
+                ..intent
             },
         );
         if let Err(e) = self.save(state) {

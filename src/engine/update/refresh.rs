@@ -9,7 +9,7 @@ use super::gate::Verdict;
 use crate::compose::ProjectFiles;
 use crate::engine::discover::Discovered;
 use crate::labels;
-use crate::state::{ComposeStep, JournalEntry, Phase};
+use crate::state::ComposeStep;
 
 /// What `pin --compose`/`unpin --compose` leave behind.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,26 +88,6 @@ impl Executor<'_> {
                 unexpected.join(", ")
             )));
         }
-        let entry = JournalEntry {
-            key: c.observed.key.clone(),
-            name: c.name.clone(),
-            old_id: c.id.clone(),
-            old_image_id: c.image_id.clone(),
-            new_image_id: c.image_id.clone(),
-            new_id: None,
-            temp_name: String::new(),
-            old_name_aside: String::new(),
-            repository: String::new(),
-            tag: String::new(),
-            digest: crate::reference::Digest::parse(&format!("sha256:{}", "0".repeat(64)))
-                .expect("a valid digest"),
-            previous_digest: None,
-            was_running: true,
-            phase: Phase::Intent,
-            started_at: self.clock.now(),
-            followers: Vec::new(),
-            compose: None,
-        };
         let step = ComposeStep {
             project: files.name,
             working_dir: files.working_dir,
@@ -115,7 +95,7 @@ impl Executor<'_> {
             env_files: files.env_files,
             services,
         };
-        self.compose_step(&entry, &step, true)?;
+        self.compose_step(&c.name, &step, true)?;
         let now = self
             .runtime
             .inspect_container(&c.name)
@@ -137,7 +117,7 @@ impl Executor<'_> {
                 c.name
             );
         }
-        if let Verdict::Fail(reason) = self.compose_followers(&entry, &step)? {
+        if let Verdict::Fail(reason) = self.compose_followers(&c.name, &step)? {
             bail!("{reason}");
         }
         Ok(Refresh::Recreated)
