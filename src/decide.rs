@@ -2,9 +2,14 @@
 //!
 //! Pure: no Docker, no HTTP, no clock, no environment. The order is the product's contract
 //! (first match wins): excluded → invalid label → image is not a tag → digest-pinned reference →
-//! pinned in state → no local repo digest → registry error → up to date (the same digest, or
-//! the same image for the container's platform) → self → blocked →
-//! monitor-only → soak → update. [`registry_target`] says which containers need a registry
+//! pinned in state → a `track` label its tag cannot follow → no local repo digest → a newer
+//! version tag (see below) → registry error → up to date (the same digest, or the same image
+//! for the container's platform) → self → blocked → monitor-only → soak → update.
+//!
+//! A newer version tag (`io.pullpilot.track`, [`Newer`]) wins over a new digest of the current
+//! tag, and goes through the same steps: its own registry error, blocked, monitor-only, then
+//! "cannot edit" when the compose file cannot be moved to it, soak (the tag and digest must
+//! stay the best candidate), update. [`registry_target`] says which containers need a registry
 //! check at all, so excluded, pinned and locally built containers cost no request.
 
 use std::time::{Duration, SystemTime};
@@ -15,6 +20,7 @@ use crate::labels::{LabelError, Parsed};
 use crate::reference::{Digest, ImageRef};
 use crate::state::State;
 use crate::values::format_duration;
+use crate::version::{self, Track};
 
 /// What was observed about one container.
 #[derive(Clone, Debug)]
@@ -63,11 +69,23 @@ pub enum Remote {
     },
 }
 
+/// The newest version tag the container's track allows, when it is newer than its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Newer {
+    pub tag: String,
+    /// What the registry said about that tag ([`Remote::Digest`] or [`Remote::Error`]).
+    pub remote: Remote,
+    /// Why the compose file cannot be moved to it; `None` when it can.
+    pub cannot_edit: Option<String>,
+}
+
 /// Settings and state the decision reads.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {
     pub now: SystemTime,
     pub default_soak: Duration,
+    /// `PP_TRACK`: the track of containers without an `io.pullpilot.track` label.
+    pub default_track: &'a Track,
     pub self_update: bool,
     pub state: &'a State,
 }
@@ -115,12 +133,26 @@ pub enum Decision {
     Blocked {
         digest: Digest,
         reason: String,
+        /// The newer version tag this digest is, for a version move.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
     },
     MonitorOnly {
         digest: Digest,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+    },
+    /// A newer version tag is available, but the compose file cannot be moved to it safely:
+    /// notify only (a container compose would revert is never made).
+    CannotEdit {
+        digest: Digest,
+        tag: String,
+        reason: String,
     },
     Soaking {
         digest: Digest,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
         #[serde(with = "rfc3339")]
         first_seen: SystemTime,
         #[serde(with = "rfc3339")]
@@ -131,6 +163,9 @@ pub enum Decision {
     },
     Update {
         digest: Digest,
+        /// The version tag to move to; `None` for a new digest of the current tag.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
     },
 }
 
@@ -149,7 +184,7 @@ impl Decision {
             Decision::UpToDate => "up to date",
             Decision::SelfUpdateAvailable { .. } => "update available (self)",
             Decision::Blocked { .. } => "blocked",
-            Decision::MonitorOnly { .. } => "update available",
+            Decision::MonitorOnly { .. } | Decision::CannotEdit { .. } => "update available",
             Decision::Soaking { .. } => "soaking",
             Decision::Update { .. } => "update",
         }
@@ -207,30 +242,66 @@ impl Decision {
                     digest.short()
                 )
             }
-            Decision::Blocked { digest, reason } => format!(
+            Decision::Blocked {
+                digest,
+                reason,
+                tag,
+            } => format!(
                 "{} failed the health gate before ({reason}); `pullpilot unblock` allows it again",
-                digest.short()
+                shown(tag.as_deref(), digest)
             ),
-            Decision::MonitorOnly { digest } => {
-                format!("{} is available; monitor-only, not applied", digest.short())
+            Decision::MonitorOnly { digest, tag } => {
+                format!(
+                    "{} is available; monitor-only, not applied",
+                    shown(tag.as_deref(), digest)
+                )
             }
+            Decision::CannotEdit {
+                digest,
+                tag,
+                reason,
+            } => format!(
+                "{} is available, but pullpilot cannot edit the compose file: {reason}; \
+                 move the tag by hand",
+                shown(Some(tag), digest)
+            ),
             Decision::Soaking {
                 rollout_at,
                 new_candidate,
+                tag,
                 ..
             } => {
                 let left = rollout_at.duration_since(now).unwrap_or_default();
                 let at = format_time(*rollout_at);
+                let what = tag
+                    .as_ref()
+                    .map_or_else(|| "new digest".to_string(), |t| format!("new version {t}"));
                 if *new_candidate {
                     format!(
-                        "new digest; the soak clock starts at the next apply ({} from then)",
+                        "{what}; the soak clock starts at the next apply ({} from then)",
                         format_duration(left)
                     )
+                } else if tag.is_some() {
+                    format!("{what}; {} left; rollout at {at}", format_duration(left))
                 } else {
                     format!("{} left; rollout at {at}", format_duration(left))
                 }
             }
-            Decision::Update { digest } => format!("{} will be rolled out", digest.short()),
+            Decision::Update { digest, tag } => {
+                format!("{} will be rolled out", shown(tag.as_deref(), digest))
+            }
+        }
+    }
+
+    /// The version tag a decision moves to, if it is a version move.
+    pub fn to_tag(&self) -> Option<&str> {
+        match self {
+            Decision::Update { tag, .. }
+            | Decision::Soaking { tag, .. }
+            | Decision::MonitorOnly { tag, .. }
+            | Decision::Blocked { tag, .. } => tag.as_deref(),
+            Decision::CannotEdit { tag, .. } => Some(tag),
+            _ => None,
         }
     }
 
@@ -238,6 +309,35 @@ impl Decision {
     pub fn is_failure(&self) -> bool {
         matches!(self, Decision::RegistryError { .. })
     }
+}
+
+/// `1.2.10 (sha256:abcd…)` for a version move, the short digest otherwise.
+fn shown(tag: Option<&str>, digest: &Digest) -> String {
+    match tag {
+        Some(tag) => format!("{tag} ({})", digest.short()),
+        None => digest.short().to_string(),
+    }
+}
+
+/// The track a container follows, and whether its label set it (an unfit tag is then an
+/// invalid label; under `PP_TRACK` alone it just follows its digest).
+pub fn track_of<'a>(c: &'a Observed, ctx: &Context<'a>) -> (&'a Track, bool) {
+    match &c.labels.policy.track {
+        Some(track) => (track, true),
+        None => (ctx.default_track, false),
+    }
+}
+
+/// The version track to follow for `c` on `reference`'s tag: `None` when it follows digests
+/// only (the `digest` track, or `PP_TRACK` on a tag that is not a version).
+pub fn version_track<'a>(
+    c: &'a Observed,
+    reference: &ImageRef,
+    ctx: &Context<'a>,
+) -> Option<&'a Track> {
+    let (track, _) = track_of(c, ctx);
+    let tag = reference.tag().unwrap_or("latest");
+    (track.follows_tags() && version::unfit(tag, track).is_none()).then_some(track)
 }
 
 /// The reference to check at the registry, or the decision that makes a check unnecessary.
@@ -282,6 +382,18 @@ pub fn registry_target(c: &Observed, ctx: &Context<'_>) -> Result<ImageRef, Deci
             reason: pin.reason.clone(),
         });
     }
+    if let (track, true) = track_of(c, ctx)
+        && version::unfit(reference.tag().unwrap_or("latest"), track).is_some()
+    {
+        return Err(Decision::InvalidLabel {
+            errors: vec![LabelError {
+                label: crate::labels::TRACK.into(),
+                value: track.to_string(),
+                expected: "a container whose image tag is a version (1.2.3, v2.1, 16.2-alpine) \
+                           or matches the pattern; use track=digest for other tags",
+            }],
+        });
+    }
     if c.local_digests.is_empty() {
         return Err(if c.dangling {
             Decision::Dangling
@@ -292,13 +404,27 @@ pub fn registry_target(c: &Observed, ctx: &Context<'_>) -> Result<ImageRef, Deci
     Ok(reference)
 }
 
-/// Decides for one container. `remote` is the registry's answer for [`registry_target`]'s
-/// reference; it is ignored when no check was needed.
+/// Decides for one container that follows digests only. See [`decide_with`].
 pub fn decide(c: &Observed, remote: Option<&Remote>, ctx: &Context<'_>) -> Decision {
+    decide_with(c, remote, None, ctx)
+}
+
+/// Decides for one container. `remote` is the registry's answer for [`registry_target`]'s
+/// reference; it is ignored when no check was needed. `newer` is the newest version tag the
+/// container's track allows, when there is one.
+pub fn decide_with(
+    c: &Observed,
+    remote: Option<&Remote>,
+    newer: Option<&Newer>,
+    ctx: &Context<'_>,
+) -> Decision {
     let reference = match registry_target(c, ctx) {
         Ok(reference) => reference,
         Err(decision) => return decision,
     };
+    if let Some(newer) = newer {
+        return decide_version(c, &reference, newer, ctx);
+    }
     let digest = match remote {
         Some(Remote::Digest(digest)) => digest,
         Some(Remote::PlatformUnchanged { .. }) => return Decision::UpToDate,
@@ -332,17 +458,77 @@ pub fn decide(c: &Observed, remote: Option<&Remote>, ctx: &Context<'_>) -> Decis
         return Decision::Blocked {
             digest: digest.clone(),
             reason: blocked.reason.clone(),
+            tag: None,
         };
     }
     if c.labels.policy.monitor_only {
         return Decision::MonitorOnly {
             digest: digest.clone(),
+            tag: None,
         };
     }
+    soak_or_update(c, digest, None, ctx)
+}
+
+/// The decision for a newer version tag: its check, blocked, monitor-only, the compose edit,
+/// then soak and update as for a digest.
+fn decide_version(
+    c: &Observed,
+    reference: &ImageRef,
+    newer: &Newer,
+    ctx: &Context<'_>,
+) -> Decision {
+    let digest = match &newer.remote {
+        Remote::Digest(d) | Remote::PlatformUnchanged { index: d } => d,
+        Remote::Error { kind, message } => {
+            return Decision::RegistryError {
+                kind: kind.clone(),
+                message: message.clone(),
+            };
+        }
+    };
+    let tag = Some(newer.tag.clone());
+    if let Some(blocked) = ctx
+        .state
+        .blocked
+        .get(&reference.name())
+        .and_then(|b| b.get(digest))
+    {
+        return Decision::Blocked {
+            digest: digest.clone(),
+            reason: blocked.reason.clone(),
+            tag,
+        };
+    }
+    if c.labels.policy.monitor_only {
+        return Decision::MonitorOnly {
+            digest: digest.clone(),
+            tag,
+        };
+    }
+    if let Some(reason) = &newer.cannot_edit {
+        return Decision::CannotEdit {
+            digest: digest.clone(),
+            tag: newer.tag.clone(),
+            reason: reason.clone(),
+        };
+    }
+    soak_or_update(c, digest, tag, ctx)
+}
+
+/// Soaking until the candidate (digest, and tag for a version move) has been the one on offer
+/// for the soak window; then the update.
+fn soak_or_update(
+    c: &Observed,
+    digest: &Digest,
+    tag: Option<String>,
+    ctx: &Context<'_>,
+) -> Decision {
     let soak = c.labels.policy.soak.unwrap_or(ctx.default_soak);
     if soak.is_zero() {
         return Decision::Update {
             digest: digest.clone(),
+            tag,
         };
     }
     let candidate = ctx
@@ -350,16 +536,18 @@ pub fn decide(c: &Observed, remote: Option<&Remote>, ctx: &Context<'_>) -> Decis
         .containers
         .get(&c.key)
         .and_then(|s| s.candidate.as_ref())
-        .filter(|cand| &cand.digest == digest);
+        .filter(|cand| &cand.digest == digest && cand.tag == tag);
     let first_seen = candidate.map_or(ctx.now, |cand| cand.first_seen);
     let elapsed = ctx.now.duration_since(first_seen).unwrap_or_default();
     if elapsed >= soak {
         return Decision::Update {
             digest: digest.clone(),
+            tag,
         };
     }
     Decision::Soaking {
         digest: digest.clone(),
+        tag,
         first_seen,
         rollout_at: rollout_at(first_seen, soak),
         remaining_seconds: soak.saturating_sub(elapsed).as_secs(),
@@ -434,6 +622,7 @@ mod tests {
 
     fn ctx(state: &State) -> Context<'_> {
         Context {
+            default_track: &crate::version::DIGEST,
             now: now(),
             default_soak: 24 * HOUR,
             self_update: false,
@@ -447,6 +636,7 @@ mod tests {
             "shop/web".into(),
             ContainerState {
                 candidate: Some(Candidate {
+                    tag: None,
                     digest: d,
                     first_seen: now() - age,
                 }),
@@ -542,6 +732,166 @@ mod tests {
                 }
             );
         }
+    }
+
+    fn newer(tag: &str, d: char) -> Newer {
+        Newer {
+            tag: tag.into(),
+            remote: remote(d),
+            cannot_edit: None,
+        }
+    }
+
+    #[test]
+    fn a_newer_version_wins_over_a_rebuilt_tag_and_soaks_with_its_tag() {
+        let state = State::default();
+        let c = container(&[(labels::TRACK, "patch")]);
+        let d = decide_with(
+            &c,
+            Some(&remote('b')),
+            Some(&newer("1.2.10", 'c')),
+            &ctx(&state),
+        );
+        match &d {
+            Decision::Soaking {
+                digest,
+                tag,
+                new_candidate: true,
+                ..
+            } => {
+                assert_eq!(digest, &digest_of('c'));
+                assert_eq!(tag.as_deref(), Some("1.2.10"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            d.reason(now()).contains("new version 1.2.10"),
+            "{}",
+            d.reason(now())
+        );
+        // The clock runs for that tag and digest only.
+        let mut soaked = with_candidate(digest_of('c'), 25 * HOUR);
+        soaked
+            .containers
+            .get_mut("shop/web")
+            .unwrap()
+            .candidate
+            .as_mut()
+            .unwrap()
+            .tag = Some("1.2.10".into());
+        assert_eq!(
+            decide_with(
+                &c,
+                Some(&remote('b')),
+                Some(&newer("1.2.10", 'c')),
+                &ctx(&soaked)
+            ),
+            Decision::Update {
+                digest: digest_of('c'),
+                tag: Some("1.2.10".into())
+            }
+        );
+        // A newer tag (even with the same digest) restarts the clock.
+        assert!(matches!(
+            decide_with(&c, None, Some(&newer("1.2.11", 'c')), &ctx(&soaked)),
+            Decision::Soaking {
+                new_candidate: true,
+                ..
+            }
+        ));
+        // A digest clock without a tag is not a version clock.
+        let digest_clock = with_candidate(digest_of('c'), 25 * HOUR);
+        assert!(matches!(
+            decide_with(&c, None, Some(&newer("1.2.10", 'c')), &ctx(&digest_clock)),
+            Decision::Soaking {
+                new_candidate: true,
+                ..
+            }
+        ));
+    }
+
+    fn digest_of(c: char) -> Digest {
+        digest(c)
+    }
+
+    #[test]
+    fn version_moves_are_blocked_monitored_or_refused_like_digests() {
+        let c = container(&[(labels::TRACK, "minor")]);
+        let mut state = State::default();
+        state.blocked.insert(
+            "ghcr.io/acme/web".into(),
+            BTreeMap::from([(
+                digest('c'),
+                Blocked {
+                    at: now(),
+                    reason: "unhealthy".into(),
+                    container: "shop-web-1".into(),
+                },
+            )]),
+        );
+        let d = decide_with(&c, None, Some(&newer("1.3.0", 'c')), &ctx(&state));
+        assert!(
+            matches!(&d, Decision::Blocked { tag: Some(t), .. } if t == "1.3.0"),
+            "{d:?}"
+        );
+        let monitor = container(&[(labels::TRACK, "minor"), (labels::MONITOR_ONLY, "true")]);
+        let d = decide_with(
+            &monitor,
+            None,
+            Some(&newer("1.3.0", 'd')),
+            &ctx(&State::default()),
+        );
+        assert!(
+            matches!(d, Decision::MonitorOnly { tag: Some(_), .. }),
+            "{d:?}"
+        );
+        let mut refused = newer("1.3.0", 'd');
+        refused.cannot_edit = Some("/srv/compose.yaml is read-only".into());
+        let d = decide_with(&c, None, Some(&refused), &ctx(&State::default()));
+        assert_eq!(d.word(), "update available");
+        assert!(
+            d.reason(now()).contains("cannot edit the compose file"),
+            "{}",
+            d.reason(now())
+        );
+        let failed = Newer {
+            tag: String::new(),
+            remote: Remote::Error {
+                kind: "unreachable".into(),
+                message: "listing the tags failed".into(),
+            },
+            cannot_edit: None,
+        };
+        assert!(decide_with(&c, None, Some(&failed), &ctx(&State::default())).is_failure());
+    }
+
+    #[test]
+    fn a_track_label_on_a_tag_that_is_not_a_version_is_invalid_but_pp_track_is_lenient() {
+        let state = State::default();
+        let mut c = container(&[(labels::TRACK, "minor")]);
+        c.config_image = "ghcr.io/acme/web:latest".into();
+        let d = decide(&c, Some(&remote('b')), &ctx(&state));
+        assert!(matches!(d, Decision::InvalidLabel { .. }), "{d:?}");
+        // Under PP_TRACK=minor alone, `latest` follows its digest.
+        let mut plain = container(&[]);
+        plain.config_image = "ghcr.io/acme/web:latest".into();
+        let minor = Track::Minor;
+        let context = Context {
+            default_track: &minor,
+            ..ctx(&state)
+        };
+        assert!(matches!(
+            decide(&plain, Some(&remote('b')), &context),
+            Decision::Soaking { tag: None, .. }
+        ));
+        let reference = ImageRef::parse(&plain.config_image).unwrap();
+        assert!(version_track(&plain, &reference, &context).is_none());
+        let versioned = container(&[]);
+        let reference = ImageRef::parse(&versioned.config_image).unwrap();
+        assert_eq!(
+            version_track(&versioned, &reference, &context),
+            Some(&Track::Minor)
+        );
     }
 
     #[test]
@@ -682,6 +1032,7 @@ mod tests {
         assert_eq!(
             decide(&fresh, Some(&remote('c')), &ctx(&state)),
             Decision::Update {
+                tag: None,
                 digest: digest('c')
             }
         );
@@ -706,6 +1057,7 @@ mod tests {
         assert_eq!(
             decide(&c, Some(&remote('b')), &ctx(&state)),
             Decision::Update {
+                tag: None,
                 digest: digest('b')
             }
         );
@@ -718,6 +1070,7 @@ mod tests {
         assert_eq!(
             decide(&c, Some(&remote('b')), &ctx(&state)),
             Decision::MonitorOnly {
+                tag: None,
                 digest: digest('b')
             }
         );
@@ -783,6 +1136,7 @@ mod tests {
         assert_eq!(
             decide(&container(&[]), Some(&remote('b')), &ctx(&state)),
             Decision::Update {
+                tag: None,
                 digest: digest('b')
             }
         );
@@ -795,6 +1149,7 @@ mod tests {
         assert_eq!(
             decide(&c, Some(&remote('b')), &ctx(&state)),
             Decision::Update {
+                tag: None,
                 digest: digest('b')
             }
         );
@@ -802,6 +1157,7 @@ mod tests {
         assert_eq!(
             decide(&c, Some(&remote('d')), &ctx(&State::default())),
             Decision::Update {
+                tag: None,
                 digest: digest('d')
             }
         );

@@ -26,6 +26,8 @@ pub const ORDER: &str = "io.pullpilot.order";
 pub const REMOVE_ANONYMOUS_VOLUMES: &str = "io.pullpilot.remove-anonymous-volumes";
 pub const SELF: &str = "io.pullpilot.self";
 pub const PRE_UPDATE: &str = "io.pullpilot.pre-update";
+pub const TRACK: &str = "io.pullpilot.track";
+pub const TRACK_PRERELEASE: &str = "io.pullpilot.track-prerelease";
 
 /// Every `io.pullpilot.*` label, with what it does (for docs and the typo guard).
 pub const ALL: &[(&str, &str)] = &[
@@ -61,6 +63,14 @@ pub const ALL: &[(&str, &str)] = &[
         PRE_UPDATE,
         "shell command run on the host before this container is replaced",
     ),
+    (
+        TRACK,
+        "digest, patch, minor, major or regex:<pattern>: follow newer version tags (see \"Following versions\")",
+    ),
+    (
+        TRACK_PRERELEASE,
+        "true: a tracked container may move to pre-release tags (-rc1, -beta.2)",
+    ),
 ];
 
 /// Every policy label pullpilot reads starts with this.
@@ -94,6 +104,10 @@ pub struct Policy {
     pub is_self: bool,
     /// A host command to run before this container is replaced.
     pub pre_update: Option<String>,
+    /// `io.pullpilot.track`; `None` takes `PP_TRACK`.
+    pub track: Option<crate::version::Track>,
+    /// `io.pullpilot.track-prerelease`.
+    pub track_prerelease: bool,
 }
 
 impl Policy {
@@ -212,6 +226,7 @@ pub fn parse(labels: &BTreeMap<String, String>, watchtower_compat: bool) -> Pars
         monitor_only: get_bool(MONITOR_ONLY).unwrap_or(false),
         remove_anonymous_volumes: get_bool(REMOVE_ANONYMOUS_VOLUMES).unwrap_or(false),
         is_self: get_bool(SELF).unwrap_or(false),
+        track_prerelease: get_bool(TRACK_PRERELEASE).unwrap_or(false),
         ..Policy::default()
     };
     if watchtower_compat {
@@ -252,6 +267,16 @@ pub fn parse(labels: &BTreeMap<String, String>, watchtower_compat: bool) -> Pars
                 label: ORDER.into(),
                 value: value.clone(),
                 expected: "a whole number such as 0, 10 or -5",
+            }),
+        }
+    }
+    if let Some(value) = labels.get(TRACK) {
+        match crate::version::Track::parse(value) {
+            Ok(track) => policy.track = Some(track),
+            Err(_) => errors.push(LabelError {
+                label: TRACK.into(),
+                value: value.clone(),
+                expected: crate::version::TRACK_FORM,
             }),
         }
     }
@@ -306,6 +331,23 @@ mod tests {
         assert_eq!(parsed.policy, Policy::default());
         assert!(parsed.errors.is_empty());
         assert!(!parsed.policy.excluded());
+    }
+
+    #[test]
+    fn track_labels_are_read_and_invalid_ones_reported() {
+        let parsed = parse(
+            &labels(&[(TRACK, "minor"), (TRACK_PRERELEASE, "true")]),
+            false,
+        );
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(parsed.policy.track, Some(crate::version::Track::Minor));
+        assert!(parsed.policy.track_prerelease);
+        for bad in ["newest", "regex:build-\\d+", "regex:("] {
+            let parsed = parse(&labels(&[(TRACK, bad)]), false);
+            assert_eq!(parsed.errors.len(), 1, "{bad}");
+            assert_eq!(parsed.errors[0].label, TRACK);
+            assert_eq!(parsed.policy.track, None, "never a silent default");
+        }
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod testsnap;
 pub mod time;
 pub mod tls;
 pub mod values;
+pub mod version;
 pub mod webhook;
 
 use std::ffi::OsString;

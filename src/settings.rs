@@ -28,6 +28,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "how long a new digest must stay current before rollout",
     ),
     (
+        "PP_TRACK",
+        "digest",
+        "how containers follow their image: digest, patch, minor, major or regex:<pattern> \
+         (the label io.pullpilot.track overrides it)",
+    ),
+    (
         "PP_HEALTH_TIMEOUT",
         "90s",
         "how long the health gate waits for `healthy`",
@@ -136,6 +142,8 @@ pub struct Settings {
     pub scope: ScopeSetting,
     pub project_directory: Option<PathBuf>,
     pub soak: Duration,
+    /// `PP_TRACK`: the default of `io.pullpilot.track`.
+    pub track: crate::version::Track,
     pub health_timeout: Duration,
     pub health_stable: Duration,
     pub cleanup: bool,
@@ -304,6 +312,11 @@ impl Settings {
             scope,
             project_directory: a.project_directory.clone(),
             soak: src.duration(a.soak.as_ref(), "PP_SOAK", Duration::from_secs(24 * 3600))?,
+            track: match src.raw(None, "PP_TRACK") {
+                None => crate::version::Track::Digest,
+                Some((value, name)) => crate::version::Track::parse(&value)
+                    .map_err(|_| invalid(&name, &value, crate::version::TRACK_FORM))?,
+            },
             health_timeout: src.duration_at_least(
                 a.health_timeout.as_ref(),
                 "PP_HEALTH_TIMEOUT",

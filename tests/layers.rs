@@ -30,6 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "logging",
             "fault",
             "values",
+            "version",
             "reference",
             "testhttp",
             "testsnap",

@@ -3,20 +3,18 @@
 //! its image line uses). The file is edited first, so a refused edit changes nothing.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
 use crate::cli::{PinArgs, UnpinArgs};
 use crate::commands::Invocation;
-use crate::compose_edit::{self, ImageValue};
+use crate::compose_edit::{self, Spot};
 use crate::engine::discover::{self, Discovered};
 use crate::engine::update::Refresh;
 use crate::engine::{Session, Tools};
 use crate::error::{Failure, Outcome};
-use crate::files;
-use crate::labels;
 use crate::output;
 use crate::reference::Digest;
 use crate::state::{Store, record};
@@ -129,78 +127,19 @@ fn refresh(session: &Session<'_>, store: &Store, c: &Discovered) -> Result<Outco
 /// Sets (or with `None` removes) the digest on `c`'s image in its compose files or `.env`.
 /// Returns the file written.
 fn edit_compose(c: &Discovered, digest: Option<&Digest>) -> Result<PathBuf> {
-    let labels = &c.labels;
-    let (Some(service), Some(files)) = (
-        c.service.as_deref(),
-        labels.get(labels::COMPOSE_CONFIG_FILES),
-    ) else {
-        return Err(Failure::usage(format!(
-            "{} is not part of a compose project, so --compose has no file to edit",
-            c.name
-        )));
+    let refuse = |why: String| Failure::usage(format!("{}: {why}", c.name));
+    let at = compose_edit::locate(&c.labels, false).map_err(refuse)?;
+    let text =
+        fs::read_to_string(&at.file).with_context(|| format!("reading {}", at.file.display()))?;
+    let new = match &at.spot {
+        Spot::Line(index) => compose_edit::set_image_line(&text, *index, digest),
+        Spot::Variable(var) => compose_edit::set_dotenv_var(&text, var, digest)
+            .map_err(|e| Failure::usage(format!("cannot edit {}: {e}", at.file.display())))?,
     };
-    // The last file that sets the image wins, as in compose's merge.
-    for file in files
-        .split(',')
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .rev()
-    {
-        let path = PathBuf::from(file);
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("reading the compose file {}", path.display()))?;
-        let found = match compose_edit::find_image(&text, service) {
-            Ok(found) => found,
-            Err(compose_edit::EditError::FlowStyle(_) | compose_edit::EditError::NoServices)
-                if files.contains(',') =>
-            {
-                continue;
-            }
-            Err(compose_edit::EditError::NoService(_) | compose_edit::EditError::NoImage(_)) => {
-                continue;
-            }
-            Err(e) => {
-                return Err(Failure::usage(format!(
-                    "cannot edit {}: {e}",
-                    path.display()
-                )));
-            }
-        };
-        return match found {
-            ImageValue::Line { index, .. } => {
-                write_in_place(&path, &compose_edit::set_image_line(&text, index, digest))?;
-                Ok(path)
-            }
-            ImageValue::Variable(var) => {
-                let dir = labels.get(labels::COMPOSE_WORKING_DIR).map_or_else(
-                    || path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-                    PathBuf::from,
-                );
-                let dotenv = dir.join(".env");
-                let env_text = fs::read_to_string(&dotenv).unwrap_or_default();
-                let new = compose_edit::set_dotenv_var(&env_text, &var, digest).map_err(|e| {
-                    Failure::usage(format!("cannot edit {}: {e}", dotenv.display()))
-                })?;
-                write_in_place(&dotenv, &new)?;
-                Ok(dotenv)
-            }
-        };
-    }
-    Err(Failure::usage(format!(
-        "no `image:` line for service {service:?} in {files}; edit it by hand"
-    )))
-}
-
-/// Replaces a compose or `.env` file atomically (same owner and mode, see
-/// [`files::replace_file`]), refusing read-only files.
-fn write_in_place(path: &Path, text: &str) -> Result<()> {
-    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    if meta.permissions().readonly() {
-        return Err(Failure::usage(format!(
-            "{} is read-only, so the pin was not written to it and nothing was changed; make it \
-             writable, or pin without --compose",
-            path.display()
-        )));
-    }
-    files::replace_file(path, text.as_bytes())
+    compose_edit::write_in_place(&at.file, &new).map_err(|e| {
+        Failure::usage(format!(
+            "{e:#}; the pin was not written and nothing was changed (or pin without --compose)"
+        ))
+    })?;
+    Ok(at.file)
 }

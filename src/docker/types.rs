@@ -295,6 +295,22 @@ impl ContainerSnapshot {
         &self.inspect
     }
 
+    /// The replacement is created from `reference` instead of the old container's image
+    /// reference (a version move: `app:1.2.3` → `app:1.2.10`).
+    pub fn set_image(&mut self, reference: &str) {
+        self.inspect
+            .config
+            .get_or_insert_with(Default::default)
+            .image = Some(reference.to_owned());
+    }
+
+    /// The image reference the replacement is created from, when [`Self::set_image`] set one
+    /// on a snapshot that records only an ID.
+    #[cfg(test)]
+    pub(crate) fn image_override(&self) -> Option<&str> {
+        self.inspect.config.as_ref()?.image.as_deref()
+    }
+
     /// The facts this snapshot records.
     #[must_use]
     pub fn facts(&self) -> ContainerFacts {

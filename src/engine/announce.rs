@@ -38,7 +38,24 @@ pub fn decisions(
     let mut changed = false;
     for e in evaluated {
         let c = &e.container;
+        changed |= held_back(notifier, state, e, now);
+        let to_tag = e.decision.to_tag();
         let (kind, digest, rollout_at, message) = match &e.decision {
+            Decision::Soaking {
+                digest,
+                rollout_at,
+                tag: Some(tag),
+                ..
+            } => (
+                EventKind::SoakEntered,
+                digest,
+                Some(*rollout_at),
+                format!(
+                    "Version {tag} of {} was published; it rolls out after its soak window unless \
+                     a newer version or image appears.",
+                    c.display_name()
+                ),
+            ),
             Decision::Soaking {
                 digest, rollout_at, ..
             } => (
@@ -51,13 +68,29 @@ pub fn decisions(
                     c.display_name()
                 ),
             ),
-            Decision::MonitorOnly { digest } => (
+            Decision::MonitorOnly { digest, tag } => (
                 EventKind::UpdateAvailable,
                 digest,
                 None,
                 format!(
-                    "A new image for {} is available; it is not applied because the container is \
+                    "{} for {} is available; it is not applied because the container is \
                      monitor-only.",
+                    tag.as_ref()
+                        .map_or_else(|| "A new image".to_string(), |t| format!("Version {t}")),
+                    c.display_name()
+                ),
+            ),
+            Decision::CannotEdit {
+                digest,
+                tag,
+                reason,
+            } => (
+                EventKind::UpdateAvailable,
+                digest,
+                None,
+                format!(
+                    "Version {tag} of {} is available, but pullpilot cannot edit its compose file \
+                     ({reason}), so it is not applied; move the tag by hand.",
                     c.display_name()
                 ),
             ),
@@ -74,7 +107,7 @@ pub fn decisions(
         if !record::first_announcement(state, &c.observed.key, digest) {
             continue;
         }
-        notifier.send(&event(
+        let mut sent = event(
             now,
             kind,
             c,
@@ -82,14 +115,68 @@ pub fn decisions(
             Some(digest),
             message,
             rollout_at,
-        ));
+        );
+        set_tags(
+            &mut sent,
+            e.reference.as_ref().and_then(|r| r.tag()),
+            to_tag,
+        );
+        notifier.send(&sent);
         changed = true;
     }
     changed
 }
 
-/// Announces what happened to one container's update.
-pub fn outcome(notifier: &dyn Notify, c: &Discovered, outcome: &UpdateOutcome, now: SystemTime) {
+/// "A newer version exists that the track level keeps out", once per container and tag.
+fn held_back(notifier: &dyn Notify, state: &mut State, e: &Evaluated, now: SystemTime) -> bool {
+    let Some(held) = e.version.as_ref().and_then(|v| v.held_back.as_ref()) else {
+        return false;
+    };
+    let c = &e.container;
+    if !record::first_version_announcement(state, &c.observed.key, &held.tag) {
+        return false;
+    }
+    let mut sent = event(
+        now,
+        EventKind::UpdateAvailable,
+        c,
+        c.observed.local_digests.first(),
+        None,
+        format!(
+            "Version {} of {} is available; track={} keeps {}, so it is not applied (change \
+             io.pullpilot.track to move there).",
+            held.tag,
+            c.display_name(),
+            held.track,
+            held.keeps
+        ),
+        None,
+    );
+    set_tags(
+        &mut sent,
+        e.reference.as_ref().and_then(|r| r.tag()),
+        Some(&held.tag),
+    );
+    notifier.send(&sent);
+    true
+}
+
+/// Marks an event as a version move from `from` to `to` (both needed).
+fn set_tags(event: &mut Event, from: Option<&str>, to: Option<&str>) {
+    if let (Some(from), Some(to)) = (from, to) {
+        event.from_tag = Some(from.to_string());
+        event.to_tag = Some(to.to_string());
+    }
+}
+
+/// Announces what happened to one container's update; `tags` (from, to) for a version move.
+pub fn outcome(
+    notifier: &dyn Notify,
+    c: &Discovered,
+    outcome: &UpdateOutcome,
+    tags: Option<(&str, &str)>,
+    now: SystemTime,
+) {
     let name = c.display_name();
     let from = c.observed.local_digests.first();
     let (kind, to, message) = match outcome {
@@ -122,7 +209,9 @@ pub fn outcome(notifier: &dyn Notify, c: &Discovered, outcome: &UpdateOutcome, n
             format!("{name} may be down and needs a person: {reason}."),
         ),
     };
-    notifier.send(&event(now, kind, c, from, to, message, None));
+    let mut sent = event(now, kind, c, from, to, message, None);
+    set_tags(&mut sent, tags.map(|t| t.0), tags.map(|t| t.1));
+    notifier.send(&sent);
 }
 
 /// Announces what heal did, where it matters to a person.
@@ -150,6 +239,8 @@ pub fn healed(notifier: &dyn Notify, h: &Healed, now: SystemTime) {
         image: String::new(),
         from_digest: None,
         to_digest: None,
+        from_tag: None,
+        to_tag: None,
         message,
         at: now,
         rollout_at: None,
@@ -173,6 +264,8 @@ fn event(
         image: c.observed.config_image.clone(),
         from_digest: from.map(ToString::to_string),
         to_digest: to.map(ToString::to_string),
+        from_tag: None,
+        to_tag: None,
         message,
         at: now,
         rollout_at,

@@ -8,6 +8,9 @@
 //! The platform check costs nothing on the common "up to date" path: it runs only when the
 //! digest differs, and then reads the index (one `GET`, plus one of the platform manifest on the
 //! classic store, where only the config digest is known locally). It never pulls.
+//!
+//! Containers that follow versions (`io.pullpilot.track`) cost more, and only they: one tag
+//! listing per repository, then one HEAD per newer tag chosen (see `versions`).
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -15,6 +18,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::discover::Discovered;
+use super::versions::{self, VersionFacts};
 use crate::decide::{self, Decision, Observed, Remote};
 use crate::labels::IgnoredLabel;
 use crate::reference::{Digest, ImageRef};
@@ -29,6 +33,8 @@ pub struct Evaluated {
     pub available: Option<Digest>,
     /// The platform check, when the tag's digest differed from what the container runs.
     pub platform_check: Option<PlatformCheck>,
+    /// What the version track found, for a container that follows versions.
+    pub version: Option<VersionFacts>,
     pub decision: Decision,
 }
 
@@ -54,8 +60,10 @@ pub struct PlatformCheck {
 
 /// Settings the decision reads.
 #[derive(Clone, Copy, Debug)]
-pub struct CheckKnobs {
+pub struct CheckKnobs<'a> {
     pub default_soak: std::time::Duration,
+    /// `PP_TRACK`.
+    pub default_track: &'a crate::version::Track,
     pub self_update: bool,
 }
 
@@ -64,12 +72,13 @@ pub fn evaluate(
     containers: Vec<Discovered>,
     registry: &RegistryClient,
     state: &State,
-    knobs: CheckKnobs,
+    knobs: CheckKnobs<'_>,
     now: SystemTime,
 ) -> Vec<Evaluated> {
     let ctx = decide::Context {
         now,
         default_soak: knobs.default_soak,
+        default_track: knobs.default_track,
         self_update: knobs.self_update,
         state,
     };
@@ -86,12 +95,15 @@ pub fn evaluate(
             log::info!("Docker Hub rate limit for {}: {limit}.", item.host);
         }
     }
+    let mut found = versions::find(registry, &containers, &targets, &ctx);
     // Replicas of a service share one platform check.
     let mut platform_cache = BTreeMap::new();
     containers
         .into_iter()
         .zip(targets)
-        .map(|(container, target)| {
+        .enumerate()
+        .map(|(i, (container, target))| {
+            let (version, newer) = found.remove(&i).unzip();
             let mut platform_check = None;
             let remote = target.as_ref().and_then(|r| {
                 let item = repo_tag(r);
@@ -112,7 +124,12 @@ pub fn evaluate(
                     },
                 })
             });
-            let decision = decide::decide(&container.observed, remote.as_ref(), &ctx);
+            let decision = decide::decide_with(
+                &container.observed,
+                remote.as_ref(),
+                newer.flatten().as_ref(),
+                &ctx,
+            );
             let available = match &remote {
                 Some(Remote::Digest(d) | Remote::PlatformUnchanged { index: d }) => Some(d.clone()),
                 _ => None,
@@ -123,6 +140,7 @@ pub fn evaluate(
                 reference,
                 available,
                 platform_check,
+                version,
                 decision,
             }
         })
@@ -247,7 +265,7 @@ fn check_platform(
     Some(check)
 }
 
-fn repo_tag(reference: &ImageRef) -> RepoTag {
+pub(super) fn repo_tag(reference: &ImageRef) -> RepoTag {
     RepoTag {
         host: reference.api_host().to_string(),
         repository: reference.repository().to_string(),
@@ -274,6 +292,9 @@ pub struct Row<'a> {
     pub reason: String,
     /// Policy labels on the container that were not read (copied from the image), and why.
     pub ignored_labels: &'a [IgnoredLabel],
+    /// For a container that follows versions: its track, tags and candidate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<&'a VersionFacts>,
 }
 
 impl Evaluated {
@@ -306,6 +327,7 @@ impl Evaluated {
             summary: self.decision.word(),
             reason: self.reason(now),
             ignored_labels: &c.observed.labels.ignored,
+            version: self.version.as_ref(),
         }
     }
 }

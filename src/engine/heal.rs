@@ -93,6 +93,7 @@ mod tests {
 
     fn entry(phase: Phase, was_running: bool) -> JournalEntry {
         JournalEntry {
+            retag: None,
             key: "shop/web".into(),
             name: "shop-web-1".into(),
             old_id: "o".repeat(64),

@@ -24,6 +24,7 @@ pub mod rollback;
 pub mod scope;
 pub mod session;
 pub mod update;
+pub mod versions;
 
 #[cfg(test)]
 mod pass_tests;

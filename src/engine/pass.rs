@@ -155,7 +155,8 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
     let mut outcomes: Vec<Option<UpdateOutcome>> = vec![None; evaluated.len()];
     for i in update_order(&evaluated) {
         let e = &evaluated[i];
-        let (Decision::Update { digest }, Some(reference)) = (&e.decision, &e.reference) else {
+        let (Decision::Update { digest, tag }, Some(reference)) = (&e.decision, &e.reference)
+        else {
             continue;
         };
         if state.journal.iter().any(|j| j.name == e.container.name) {
@@ -165,8 +166,23 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
             });
             continue;
         }
-        log::info!("Updating {} to {}.", e.container.name, digest.short());
-        let outcome = exec.update(&mut state, &e.container, reference, digest, None);
+        let from_tag = reference.tag().unwrap_or("latest");
+        match tag {
+            Some(tag) => log::info!(
+                "Updating {} from {from_tag} to {tag} ({}).",
+                e.container.name,
+                digest.short()
+            ),
+            None => log::info!("Updating {} to {}.", e.container.name, digest.short()),
+        }
+        let outcome = exec.update_to(
+            &mut state,
+            &e.container,
+            reference,
+            digest,
+            None,
+            tag.as_deref(),
+        );
         match &outcome {
             UpdateOutcome::Updated { .. } | UpdateOutcome::Unchanged { .. } => {
                 log::info!("{}: {}.", e.container.name, outcome.word());
@@ -183,6 +199,7 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
             session.notifier,
             &e.container,
             &outcome,
+            tag.as_deref().map(|t| (from_tag, t)),
             session.clock.now(),
         );
         outcomes[i] = Some(outcome);
@@ -247,15 +264,26 @@ fn observe(state: &mut State, evaluated: &[Evaluated], now: SystemTime) -> bool 
                 digest,
                 new_candidate: true,
                 rollout_at,
+                tag,
                 ..
             } => {
-                log::info!(
-                    "{}: new digest {} seen; it rolls out after {} unless the tag changes again.",
-                    e.container.name,
-                    digest.short(),
-                    humantime::format_rfc3339_seconds(*rollout_at)
-                );
-                SoakClock::Start(digest)
+                match tag {
+                    Some(tag) => log::info!(
+                        "{}: new version {tag} ({}) seen; it rolls out after {} unless a newer \
+                         version or image appears.",
+                        e.container.name,
+                        digest.short(),
+                        humantime::format_rfc3339_seconds(*rollout_at)
+                    ),
+                    None => log::info!(
+                        "{}: new digest {} seen; it rolls out after {} unless the tag changes \
+                         again.",
+                        e.container.name,
+                        digest.short(),
+                        humantime::format_rfc3339_seconds(*rollout_at)
+                    ),
+                }
+                SoakClock::Start(digest, tag.as_deref())
             }
             Decision::UpToDate => SoakClock::Forget,
             _ => SoakClock::Keep,

@@ -101,6 +101,45 @@ pub fn render_plan(scope: &str, evaluated: &[Evaluated], now: SystemTime) -> Str
         )
     );
     out.push_str(&ignored_labels(evaluated));
+    out.push_str(&versions(evaluated));
+    out
+}
+
+/// What the version track found, per tracked container.
+fn versions(evaluated: &[Evaluated]) -> String {
+    let mut out = String::new();
+    for e in evaluated {
+        let Some(v) = &e.version else { continue };
+        if out.is_empty() {
+            out.push_str(
+                "
+Versions:
+",
+            );
+        }
+        let newer = v.candidate_tag.as_ref().map_or_else(
+            || format!("{} is the newest it allows", v.current_tag),
+            |t| format!("{} → {t}", v.current_tag),
+        );
+        let _ = write!(
+            out,
+            "  {} ({}): track={}, {newer}",
+            e.container.display_name(),
+            e.container.name,
+            v.track
+        );
+        if let Some(held) = &v.held_back {
+            let _ = write!(out, "; {held}");
+        }
+        if !v.tags_complete && v.tags_listed > 0 {
+            let _ = write!(
+                out,
+                "; only the first {} tags were listed, so a newer one may be missed",
+                v.tags_listed
+            );
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -233,6 +272,7 @@ mod tests {
         };
         let name = format!("shop-{service}-1");
         Evaluated {
+            version: None,
             container: Discovered {
                 id: "abc".into(),
                 name: name.clone(),
@@ -282,6 +322,7 @@ mod tests {
             with(
                 "api",
                 Decision::Soaking {
+                    tag: None,
                     digest: digest('b'),
                     first_seen: now - Duration::from_secs(3600),
                     rollout_at: now + Duration::from_secs(23 * 3600),
@@ -293,6 +334,7 @@ mod tests {
             with(
                 "worker",
                 Decision::Update {
+                    tag: None,
                     digest: digest('c'),
                 },
                 Some(digest('c')),
@@ -300,6 +342,7 @@ mod tests {
             with(
                 "cache",
                 Decision::Blocked {
+                    tag: None,
                     digest: digest('d'),
                     reason: "unhealthy".into(),
                 },

@@ -40,7 +40,7 @@ pub fn rollback(session: &Session<'_>, service: &str, to: Option<&str>) -> Resul
         .get(&c.observed.key)
         .map(|s| s.history.clone())
         .unwrap_or_default();
-    let (target, target_image) = match to {
+    let (target, target_image, target_tag) = match to {
         None => previous(&history).ok_or_else(|| {
             Failure::usage(format!(
                 "pullpilot has not updated {} yet, so there is no previous image to return to; \
@@ -78,7 +78,17 @@ pub fn rollback(session: &Session<'_>, service: &str, to: Option<&str>) -> Resul
     };
     let abandoned = c.observed.local_digests.first().cloned();
     log::info!("Rolling {} back to {}.", c.name, target.short());
-    let outcome = exec.update(&mut state, &c, &reference, &target, Some(&target_image));
+    if let Some(tag) = &target_tag {
+        log::info!("{} goes back to the tag {tag} with it.", c.name);
+    }
+    let outcome = exec.update_to(
+        &mut state,
+        &c,
+        &reference,
+        &target,
+        Some(&target_image),
+        target_tag.as_deref(),
+    );
     let ok = matches!(
         outcome,
         UpdateOutcome::Updated { .. } | UpdateOutcome::Unchanged { .. }
@@ -111,22 +121,35 @@ pub fn rollback(session: &Session<'_>, service: &str, to: Option<&str>) -> Resul
     })
 }
 
-/// The digest and image the service ran before its last update.
-fn previous(history: &[HistoryEntry]) -> Option<(Digest, String)> {
+/// The digest, image and (after a version move) tag the service ran before its last update.
+fn previous(history: &[HistoryEntry]) -> Option<(Digest, String, Option<String>)> {
     history
         .iter()
         .rev()
         .filter(|h| h.outcome == "updated" || h.outcome == "manual-rollback")
-        .find_map(|h| Some((h.previous_digest.clone()?, h.previous_image_id.clone()?)))
+        .find_map(|h| {
+            Some((
+                h.previous_digest.clone()?,
+                h.previous_image_id.clone()?,
+                h.previous_tag.clone(),
+            ))
+        })
 }
 
-/// The image that held `digest`, from any history entry.
-fn in_history(history: &[HistoryEntry], digest: &Digest) -> Option<(Digest, String)> {
+/// The image (and tag, for a version move) that held `digest`, from any history entry.
+fn in_history(
+    history: &[HistoryEntry],
+    digest: &Digest,
+) -> Option<(Digest, String, Option<String>)> {
     history.iter().rev().find_map(|h| {
         if &h.digest == digest && h.outcome != "rolled-back" {
-            Some((digest.clone(), h.image_id.clone()))
+            Some((digest.clone(), h.image_id.clone(), h.tag.clone()))
         } else if h.previous_digest.as_ref() == Some(digest) {
-            Some((digest.clone(), h.previous_image_id.clone()?))
+            Some((
+                digest.clone(),
+                h.previous_image_id.clone()?,
+                h.previous_tag.clone(),
+            ))
         } else {
             None
         }

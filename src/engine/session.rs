@@ -139,9 +139,10 @@ impl Session<'_> {
     }
 
     /// What the decision needs from the settings.
-    pub fn check_knobs(&self) -> check::CheckKnobs {
+    pub fn check_knobs(&self) -> check::CheckKnobs<'_> {
         check::CheckKnobs {
             default_soak: self.settings.soak,
+            default_track: &self.settings.track,
             self_update: self.settings.self_update,
         }
     }

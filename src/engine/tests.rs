@@ -431,6 +431,8 @@ fn history_stays_within_its_limit_on_every_path() {
         let bed = Bed::new(behaviour);
         let mut state = State::default();
         let entry = HistoryEntry {
+            tag: None,
+            previous_tag: None,
             at: SystemTime::UNIX_EPOCH,
             digest: digest('c'),
             image_id: "sha256:x".into(),
@@ -797,6 +799,7 @@ fn a_rollback_that_cannot_reach_the_old_image_changes_nothing() {
 
 fn evaluated(bed: &Bed, decision: Decision) -> Evaluated {
     Evaluated {
+        version: None,
         container: bed.discovered(NAME),
         reference: ImageRef::parse(REF).ok(),
         available: Some(digest('b')),
@@ -813,6 +816,7 @@ fn soak_and_available_notices_are_sent_once_per_digest() {
     let soaking = evaluated(
         &bed,
         Decision::Soaking {
+            tag: None,
             digest: digest('b'),
             first_seen: SystemTime::UNIX_EPOCH,
             rollout_at: SystemTime::UNIX_EPOCH,
@@ -837,6 +841,7 @@ fn soak_and_available_notices_are_sent_once_per_digest() {
     let monitor = evaluated(
         &bed,
         Decision::MonitorOnly {
+            tag: None,
             digest: digest('b'),
         },
     );
@@ -850,6 +855,7 @@ fn soak_and_available_notices_are_sent_once_per_digest() {
     let newer = evaluated(
         &bed,
         Decision::MonitorOnly {
+            tag: None,
             digest: digest('c'),
         },
     );
@@ -886,7 +892,7 @@ fn outcomes_are_announced_each_time_except_unchanged() {
         UpdateOutcome::Failed { reason: "y".into() },
     ];
     for o in &outcomes {
-        announce::outcome(&rec, &c, o, SystemTime::now());
+        announce::outcome(&rec, &c, o, None, SystemTime::now());
     }
     assert_eq!(
         rec.kinds(),

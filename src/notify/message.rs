@@ -84,6 +84,9 @@ pub(crate) fn render<'a>(event: &'a Event, tz: &TimeZone) -> Rendered<'a> {
         lines.push(format!("Container: {} ({who})", event.container));
     }
     lines.push(format!("Image: {}", event.image));
+    if let (Some(from), Some(to)) = (&event.from_tag, &event.to_tag) {
+        lines.push(format!("Version: {from} → {to}"));
+    }
     match (&event.from_digest, &event.to_digest) {
         (Some(from), Some(to)) => lines.push(format!(
             "Digest: {} → {}",

@@ -28,10 +28,11 @@
 //!
 //! The generic webhook's JSON body (`title` and `message` keys renamable with `titlekey` and
 //! `messagekey`): `{"title", "message", "kind", "container", "service", "project", "image",
-//! "from_digest", "to_digest", "time", "rollout_at"}`, where `message` is the same plain-text
+//! "from_digest", "to_digest", "from_tag", "to_tag", "time", "rollout_at"}`, where `message` is the same plain-text
 //! body the other services show, `kind` is one of `soak_entered`, `update_available`,
 //! `updated`, `rolled_back`, `failed`, `action_needed`, digests are full (`sha256:…`) or
-//! `null`, and times are RFC 3339 in the configured zone (`rollout_at` is `null` except when
+//! `null`, tags are set for a version move (`io.pullpilot.track`) and `null` otherwise, and
+//! times are RFC 3339 in the configured zone (`rollout_at` is `null` except when
 //! entering soak).
 //!
 //! # Test seam
@@ -93,6 +94,9 @@ pub struct Event {
     pub from_digest: Option<String>,
     /// `sha256:…`
     pub to_digest: Option<String>,
+    /// The tag before and after a version move (`1.2.3` → `1.2.10`); `None` otherwise.
+    pub from_tag: Option<String>,
+    pub to_tag: Option<String>,
     pub message: String,
     pub at: SystemTime,
     /// When a soaking image will be rolled out (for [`EventKind::SoakEntered`]).

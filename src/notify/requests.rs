@@ -76,6 +76,8 @@ impl Generic {
             ("image", json!(e.image)),
             ("from_digest", json!(e.from_digest)),
             ("to_digest", json!(e.to_digest)),
+            ("from_tag", json!(e.from_tag)),
+            ("to_tag", json!(e.to_tag)),
             ("time", json!(msg.time.rfc3339)),
             (
                 "rollout_at",

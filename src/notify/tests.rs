@@ -15,6 +15,8 @@ pub(crate) fn sample_event(kind: EventKind) -> Event {
         project: Some("shop".into()),
         image: "ghcr.io/acme/web:1.4".into(),
         from_digest: Some(format!("sha256:{}cdef", "0123456789ab".repeat(5))),
+        from_tag: None,
+        to_tag: None,
         to_digest: Some(format!("sha256:{}3210", "fedcba987654".repeat(5))),
         message: "Updated to the new image; healthy after 12s.".into(),
         at: UNIX_EPOCH + Duration::from_secs(1_735_689_600),

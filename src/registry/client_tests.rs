@@ -1373,3 +1373,88 @@ fn platform_digest_refuses_a_body_that_does_not_match_its_digest() {
     assert!(err.to_string().contains("different digest"), "{err}");
     assert_eq!(err.kind(), "bad-response");
 }
+
+/// A bearer registry whose repository `team/app` has `count` tags, served `n` at a time with
+/// `Link` headers (and one manifest, so the host's auth is learnt as in a pass).
+fn tag_registry(count: usize) -> FakeServer {
+    let auth = Auth::Bearer {
+        creds: None,
+        first_scope_only: false,
+    };
+    FakeServer::start(move |req| {
+        if req.path() == "/token" {
+            return token_reply(&auth, req);
+        }
+        let realm = format!("http://{}/token", req.header("host").unwrap_or_default());
+        let authorised = req
+            .header("authorization")
+            .is_some_and(|h| h == "Bearer secret-token:team/app");
+        if !authorised {
+            return Reply::new(401).header(
+                "WWW-Authenticate",
+                &format!(r#"Bearer realm="{realm}",service="fake-registry""#),
+            );
+        }
+        if req.path() != "/v2/team/app/tags/list" {
+            return Reply::new(404);
+        }
+        let all: Vec<String> = (0..count).map(|i| format!("1.0.{i}")).collect();
+        let n: usize = req
+            .params("n", false)
+            .first()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100);
+        let start = req
+            .params("last", false)
+            .first()
+            .and_then(|last| all.iter().position(|t| t == last))
+            .map_or(0, |at| at + 1);
+        let page = &all[start..(start + n).min(all.len())];
+        let mut reply = Reply::new(200)
+            .header("Content-Type", "application/json")
+            .body(serde_json::json!({"name": "team/app", "tags": page}).to_string());
+        if start + n < all.len() {
+            reply = reply.header(
+                "Link",
+                &format!(
+                    "</v2/team/app/tags/list?n={n}&last={}>; rel=\"next\"",
+                    page.last().unwrap()
+                ),
+            );
+        }
+        reply
+    })
+}
+
+#[test]
+fn tag_lists_are_followed_through_link_pages_with_one_token() {
+    let server = tag_registry(1500);
+    let (_dir, client) = anonymous_client();
+    let list = client
+        .list_tags(&tag(&server.host(), "team/app", "1.0.0"))
+        .unwrap();
+    assert_eq!(list.tags.len(), 1500, "every tag, across pages");
+    assert!(list.complete);
+    assert_eq!(list.pages, 2, "n=1000 per page");
+    assert_eq!(list.tags[1499], "1.0.1499");
+    assert_eq!(server.count("GET", "/token"), 1, "one token for both pages");
+    let pages: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path() == "/v2/team/app/tags/list")
+        .map(|r| r.target)
+        .collect();
+    assert!(pages[0].ends_with("?n=1000"), "{pages:?}");
+    assert!(pages.last().unwrap().contains("last=1.0.999"), "{pages:?}");
+}
+
+#[test]
+fn tag_lists_longer_than_the_bound_are_cut_and_say_so() {
+    let server = tag_registry(super::client::tags_bound() + 5);
+    let (_dir, client) = anonymous_client();
+    let list = client
+        .list_tags(&tag(&server.host(), "team/app", "1.0.0"))
+        .unwrap();
+    assert!(!list.complete);
+    assert_eq!(list.tags.len(), super::client::tags_bound());
+}

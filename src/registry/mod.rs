@@ -30,7 +30,7 @@ use std::time::Duration;
 use crate::reference::Digest;
 
 pub use auth::{Challenge, parse_challenges};
-pub use client::RegistryClient;
+pub use client::{RegistryClient, TagList};
 pub use error::CheckError;
 
 /// One thing to check: API host (e.g. `registry-1.docker.io`, `ghcr.io`, `127.0.0.1:15001`,

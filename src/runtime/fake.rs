@@ -464,6 +464,9 @@ impl Runtime for Fake {
             return Err(not_found("creating from", new_image_id));
         }
         let mut facts = w.container("creating from", &old.facts().id)?.clone();
+        if let Some(reference) = old.image_override() {
+            facts.config_image = reference.to_string();
+        }
         // Like Docker: the replacement is made from its reference, which must name the image
         // the update expects (the facade checks and refuses otherwise).
         if let Some(tagged) = w.image_id(&facts.config_image)

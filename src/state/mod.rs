@@ -7,6 +7,7 @@ pub mod schema;
 pub mod store;
 
 pub use schema::{
-    Blocked, Candidate, ComposeStep, ContainerState, HistoryEntry, JournalEntry, Phase, Pin, State,
+    Blocked, Candidate, ComposeStep, ContainerState, HistoryEntry, JournalEntry, Phase, Pin, Retag,
+    State,
 };
 pub use store::{Loaded, Store, load, load_read_only};

@@ -14,8 +14,9 @@ pub const HISTORY_LIMIT: usize = 50;
 /// What a decision means for a container's soak clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SoakClock<'a> {
-    /// A new candidate digest: start its clock now.
-    Start(&'a Digest),
+    /// A new candidate digest (and the version tag it is, for a version move): start its
+    /// clock now.
+    Start(&'a Digest, Option<&'a str>),
     /// The container is up to date: forget any candidate.
     Forget,
     /// Leave the candidate as it is.
@@ -26,10 +27,11 @@ pub enum SoakClock<'a> {
 /// Returns whether anything changed.
 pub fn observe(state: &mut State, key: &str, clock: SoakClock<'_>, now: SystemTime) -> bool {
     match clock {
-        SoakClock::Start(digest) => {
+        SoakClock::Start(digest, tag) => {
             let entry = state.containers.entry(key.to_string()).or_default();
             entry.candidate = Some(Candidate {
                 digest: digest.clone(),
+                tag: tag.map(str::to_string),
                 first_seen: now,
             });
             true
@@ -111,6 +113,19 @@ pub fn first_announcement(state: &mut State, key: &str, digest: &Digest) -> bool
     saved.notified.push(digest.clone());
     let excess = saved.notified.len().saturating_sub(NOTIFIED_LIMIT);
     saved.notified.drain(..excess);
+    true
+}
+
+/// Remembers that the held-back version `tag` was announced for the container; false when it
+/// already was.
+pub fn first_version_announcement(state: &mut State, key: &str, tag: &str) -> bool {
+    let saved = state.containers.entry(key.to_string()).or_default();
+    if saved.notified_versions.iter().any(|t| t == tag) {
+        return false;
+    }
+    saved.notified_versions.push(tag.to_string());
+    let excess = saved.notified_versions.len().saturating_sub(NOTIFIED_LIMIT);
+    saved.notified_versions.drain(..excess);
     true
 }
 
@@ -202,7 +217,7 @@ mod tests {
         let mut state = State::default();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
         let b = digest('b');
-        assert!(observe(&mut state, "p/s", SoakClock::Start(&b), t0));
+        assert!(observe(&mut state, "p/s", SoakClock::Start(&b, None), t0));
         assert!(!observe(
             &mut state,
             "p/s",
@@ -220,7 +235,7 @@ mod tests {
         observe(
             &mut state,
             "p/s",
-            SoakClock::Start(&b),
+            SoakClock::Start(&b, None),
             SystemTime::UNIX_EPOCH,
         );
         assert!(observe(
@@ -240,6 +255,8 @@ mod tests {
                 &mut state,
                 "p/s",
                 HistoryEntry {
+                    tag: None,
+                    previous_tag: None,
                     at: SystemTime::UNIX_EPOCH + Duration::from_secs(i as u64),
                     digest: digest('a'),
                     image_id: format!("id{i}"),

@@ -67,12 +67,19 @@ pub struct ContainerState {
     /// Digests already announced (soak entered / update available), so each is sent once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notified: Vec<Digest>,
+    /// Newer version tags already announced as held back by the track level.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notified_versions: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Candidate {
     pub digest: Digest,
+    /// The tag the candidate is (a newer version tag); `None` for a new digest of the
+    /// container's own tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
     #[serde(with = "rfc3339")]
     pub first_seen: SystemTime,
 }
@@ -110,6 +117,12 @@ pub struct HistoryEntry {
     pub previous_image_id: Option<String>,
     /// `updated`, `rolled-back`, `manual-rollback`.
     pub outcome: String,
+    /// The tag moved to, when the update changed the tag (a version move).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The tag before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_tag: Option<String>,
 }
 
 /// How far an in-flight update got. Each step is recorded before the next one starts.
@@ -167,6 +180,23 @@ pub struct JournalEntry {
     /// the old container away, and rollback is the tag back plus the same compose step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compose: Option<ComposeStep>,
+    /// Set when the update moves the container to another tag: the file edit that goes with
+    /// it. `tag` above is the new tag; rollback writes `from` back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retag: Option<Retag>,
+}
+
+/// A version move's edit of the operator's compose file (or env file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retag {
+    /// The tag before the update.
+    pub from: String,
+    /// The file that sets the image, and the variable when it is an env file.
+    pub file: std::path::PathBuf,
+    pub service: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub var: Option<String>,
 }
 
 /// An update carried out by compose.
@@ -219,6 +249,7 @@ mod tests {
             "shop/web".into(),
             ContainerState {
                 candidate: Some(Candidate {
+                    tag: None,
                     digest: d.clone(),
                     first_seen: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
                 }),

@@ -82,6 +82,7 @@ impl Executor<'_> {
             return Err(e.context("recording the update in the journal"));
         }
         fault::point("after-journal");
+        super::edit_forward(entry)?;
         self.runtime
             .tag_image(&entry.new_image_id, &entry.repository, &entry.tag)?;
         fault::point("before-compose");
@@ -169,6 +170,7 @@ impl Executor<'_> {
         }
         let step = entry.compose.clone().expect("a compose entry");
         let redone = (|| -> Result<String> {
+            super::edit_forward(entry)?;
             self.runtime
                 .tag_image(&entry.new_image_id, &entry.repository, &entry.tag)?;
             self.compose_step(&entry.name, &step, true)?;
@@ -208,8 +210,13 @@ impl Executor<'_> {
         entry: &JournalEntry,
         step: &ComposeStep,
     ) -> Result<()> {
+        super::edit_back(entry)?;
         self.runtime
-            .tag_image(&entry.old_image_id, &entry.repository, &entry.tag)
+            .tag_image(
+                &entry.old_image_id,
+                &entry.repository,
+                super::restore_tag(entry),
+            )
             .context("pointing the tag back at the old image")?;
         // A one-shot job is not run again on the image it already ran.
         self.compose_step(&entry.name, step, entry.was_running)?;

@@ -125,6 +125,7 @@ impl Executor<'_> {
                 started_at: self.clock.now(),
                 followers: Vec::new(),
                 compose: None,
+                retag: None,
             });
         }
         Ok(followers)

@@ -37,7 +37,7 @@ use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
 use crate::runtime::Runtime;
 use crate::state::record;
-use crate::state::{HistoryEntry, JournalEntry, Phase, State, Store};
+use crate::state::{HistoryEntry, JournalEntry, Phase, Retag, State, Store};
 use gate::{GatePolicy, Verdict};
 
 /// What happened to one container.
@@ -154,8 +154,7 @@ impl Executor<'_> {
         self.save(state)
     }
 
-    /// Updates `container` to `digest`. Never panics or propagates: every failure becomes an
-    /// outcome, and the container is left running its old or its new (healthy) image.
+    /// Updates `container` to `digest` of its own tag. See [`Executor::update_to`].
     pub fn update(
         &self,
         state: &mut State,
@@ -164,7 +163,23 @@ impl Executor<'_> {
         digest: &Digest,
         local_image: Option<&str>,
     ) -> UpdateOutcome {
-        match self.try_update(state, container, reference, digest, local_image) {
+        self.update_to(state, container, reference, digest, local_image, None)
+    }
+
+    /// Updates `container` to `digest`, and with `to_tag` to that tag of its repository (a
+    /// version move: the compose file is moved to the tag with the container, and back on
+    /// rollback). Never panics or propagates: every failure becomes an outcome, and the
+    /// container is left running its old or its new (healthy) image.
+    pub fn update_to(
+        &self,
+        state: &mut State,
+        container: &Discovered,
+        reference: &ImageRef,
+        digest: &Digest,
+        local_image: Option<&str>,
+        to_tag: Option<&str>,
+    ) -> UpdateOutcome {
+        match self.try_update(state, container, reference, digest, local_image, to_tag) {
             Ok(outcome) => outcome,
             Err(e) => {
                 // Errors before the journal entry exist touched nothing; after it, undo.
@@ -208,6 +223,7 @@ impl Executor<'_> {
         reference: &ImageRef,
         digest: &Digest,
         local_image: Option<&str>,
+        to_tag: Option<&str>,
     ) -> Result<UpdateOutcome> {
         // Compose may have recreated this container earlier in the pass, with a service it
         // depends on: the update goes on with the container that carries its name now.
@@ -238,7 +254,13 @@ impl Executor<'_> {
             .inspect_image(&c.image_id)?
             .with_context(|| format!("the image {} of {} is gone", c.image_id, c.name))?;
         let repository = reference.name();
-        let tag = reference.tag().unwrap_or("latest").to_string();
+        let current_tag = reference.tag().unwrap_or("latest").to_string();
+        // A version move: the compose file is found (and refused) before anything is pulled.
+        let retag = match to_tag.filter(|t| *t != current_tag) {
+            Some(to) => Some(retag_plan(c, &current_tag, to)?),
+            None => None,
+        };
+        let tag = to_tag.unwrap_or(&current_tag).to_string();
         let auth = self
             .registry
             .engine_auth(reference.api_host())
@@ -268,7 +290,7 @@ impl Executor<'_> {
         };
         fault::point("after-pull");
         let previous_digest = c.observed.local_digests.first().cloned();
-        if new_image.id == c.image_id && c.id != c_original_id {
+        if new_image.id == c.image_id && c.id != c_original_id && retag.is_none() {
             // Moved to the new image together with a service it depends on.
             record::applied(
                 state,
@@ -287,7 +309,7 @@ impl Executor<'_> {
                 to: digest.clone(),
             });
         }
-        if new_image.id == c.image_id {
+        if new_image.id == c.image_id && retag.is_none() {
             self.runtime.tag_image(&new_image.id, &repository, &tag)?;
             log::info!(
                 "{}: the new digest holds the same image it runs; nothing to recreate.",
@@ -310,7 +332,12 @@ impl Executor<'_> {
 
         // Before the tag moves: compose's verdict compares the running containers with the
         // project's files as they are now.
-        let route = recreate_path(self.runtime, self.compose, c, Some((&repository, &tag)));
+        let route = recreate_path(
+            self.runtime,
+            self.compose,
+            c,
+            Some((&repository, &current_tag)),
+        );
         if let Some(reason) = route.fallback_reason() {
             log::info!("{}: {reason}.", c.name);
         }
@@ -333,6 +360,7 @@ impl Executor<'_> {
             started_at: self.clock.now(),
             followers: Vec::new(),
             compose: None,
+            retag,
         };
         if let RecreatePath::Compose(step) = route {
             let entry = JournalEntry {
@@ -341,7 +369,13 @@ impl Executor<'_> {
             };
             return self.compose_update(state, c, &entry);
         }
-        let snapshot = self.runtime.snapshot_container(&c.id)?;
+        let mut snapshot = self.runtime.snapshot_container(&c.id)?;
+        if intent.retag.is_some() {
+            let moved =
+                crate::compose_edit::retag_value(&c.observed.config_image, &current_tag, &tag)
+                    .unwrap_or_else(|| format!("{repository}:{tag}"));
+            snapshot.set_image(&moved);
+        }
         let (temp_name, old_name_aside) = temp_names(&c.name);
         for taken in [&temp_name, &old_name_aside] {
             if self.runtime.inspect_container(taken).is_ok() {
@@ -367,6 +401,7 @@ impl Executor<'_> {
             return Err(e.context("recording the update in the journal"));
         }
         fault::point("after-journal");
+        edit_forward(&journal_entry(state, &c.name))?;
 
         self.runtime.tag_image(&new_image.id, &repository, &tag)?;
         let new_id = self.runtime.create_replacement(
@@ -429,6 +464,66 @@ impl Executor<'_> {
     }
 }
 
+/// Where a version move of `c` from tag `from` to `to` edits the operator's files; an error
+/// (nothing touched yet) when it cannot be done safely.
+fn retag_plan(c: &Discovered, from: &str, to: &str) -> Result<Retag> {
+    if let Some(why) = crate::engine::versions::edit_problem(c, from, to) {
+        anyhow::bail!("{} cannot move to {to}: {why}; nothing was changed", c.name);
+    }
+    let at = crate::compose_edit::locate(&c.labels, true).map_err(anyhow::Error::msg)?;
+    Ok(Retag {
+        from: from.to_string(),
+        file: at.file,
+        service: c.service.clone().unwrap_or_default(),
+        var: match at.spot {
+            crate::compose_edit::Spot::Variable(var) => Some(var),
+            crate::compose_edit::Spot::Line(_) => None,
+        },
+    })
+}
+
+/// A version move's edit, forward (from the old tag to the new one). Idempotent.
+pub(super) fn edit_forward(entry: &JournalEntry) -> Result<()> {
+    let Some(r) = &entry.retag else {
+        return Ok(());
+    };
+    if crate::compose_edit::retag_file(&r.file, &r.service, r.var.as_deref(), &r.from, &entry.tag)?
+    {
+        log::info!(
+            "{}: {} now says {} instead of {}.",
+            entry.name,
+            r.file.display(),
+            entry.tag,
+            r.from
+        );
+    }
+    fault::point("after-edit");
+    Ok(())
+}
+
+/// A version move's edit, backward (the file says the old tag again). Idempotent.
+pub(super) fn edit_back(entry: &JournalEntry) -> Result<()> {
+    let Some(r) = &entry.retag else {
+        return Ok(());
+    };
+    if crate::compose_edit::retag_file(&r.file, &r.service, r.var.as_deref(), &entry.tag, &r.from)
+        .with_context(|| format!("putting {} back on {}", r.file.display(), r.from))?
+    {
+        log::warn!(
+            "{}: {} says {} again.",
+            entry.name,
+            r.file.display(),
+            r.from
+        );
+    }
+    Ok(())
+}
+
+/// The tag the old image is given back on rollback: the one it had before a version move.
+pub(super) fn restore_tag(entry: &JournalEntry) -> &str {
+    entry.retag.as_ref().map_or(&entry.tag, |r| &r.from)
+}
+
 /// Records a step in memory only. Used between stopping the old container and starting the
 /// new one, where every millisecond is downtime: heal decides from the names and states
 /// Docker shows, so these steps need not reach the disk before the next one.
@@ -462,7 +557,25 @@ impl Executor<'_> {
             previous_digest: previous,
             previous_image_id: Some(previous_image_id.to_string()),
             outcome: outcome.to_string(),
+            tag: None,
+            previous_tag: None,
         }
+    }
+
+    /// The history entry of a journaled update, with its tags for a version move.
+    fn entry_history(&self, entry: &JournalEntry, outcome: &str) -> HistoryEntry {
+        let mut h = self.history(
+            &entry.digest,
+            &entry.new_image_id,
+            entry.previous_digest.clone(),
+            &entry.old_image_id,
+            outcome,
+        );
+        if let Some(r) = &entry.retag {
+            h.tag = Some(entry.tag.clone());
+            h.previous_tag = Some(r.from.clone());
+        }
+        h
     }
 }
 

@@ -103,17 +103,7 @@ impl Executor<'_> {
             &entry.name,
             self.clock.now(),
         );
-        record::applied(
-            state,
-            &entry.key,
-            self.history(
-                &entry.digest,
-                &entry.new_image_id,
-                entry.previous_digest.clone(),
-                &entry.old_image_id,
-                "rolled-back",
-            ),
-        );
+        record::applied(state, &entry.key, self.entry_history(entry, "rolled-back"));
         if let Err(e) = self.save(state) {
             log::error!(
                 "Saving state after the rollback of {} failed: {e:#}",
@@ -168,9 +158,14 @@ impl Executor<'_> {
                 .context("starting the old container again")?;
         }
         if !entry.repository.is_empty() {
-            d.tag_image(&entry.old_image_id, &entry.repository, &entry.tag)
-                .context("pointing the tag back at the old image")?;
+            d.tag_image(
+                &entry.old_image_id,
+                &entry.repository,
+                super::restore_tag(entry),
+            )
+            .context("pointing the tag back at the old image")?;
         }
+        super::edit_back(entry)?;
         for follower in &entry.followers {
             self.restore(state, follower).with_context(|| {
                 format!(
@@ -206,17 +201,7 @@ impl Executor<'_> {
                 Err(e) => return Err(e).context("removing the old container"),
             }
         }
-        record::applied(
-            state,
-            &entry.key,
-            self.history(
-                &entry.digest,
-                &entry.new_image_id,
-                entry.previous_digest.clone(),
-                &entry.old_image_id,
-                "updated",
-            ),
-        );
+        record::applied(state, &entry.key, self.entry_history(entry, "updated"));
         record::journal_done(state, &entry.name);
         self.save(state)?;
         if self.knobs.cleanup {

@@ -32,7 +32,16 @@ use super::{
 use crate::reference::Digest;
 
 mod platform;
+mod tags;
 mod token;
+
+pub use tags::TagList;
+
+/// Most tags one listing reads (pages × page size).
+#[cfg(test)]
+pub(crate) fn tags_bound() -> usize {
+    tags::PAGE_SIZE * tags::MAX_PAGES
+}
 
 /// Every manifest type pullpilot understands, in one header: without the index and list types
 /// a registry may answer with a platform child's digest, without the OCI types with a 404.
@@ -483,8 +492,7 @@ impl RegistryClient {
     }
 
     /// One manifest request for `reference` (a tag or a digest) of `tag`'s repository, with the
-    /// authorization flow (a 401 adopts a new challenge or renews a shared token once). Returns
-    /// the URL, what was sent and the successful response.
+    /// authorization flow. Returns the URL, what was sent and the successful response.
     fn manifest_request(
         &self,
         session: &HostSession<'_>,
@@ -492,15 +500,41 @@ impl RegistryClient {
         reference: &str,
         method: RegistryMethod,
     ) -> Result<(String, Authz, Response), Problem> {
+        let url = format!(
+            "{}/v2/{}/manifests/{reference}",
+            session.host.base, tag.repository
+        );
+        let (authz, resp) = self.authorized(
+            session,
+            tag,
+            &url,
+            Some(MANIFEST_ACCEPT),
+            method,
+            "manifest",
+        )?;
+        Ok((url, authz, resp))
+    }
+
+    /// One request to `url` on `tag`'s repository with the authorization flow (a 401 adopts a
+    /// new challenge or renews a shared token once). `what` names the request in errors.
+    /// Returns what was sent and the successful response.
+    fn authorized(
+        &self,
+        session: &HostSession<'_>,
+        tag: &RepoTag,
+        url: &str,
+        accept: Option<&str>,
+        method: RegistryMethod,
+        what: &str,
+    ) -> Result<(Authz, Response), Problem> {
         let host = session.host;
-        let url = format!("{}/v2/{}/manifests/{reference}", host.base, tag.repository);
         let mut authz = self.authorize(session, &tag.repository, false)?;
         let mut renewed = false;
         loop {
             let req = RegistryRequest {
                 method,
-                url: url.clone(),
-                accept: Some(MANIFEST_ACCEPT),
+                url: url.to_owned(),
+                accept,
                 authorization: authz.header.as_deref(),
                 form: None,
             };
@@ -509,7 +543,7 @@ impl RegistryClient {
                 .send(&host.gate, &req)
                 .map_err(Problem::Transport)?;
             match resp.status {
-                200..=299 => return Ok((url, authz, resp)),
+                200..=299 => return Ok((authz, resp)),
                 401 => {
                     let retry = if renewed {
                         None
@@ -528,9 +562,7 @@ impl RegistryClient {
                 403 => return Err(Problem::Denied(authz.sent)),
                 404 => return Err(Problem::NotFound),
                 status => {
-                    return Err(Problem::Bad(format!(
-                        "HTTP {status} to the manifest request"
-                    )));
+                    return Err(Problem::Bad(format!("HTTP {status} to the {what} request")));
                 }
             }
         }

@@ -1,8 +1,13 @@
 //! Minimal text edits of compose files for `pin --compose` / `unpin --compose`: one service's
 //! `image:` value gains (or loses) `@sha256:…`, with comments, quoting and layout kept. When the
 //! value ends in a variable (`image: ${APP_IMAGE}`, `image: app:${TAG}`), the variable's line in
-//! the project's `.env` is edited instead, and the compose file is left alone. Pure text in,
-//! text out; the caller reads and writes the files.
+//! the project's `.env` is edited instead, and the compose file is left alone. Version tracking
+//! uses the same edits to move the tag (`app:1.2.3` → `app:1.2.10`). Pure text in, text out;
+//! [`locate`] finds the file (reading, never writing) and the caller writes it.
+
+mod locate;
+
+pub use locate::{Location, Spot, check_writable, locate, retag_file, write_in_place};
 
 use std::fmt::{self, Write as _};
 
@@ -17,6 +22,10 @@ pub enum EditError {
     EmptyImage(String),
     FlowStyle(String),
     VarNotInDotenv(String),
+    /// The image value does not end in the tag to replace.
+    NotTheTag {
+        value: String,
+    },
 }
 
 impl fmt::Display for EditError {
@@ -39,6 +48,11 @@ impl fmt::Display for EditError {
                 f,
                 "the image comes from ${{{v}}}, which the project's .env does not set; set it there \
                  or edit the image by hand"
+            ),
+            EditError::NotTheTag { value } => write!(
+                f,
+                "its image value {value:?} does not end in the tag the container runs, so \
+                 pullpilot cannot tell which part to change"
             ),
         }
     }
@@ -110,6 +124,18 @@ pub fn find_image(text: &str, service: &str) -> Result<ImageValue, EditError> {
 /// `text` with line `index`'s image value set to `reference` with `digest` (or none), keeping
 /// the key, quotes, comment and line ending as they were.
 pub fn set_image_line(text: &str, index: usize, digest: Option<&Digest>) -> String {
+    map_image_line(text, index, |value| Some(with_digest(value, digest)))
+        .unwrap_or_else(|| text.to_string())
+}
+
+/// `text` with line `index`'s image value replaced by `f(value)`, keeping the key, quotes,
+/// comment and line ending; `None` when `f` refuses the value. A line that is not an image
+/// line is left as it is.
+pub fn map_image_line(
+    text: &str,
+    index: usize,
+    f: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
     let mut out = String::with_capacity(text.len() + 80);
     for (i, line) in text.split_inclusive('\n').enumerate() {
         if i != index {
@@ -134,15 +160,25 @@ pub fn set_image_line(text: &str, index: usize, digest: Option<&Digest>) -> Stri
             }
             _ => (None, trimmed),
         };
-        let value = with_digest(inner, digest);
+        let value = f(inner)?;
         let value = quote.map_or_else(|| value.clone(), |q| format!("{q}{value}{q}"));
         let _ = write!(out, "{head}{lead}{value}{trail}{comment}{newline}");
     }
-    out
+    Some(out)
 }
 
 /// `.env` text with variable `var`'s value given `digest` (or none). Errors if it is not set.
 pub fn set_dotenv_var(text: &str, var: &str, digest: Option<&Digest>) -> Result<String, EditError> {
+    map_dotenv_var(text, var, |value| Some(with_digest(value, digest)))
+}
+
+/// `.env` text with variable `var`'s value replaced by `f(value)` (quotes kept). Errors if it
+/// is not set, or (as [`EditError::Unchanged`]) when `f` refuses the value.
+pub fn map_dotenv_var(
+    text: &str,
+    var: &str,
+    f: impl Fn(&str) -> Option<String>,
+) -> Result<String, EditError> {
     let mut found = false;
     let mut out = String::with_capacity(text.len() + 80);
     for line in text.split_inclusive('\n') {
@@ -160,7 +196,9 @@ pub fn set_dotenv_var(text: &str, var: &str, digest: Option<&Digest>) -> Result<
                     }
                     _ => (None, v),
                 };
-                let new = with_digest(inner, digest);
+                let new = f(inner).ok_or_else(|| EditError::NotTheTag {
+                    value: inner.to_string(),
+                })?;
                 let new = quote.map_or_else(|| new.clone(), |q| format!("{q}{new}{q}"));
                 let _ = write!(out, "{prefix}{new}{newline}");
             }
@@ -184,6 +222,20 @@ pub fn with_digest(reference: &str, digest: Option<&Digest>) -> String {
         Some(d) => format!("{base}@{d}"),
         None => base.to_string(),
     }
+}
+
+/// `value` (an image reference, or a variable holding one or just its tag) with the tag
+/// `from` replaced by `to`; `None` when it does not end in `:from` (or is not `from` itself).
+pub fn retag_value(value: &str, from: &str, to: &str) -> Option<String> {
+    if value == from {
+        return Some(to.to_string());
+    }
+    let base = value.strip_suffix(from)?.strip_suffix(':')?;
+    // `host:5000` alone is not a reference with a tag.
+    if base.is_empty() || base.ends_with('/') {
+        return None;
+    }
+    Some(format!("{base}:{to}"))
 }
 
 /// `(indent, key, rest after the colon)` for a `key: …` line; `None` for blank, comment and
