@@ -31,6 +31,10 @@ pub(crate) enum Fault {
     /// Forward, but send only the first half of the body the headers announce (their
     /// `Content-Length` unchanged), then close: a body cut off mid-transfer.
     Truncate,
+    /// Answer a tag list (`GET …/tags/list?n=N&last=T`) in pages of `n` (default 100) with a
+    /// `Link: <…>; rel="next"` header, cut from the upstream's whole list, as distribution 3
+    /// and most hosted registries do (the bed's Debian registry 2.8 sends the whole list).
+    PaginateTags,
 }
 
 #[derive(Clone, Debug)]
@@ -201,6 +205,10 @@ fn serve(client: TcpStream, upstream: &str, shared: &Shared) -> std::io::Result<
         }
         Some(Fault::Close) => return client.shutdown(Shutdown::Both),
         Some(Fault::Stall(d)) => thread::sleep(*d),
+        Some(Fault::PaginateTags) => {
+            client.write_all(&paginated_tags(upstream, &path))?;
+            return client.shutdown(Shutdown::Both);
+        }
         _ => {}
     }
 
@@ -238,4 +246,53 @@ fn serve(client: TcpStream, upstream: &str, shared: &Shared) -> std::io::Result<
     client.write_all(resp_body)?;
     client.flush()?;
     client.shutdown(Shutdown::Both)
+}
+
+/// One page of the upstream's tag list for `path` (`/v2/NAME/tags/list?n=…&last=…`), as a
+/// whole HTTP response.
+fn paginated_tags(upstream: &str, path: &str) -> Vec<u8> {
+    let (base, query) = path.split_once('?').unwrap_or((path, ""));
+    let param = |key: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    };
+    let n: usize = param("n").and_then(|n| n.parse().ok()).unwrap_or(100);
+    let text = ureq::get(&format!("http://{upstream}{base}"))
+        .call()
+        .expect("listing the upstream's tags")
+        .body_mut()
+        .read_to_string()
+        .expect("reading the upstream's tag list");
+    let mut all: serde_json::Value =
+        serde_json::from_str(&text).expect("the upstream's tag list is JSON");
+    let mut tags: Vec<String> = all["tags"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.sort();
+    let start = param("last").map_or(0, |last| tags.partition_point(|t| *t <= last));
+    let end = (start + n).min(tags.len());
+    all["tags"] = serde_json::json!(tags[start..end]);
+    let body = all.to_string();
+    let link = if end < tags.len() {
+        format!(
+            "Link: <{base}?last={}&n={n}>; rel=\"next\"\r\n",
+            tags[end - 1]
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         {link}Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }

@@ -20,3 +20,4 @@ mod observe;
 mod operator;
 mod plan;
 mod testbed_smoke;
+mod versions;
