@@ -247,7 +247,8 @@ fn check_platform(
     Some(check)
 }
 
-fn repo_tag(reference: &ImageRef) -> RepoTag {
+/// What the registry is asked about `reference`: its API host, repository and tag.
+pub fn repo_tag(reference: &ImageRef) -> RepoTag {
     RepoTag {
         host: reference.api_host().to_string(),
         repository: reference.repository().to_string(),

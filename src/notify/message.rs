@@ -35,14 +35,16 @@ impl EventKind {
             EventKind::RolledBack => "rolled_back",
             EventKind::Failed => "failed",
             EventKind::ActionNeeded => "action_needed",
+            EventKind::Test => "test",
         }
     }
 
     pub(crate) fn severity(self) -> Severity {
         match self {
-            EventKind::SoakEntered | EventKind::UpdateAvailable | EventKind::Updated => {
-                Severity::Info
-            }
+            EventKind::SoakEntered
+            | EventKind::UpdateAvailable
+            | EventKind::Updated
+            | EventKind::Test => Severity::Info,
             EventKind::RolledBack | EventKind::ActionNeeded => Severity::Warning,
             EventKind::Failed => Severity::Error,
         }
@@ -73,6 +75,7 @@ pub(crate) fn render<'a>(event: &'a Event, tz: &TimeZone) -> Rendered<'a> {
         EventKind::RolledBack => format!("pullpilot: rolled back {who}"),
         EventKind::Failed => format!("pullpilot: update failed for {who}"),
         EventKind::ActionNeeded => format!("pullpilot: action needed for {who}"),
+        EventKind::Test => format!("pullpilot: test message from {who}"),
     };
     let time = zone::format(tz, event.at);
     let rollout_at = event.rollout_at.map(|t| zone::format(tz, t));
