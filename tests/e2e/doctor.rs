@@ -121,7 +121,7 @@ fn a_healthy_bed_is_all_ok() {
             &format!("{}: ", bed.registry(reg).addr),
         );
     }
-    // Text too: one line per check, `ok` first.
+    // Text too: one line per check, the level first.
     let text = pullpilot(
         bed,
         setup.project.dir(),
@@ -135,7 +135,7 @@ fn a_healthy_bed_is_all_ok() {
         &[],
     );
     assert_eq!(text.code, 0, "{text}");
-    assert!(text.stdout.starts_with("ok    docker"), "{text}");
+    assert!(text.stdout.contains("\nok    docker    Docker "), "{text}");
     assert!(text.stdout.contains(" 0 fail"), "{text}");
 }
 

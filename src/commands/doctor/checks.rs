@@ -56,6 +56,7 @@ fn finding(check: &'static str, level: Level, message: String, fix: Option<Strin
 
 /// Everything `doctor` looked at.
 pub(super) struct Facts {
+    pub(super) settings_file: SettingsFile,
     pub(super) engine: EngineFacts,
     pub(super) compose: ComposeFacts,
     pub(super) scope: ScopeFacts,
@@ -64,6 +65,27 @@ pub(super) struct Facts {
     pub(super) notify: Vec<NotifyUrl>,
     pub(super) webhook: WebhookFacts,
     pub(super) systemd: SystemdFacts,
+}
+
+/// The settings file the packaged units read (`EnvironmentFile=`), compared with what this run
+/// sees.
+pub(super) struct SettingsFile {
+    pub(super) path: PathBuf,
+    pub(super) read: FileRead,
+}
+
+pub(super) enum FileRead {
+    Missing,
+    /// It exists but cannot be read (not root?).
+    Unreadable(String),
+    /// A line systemd would read differently; the message names the file and line.
+    Malformed(String),
+    Read {
+        count: usize,
+        /// Variables pullpilot reads whose value here differs from the file's (names only:
+        /// values may be secrets).
+        differing: Vec<String>,
+    },
 }
 
 /// The Docker daemon: its answer, or why there was none.
@@ -185,7 +207,7 @@ pub(super) const LISTEN_UNIT: &str = "pullpilot-listen.service";
 
 /// Every line, in the order the checks depend on each other.
 pub(super) fn findings(facts: &Facts) -> Vec<Finding> {
-    let mut out = vec![engine(&facts.engine)];
+    let mut out = vec![settings_file(&facts.settings_file), engine(&facts.engine)];
     out.extend(compose(&facts.compose));
     out.push(scope(&facts.scope));
     out.extend(data_dir(&facts.data_dir));
@@ -198,6 +220,50 @@ pub(super) fn findings(facts: &Facts) -> Vec<Finding> {
 
 pub(super) fn any_fail(list: &[Finding]) -> bool {
     list.iter().any(|f| f.level == Level::Fail)
+}
+
+fn settings_file(facts: &SettingsFile) -> Finding {
+    let shown = facts.path.display();
+    match &facts.read {
+        FileRead::Missing => finding(
+            "settings",
+            Level::Ok,
+            format!("no settings file {shown} (the packaged units read it when it exists)"),
+            None,
+        ),
+        FileRead::Unreadable(why) => finding(
+            "settings",
+            Level::Warn,
+            format!(
+                "the settings file {shown} cannot be read ({why}), so this run cannot tell \
+                 whether it sees the units' settings"
+            ),
+            Some("run doctor as root (sudo pullpilot doctor)".into()),
+        ),
+        FileRead::Malformed(message) => finding("settings", Level::Fail, message.clone(), None),
+        FileRead::Read { count, differing } if differing.is_empty() => finding(
+            "settings",
+            Level::Ok,
+            format!(
+                "{shown}: this run sees the same {count} setting{} as the units",
+                if *count == 1 { "" } else { "s" }
+            ),
+            None,
+        ),
+        FileRead::Read { differing, .. } => finding(
+            "settings",
+            Level::Warn,
+            format!(
+                "this run's settings differ from {shown}, which the units read, in {}",
+                differing.join(", ")
+            ),
+            Some(
+                "make them agree (change the file, or unset them in this shell), so that a \
+                 command run by hand does what the timer does"
+                    .into(),
+            ),
+        ),
+    }
 }
 
 fn engine(facts: &EngineFacts) -> Finding {

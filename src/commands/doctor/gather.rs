@@ -12,9 +12,11 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use super::checks::{
-    ComposeFacts, DataDirFacts, DirKind, EngineFacts, LISTEN_UNIT, NotifyUrl, PASS_UNIT,
-    RegistryAnswer, RegistryFacts, ScopeFacts, SecretShape, SystemdFacts, TIMER_UNIT, WebhookFacts,
+    ComposeFacts, DataDirFacts, DirKind, EngineFacts, FileRead, LISTEN_UNIT, NotifyUrl, PASS_UNIT,
+    RegistryAnswer, RegistryFacts, ScopeFacts, SecretShape, SettingsFile, SystemdFacts, TIMER_UNIT,
+    WebhookFacts,
 };
+use crate::commands::READ_VARIABLES;
 use crate::compose::{ComposeCli, ComposeSetting, ProjectFiles};
 use crate::decide;
 use crate::engine::check::repo_tag;
@@ -24,7 +26,7 @@ use crate::notify::{Event, EventKind, Notifier};
 use crate::process::{self, RunLimits};
 use crate::registry::RegistryClient;
 use crate::runtime::Runtime;
-use crate::settings::Settings;
+use crate::settings::{Settings, envfile};
 use crate::state::State;
 
 /// How long one notification target may take for the test message.
@@ -134,6 +136,45 @@ fn registry_answers(
             result: results.remove(&item).map_or(Ok(()), |r| r.map(|_| ())),
         })
         .collect()
+}
+
+/// The settings file at `path` against `env`: which variables pullpilot reads (`PP_*` and
+/// the few others) have another value here than in the file, an empty value counting as
+/// unset.
+pub(super) fn settings_file(path: &Path, env: &BTreeMap<String, String>) -> SettingsFile {
+    let read = match fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileRead::Missing,
+        Err(e) => FileRead::Unreadable(e.to_string()),
+        Ok(_) => match fs::File::open(path) {
+            Err(e) => FileRead::Unreadable(e.to_string()),
+            Ok(_) => match envfile::read(path) {
+                Err(e) => FileRead::Malformed(format!("{e:#}")),
+                Ok(pairs) => {
+                    let file: BTreeMap<String, String> = pairs.into_iter().collect();
+                    let read_here =
+                        |name: &str| name.starts_with("PP_") || READ_VARIABLES.contains(&name);
+                    let set = |value: Option<&String>| value.filter(|v| !v.is_empty()).cloned();
+                    let names: BTreeSet<&String> = file
+                        .keys()
+                        .chain(env.keys())
+                        .filter(|n| read_here(n))
+                        .collect();
+                    FileRead::Read {
+                        count: file.keys().filter(|n| read_here(n)).count(),
+                        differing: names
+                            .into_iter()
+                            .filter(|n| set(file.get(*n)) != set(env.get(*n)))
+                            .cloned()
+                            .collect(),
+                    }
+                }
+            },
+        },
+    };
+    SettingsFile {
+        path: path.to_path_buf(),
+        read,
+    }
 }
 
 /// The compose CLI, and for each compose project in scope whether its files are readable here.

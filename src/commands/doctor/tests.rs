@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::checks::{
-    self, ComposeFacts, DataDirFacts, DirKind, EngineFacts, Facts, Finding, Level, NotifyUrl,
-    RegistryAnswer, RegistryFacts, ScopeFacts, SecretShape, SystemdFacts, WebhookFacts,
+    self, ComposeFacts, DataDirFacts, DirKind, EngineFacts, Facts, FileRead, Finding, Level,
+    NotifyUrl, RegistryAnswer, RegistryFacts, ScopeFacts, SecretShape, SettingsFile, SystemdFacts,
+    WebhookFacts,
 };
 use super::gather;
 use crate::compose::{ComposeCli, ComposeSetting};
@@ -46,6 +47,13 @@ fn engine_info() -> EngineInfo {
 /// A setup where everything is fine.
 fn healthy() -> Facts {
     Facts {
+        settings_file: SettingsFile {
+            path: PathBuf::from("/etc/default/pullpilot"),
+            read: FileRead::Read {
+                count: 2,
+                differing: vec![],
+            },
+        },
         engine: EngineFacts::Reached {
             endpoint: "unix:///var/run/docker.sock".into(),
             info: engine_info(),
@@ -130,15 +138,16 @@ fn a_healthy_setup_is_all_ok_and_exits_0() {
     assert!(!checks::any_fail(&list));
     let checks: Vec<&str> = list.iter().map(|f| f.check).collect();
     for check in [
-        "docker", "compose", "scope", "data dir", "registry", "notify", "webhook", "systemd",
+        "settings", "docker", "compose", "scope", "data dir", "registry", "notify", "webhook",
+        "systemd",
     ] {
         assert!(checks.contains(&check), "{check} missing: {checks:?}");
     }
     let doc = checks::document(&list);
     assert_eq!(doc["schema_version"], 1);
     assert_eq!(doc["ok"], true);
-    assert_eq!(doc["checks"][0]["check"], "docker");
-    assert_eq!(doc["checks"][0]["level"], "ok");
+    assert_eq!(doc["checks"][1]["check"], "docker");
+    assert_eq!(doc["checks"][1]["level"], "ok");
 }
 
 #[test]
@@ -418,6 +427,70 @@ fn each_rule_names_the_thing_and_the_fix() {
 }
 
 #[test]
+fn the_settings_file_rules_name_differing_variables_never_their_values() {
+    let mut f = healthy();
+    f.settings_file.read = FileRead::Read {
+        count: 3,
+        differing: vec!["PP_NOTIFY_URL".into(), "PP_SCOPE".into()],
+    };
+    expect(
+        &f,
+        "settings",
+        Level::Warn,
+        "this run's settings differ from /etc/default/pullpilot, which the units read, in \
+         PP_NOTIFY_URL, PP_SCOPE",
+        "make them agree",
+    );
+    f.settings_file.read = FileRead::Malformed(
+        "the settings file /etc/default/pullpilot, line 4: `export` is shell syntax …".into(),
+    );
+    expect(&f, "settings", Level::Fail, "line 4: `export`", "");
+    f.settings_file.read = FileRead::Unreadable("Permission denied (os error 13)".into());
+    expect(
+        &f,
+        "settings",
+        Level::Warn,
+        "cannot be read (Permission denied",
+        "sudo pullpilot doctor",
+    );
+    f.settings_file.read = FileRead::Missing;
+    expect(&f, "settings", Level::Ok, "no settings file", "");
+}
+
+#[test]
+fn the_settings_file_is_compared_with_this_runs_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pullpilot");
+    assert!(matches!(
+        gather::settings_file(&path, &BTreeMap::new()).read,
+        FileRead::Missing
+    ));
+    std::fs::write(
+        &path,
+        "# units\nPP_SCOPE=all\nPP_SOAK='1h'\nPP_NOTIFY_URL=\nPATH=/opt/bin\n",
+    )
+    .unwrap();
+    let (_, env) = settings(&[
+        ("PP_SCOPE", "all"),
+        ("PP_SOAK", "2h"),
+        ("PP_LOG_LEVEL", "debug"),
+        ("PP_NOTIFY_URL", ""),
+    ]);
+    let mut env = env;
+    env.insert("PATH".into(), "/usr/bin".into());
+    let FileRead::Read { count, differing } = gather::settings_file(&path, &env).read else {
+        panic!("not read");
+    };
+    assert_eq!(count, 3, "PATH is not pullpilot's");
+    assert_eq!(differing, ["PP_LOG_LEVEL", "PP_SOAK"]);
+    std::fs::write(&path, "PP_SCOPE=all\nexport PP_SOAK=1h\n").unwrap();
+    let FileRead::Malformed(why) = gather::settings_file(&path, &env).read else {
+        panic!("not malformed");
+    };
+    assert!(why.contains(", line 2: `export`"), "{why}");
+}
+
+#[test]
 fn data_dir_rules() {
     let dir = |kind: DirKind, in_container: bool, on_volume: Option<bool>| {
         let mut f = healthy();
@@ -520,6 +593,10 @@ fn the_report_of_a_broken_setup_is_snapshotted() {
                socket"
             .into(),
     });
+    f.settings_file.read = FileRead::Read {
+        count: 4,
+        differing: vec!["PP_SCOPE".into()],
+    };
     f.scope = ScopeFacts::Skipped;
     f.registries = RegistryFacts::Skipped("Docker is not reachable".into());
     f.data_dir.kind = DirKind::Present {
