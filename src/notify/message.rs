@@ -81,12 +81,15 @@ pub(crate) fn render<'a>(event: &'a Event, tz: &TimeZone) -> Rendered<'a> {
     let rollout_at = event.rollout_at.map(|t| zone::format(tz, t));
 
     let mut lines = vec![event.message.trim().to_string(), String::new()];
-    if who == event.container {
-        lines.push(format!("Container: {}", event.container));
-    } else {
-        lines.push(format!("Container: {} ({who})", event.container));
+    // A test message is about no container: `container` names the host it was sent from.
+    if event.kind != EventKind::Test {
+        if who == event.container {
+            lines.push(format!("Container: {}", event.container));
+        } else {
+            lines.push(format!("Container: {} ({who})", event.container));
+        }
+        lines.push(format!("Image: {}", event.image));
     }
-    lines.push(format!("Image: {}", event.image));
     match (&event.from_digest, &event.to_digest) {
         (Some(from), Some(to)) => lines.push(format!(
             "Digest: {} → {}",
@@ -176,6 +179,25 @@ mod tests {
              Time: 2025-01-01 00:00:00 UTC"
         );
         assert_eq!(r.time.rfc3339, "2025-01-01T00:00:00Z");
+        assert_eq!(r.severity, Severity::Info);
+    }
+
+    #[test]
+    fn a_test_message_names_the_host_and_no_container() {
+        let mut e = event(EventKind::Test);
+        e.container = "host1".into();
+        e.service = None;
+        e.project = None;
+        e.from_digest = None;
+        e.to_digest = None;
+        e.message = "This is a test message.".into();
+        let r = render(&e, &TimeZone::UTC);
+        assert_eq!(r.title, "pullpilot: test message from host1");
+        assert_eq!(
+            r.body,
+            "This is a test message.\n\nTime: 2025-01-01 00:00:00 UTC"
+        );
+        assert_eq!(EventKind::Test.as_str(), "test");
         assert_eq!(r.severity, Severity::Info);
     }
 

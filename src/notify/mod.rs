@@ -314,8 +314,8 @@ impl Notifier {
     }
 
     /// Sends `event` to each target in turn, each bounded by the timeout, and returns per
-    /// target its redacted URL and, when it failed, why (scrubbed of its secrets). Logs
-    /// nothing: the caller reports (`doctor --send-test`).
+    /// target its redacted URL and, when it failed, why (scrubbed of its secrets). Logs no
+    /// warning: the caller reports (`doctor --send-test`).
     pub fn send_each(&self, event: &Event) -> Vec<(String, Result<(), String>)> {
         let msg = message::render(event, &self.zone);
         self.targets
