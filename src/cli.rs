@@ -49,6 +49,12 @@ pub enum Command {
     /// Show what pullpilot knows, without asking any registry: running digest, soak clock,
     /// pin, blocked digests, last update, history and any interrupted update.
     Status(StatusArgs),
+    /// Check the setup and say what to fix: the units' settings file, Docker, compose, the
+    /// scope, the data directory, registry credentials, notification URLs, webhook settings
+    /// and the systemd units. Each line is ok, warn, fail or skip; the exit status is 1 when
+    /// any line is fail. Changes nothing (the data directory gets a probe file, removed at
+    /// once).
+    Doctor(DoctorArgs),
     /// Put a service back on the image it ran before its last update (health-gated), block
     /// the abandoned digest and pin the service there.
     Rollback(RollbackArgs),
@@ -74,6 +80,17 @@ pub struct StatusArgs {
     /// Only these compose services or container names.
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also send a test message to every notification URL (PP_NOTIFY_URL) and report each
+    /// answer.
+    #[arg(long)]
+    pub send_test: bool,
     /// Print one JSON document on stdout instead of text.
     #[arg(long)]
     pub json: bool,

@@ -5,6 +5,8 @@
 //! silent default. Unknown `PP_*` names are warned about (a typo guard). Pure: the environment
 //! is passed in.
 
+pub mod envfile;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -19,6 +19,9 @@ _pullpilot() {
             pullpilot,apply)
                 cmd="pullpilot__subcmd__apply"
                 ;;
+            pullpilot,doctor)
+                cmd="pullpilot__subcmd__doctor"
+                ;;
             pullpilot,help)
                 cmd="pullpilot__subcmd__help"
                 ;;
@@ -48,6 +51,9 @@ _pullpilot() {
                 ;;
             pullpilot__subcmd__help,apply)
                 cmd="pullpilot__subcmd__help__subcmd__apply"
+                ;;
+            pullpilot__subcmd__help,doctor)
+                cmd="pullpilot__subcmd__help__subcmd__doctor"
                 ;;
             pullpilot__subcmd__help,help)
                 cmd="pullpilot__subcmd__help__subcmd__help"
@@ -83,7 +89,7 @@ _pullpilot() {
 
     case "${cmd}" in
         pullpilot)
-            opts="-h -V --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version plan apply status rollback pin unpin unblock listen relay help"
+            opts="-h -V --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version plan apply status doctor rollback pin unpin unblock listen relay help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -246,8 +252,90 @@ _pullpilot() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pullpilot__subcmd__doctor)
+            opts="-h -V --send-test --json --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project-directory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --soak)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --health-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --health-stable)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cleanup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --self-update)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dry-run)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-json)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timezone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jitter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compat-watchtower)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --insecure-registries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pullpilot__subcmd__help)
-            opts="plan apply status rollback pin unpin unblock listen relay help"
+            opts="plan apply status doctor rollback pin unpin unblock listen relay help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -261,6 +349,20 @@ _pullpilot() {
             return 0
             ;;
         pullpilot__subcmd__help__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pullpilot__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -3,6 +3,7 @@
 //! `dispatch` parses the command line and runs the chosen command.
 
 mod apply;
+mod doctor;
 mod generate;
 mod pin;
 mod plan;
@@ -47,6 +48,7 @@ pub fn dispatch<I: IntoIterator<Item = OsString>>(args: I) -> Result<Outcome> {
         Command::Plan(args) => plan::run(&invocation, &args),
         Command::Apply(args) => apply::run(&invocation, &args),
         Command::Status(args) => status::run(&invocation, &args),
+        Command::Doctor(args) => doctor::run(&invocation, &args),
         Command::Rollback(args) => rollback::run(&invocation, &args),
         Command::Pin(args) => pin::pin(&invocation, &args),
         Command::Unpin(args) => pin::unpin(&invocation, &args),

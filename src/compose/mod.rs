@@ -152,6 +152,14 @@ impl ComposeCli {
             .map_err(Clone::clone)
     }
 
+    /// The command line that runs compose and the version it reports (`2.40.3`), or why there
+    /// is none; asks the CLI once more (for `doctor`).
+    pub fn found_version(&self) -> Result<(String, String), String> {
+        let words = self.program()?;
+        let version = self.version(words).map_err(|e| format!("{e:#}"))?;
+        Ok((words.join(" "), version))
+    }
+
     fn detect(&self) -> Result<Vec<String>, String> {
         let candidates: Vec<Vec<String>> = match &self.setting {
             ComposeSetting::Off => return Err("PP_COMPOSE is off".into()),

@@ -265,7 +265,8 @@ fn check_platform(
     Some(check)
 }
 
-pub(super) fn repo_tag(reference: &ImageRef) -> RepoTag {
+/// What the registry is asked about `reference`: its API host, repository and tag.
+pub fn repo_tag(reference: &ImageRef) -> RepoTag {
     RepoTag {
         host: reference.api_host().to_string(),
         repository: reference.repository().to_string(),

@@ -138,6 +138,12 @@ fn check_settings(inv: &Invocation, args: &ListenArgs) -> Result<Checked> {
     })
 }
 
+/// Whether `url` can be the relay's base URL (`PP_WEBHOOK_URL`); the error completes a sentence
+/// that starts with the URL (for `doctor`, which reports what `listen` would refuse).
+pub fn check_relay_url(url: &str) -> Result<(), String> {
+    relay_client::check_base_url(url)
+}
+
 /// `DOCKER_HOST`, `DOCKER_API_VERSION` and the registry credentials (`DOCKER_CONFIG`), as every
 /// pass reads them.
 fn check_engine_settings(settings: &crate::settings::Settings) -> Result<()> {

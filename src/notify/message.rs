@@ -35,14 +35,16 @@ impl EventKind {
             EventKind::RolledBack => "rolled_back",
             EventKind::Failed => "failed",
             EventKind::ActionNeeded => "action_needed",
+            EventKind::Test => "test",
         }
     }
 
     pub(crate) fn severity(self) -> Severity {
         match self {
-            EventKind::SoakEntered | EventKind::UpdateAvailable | EventKind::Updated => {
-                Severity::Info
-            }
+            EventKind::SoakEntered
+            | EventKind::UpdateAvailable
+            | EventKind::Updated
+            | EventKind::Test => Severity::Info,
             EventKind::RolledBack | EventKind::ActionNeeded => Severity::Warning,
             EventKind::Failed => Severity::Error,
         }
@@ -73,17 +75,21 @@ pub(crate) fn render<'a>(event: &'a Event, tz: &TimeZone) -> Rendered<'a> {
         EventKind::RolledBack => format!("pullpilot: rolled back {who}"),
         EventKind::Failed => format!("pullpilot: update failed for {who}"),
         EventKind::ActionNeeded => format!("pullpilot: action needed for {who}"),
+        EventKind::Test => format!("pullpilot: test message from {who}"),
     };
     let time = zone::format(tz, event.at);
     let rollout_at = event.rollout_at.map(|t| zone::format(tz, t));
 
     let mut lines = vec![event.message.trim().to_string(), String::new()];
-    if who == event.container {
-        lines.push(format!("Container: {}", event.container));
-    } else {
-        lines.push(format!("Container: {} ({who})", event.container));
+    // A test message is about no container: `container` names the host it was sent from.
+    if event.kind != EventKind::Test {
+        if who == event.container {
+            lines.push(format!("Container: {}", event.container));
+        } else {
+            lines.push(format!("Container: {} ({who})", event.container));
+        }
+        lines.push(format!("Image: {}", event.image));
     }
-    lines.push(format!("Image: {}", event.image));
     if let (Some(from), Some(to)) = (&event.from_tag, &event.to_tag) {
         lines.push(format!("Version: {from} → {to}"));
     }
@@ -176,6 +182,25 @@ mod tests {
              Time: 2025-01-01 00:00:00 UTC"
         );
         assert_eq!(r.time.rfc3339, "2025-01-01T00:00:00Z");
+        assert_eq!(r.severity, Severity::Info);
+    }
+
+    #[test]
+    fn a_test_message_names_the_host_and_no_container() {
+        let mut e = event(EventKind::Test);
+        e.container = "host1".into();
+        e.service = None;
+        e.project = None;
+        e.from_digest = None;
+        e.to_digest = None;
+        e.message = "This is a test message.".into();
+        let r = render(&e, &TimeZone::UTC);
+        assert_eq!(r.title, "pullpilot: test message from host1");
+        assert_eq!(
+            r.body,
+            "This is a test message.\n\nTime: 2025-01-01 00:00:00 UTC"
+        );
+        assert_eq!(EventKind::Test.as_str(), "test");
         assert_eq!(r.severity, Severity::Info);
     }
 

@@ -28,12 +28,12 @@
 //!
 //! The generic webhook's JSON body (`title` and `message` keys renamable with `titlekey` and
 //! `messagekey`): `{"title", "message", "kind", "container", "service", "project", "image",
-//! "from_digest", "to_digest", "from_tag", "to_tag", "time", "rollout_at"}`, where `message` is the same plain-text
-//! body the other services show, `kind` is one of `soak_entered`, `update_available`,
-//! `updated`, `rolled_back`, `failed`, `action_needed`, digests are full (`sha256:…`) or
-//! `null`, tags are set for a version move (`io.pullpilot.track`) and `null` otherwise, and
-//! times are RFC 3339 in the configured zone (`rollout_at` is `null` except when
-//! entering soak).
+//! "from_digest", "to_digest", "from_tag", "to_tag", "time", "rollout_at"}`, where `message` is
+//! the same plain-text body the other services show, `kind` is one of `soak_entered`, `update_available`,
+//! `updated`, `rolled_back`, `failed`, `action_needed` (or `test`, from
+//! `doctor --send-test`), digests are full (`sha256:…`) or `null`, tags are set for a version
+//! move (`io.pullpilot.track`) and `null` otherwise, and times are RFC 3339 in the configured
+//! zone (`rollout_at` is `null` except when entering soak).
 //!
 //! # Test seam
 //!
@@ -78,6 +78,8 @@ pub enum EventKind {
     RolledBack,
     Failed,
     ActionNeeded,
+    /// `pullpilot doctor --send-test`: no container changed.
+    Test,
 }
 
 /// One notification. `message` is one plain sentence written by the caller; the rest is
@@ -313,6 +315,23 @@ impl Notifier {
                     .count()
             }),
         }
+    }
+
+    /// Sends `event` to each target in turn, each bounded by the timeout, and returns per
+    /// target its redacted URL and, when it failed, why (scrubbed of its secrets). Logs no
+    /// warning: the caller reports (`doctor --send-test`).
+    pub fn send_each(&self, event: &Event) -> Vec<(String, Result<(), String>)> {
+        let msg = message::render(event, &self.zone);
+        self.targets
+            .iter()
+            .map(|target| {
+                let deadline = Instant::now() + self.timeout;
+                let result = self
+                    .deliver(target, &msg, deadline)
+                    .map_err(|e| scrub(&e, &target.secrets));
+                (target.redacted.clone(), result)
+            })
+            .collect()
     }
 
     fn deliver(

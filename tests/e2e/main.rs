@@ -13,6 +13,7 @@ mod common;
 
 mod apply;
 mod crash;
+mod doctor;
 mod faults;
 mod fidelity;
 mod listen;

@@ -4,6 +4,7 @@
 //! edited, a 1,500-tag repository listed through its `Link` pages, and kills at each new step
 //! healed to a consistent pair of file and container.
 
+use std::fmt::Write as _;
 use std::fs;
 
 use serde_json::Value;
@@ -161,11 +162,12 @@ fn tracked_services_move_to_the_newest_tag_of_their_shape_and_the_file_follows()
         }
     };
     for (service, tag, track, _, _) in &cases {
-        yaml.push_str(&format!(
+        let _ = write!(
+            yaml,
             "  {service}:\n    image: {}:{tag}   # keep this comment\n    labels:\n      \
              io.pullpilot.track: {track}\n",
             image_of(service)
-        ));
+        );
     }
     let tokens = bed.docker_config_with(&[Reg::Token]);
     let project = Project::up_with_config(bed, &yaml, tokens.path());
@@ -407,7 +409,11 @@ fn a_read_only_file_is_only_notified_and_a_dotenv_variable_moves_alone() {
     assert!(applied.container("app")["result"].is_null(), "{applied}");
     assert_eq!(locked.container("app")["Id"], before["Id"], "untouched");
     assert_eq!(fs::read_to_string(&file).unwrap(), locked_yaml);
-    let sent: Vec<Value> = sink.requests().iter().map(|r| r.json()).collect();
+    let sent: Vec<Value> = sink
+        .requests()
+        .iter()
+        .map(crate::common::sink::Request::json)
+        .collect();
     let note = sent
         .iter()
         .find(|m| m["kind"] == "update_available")
@@ -468,14 +474,16 @@ fn a_repository_with_more_tags_than_a_page_is_listed_through_link() {
     bed.push_image(Reg::Open, &repo, "1.0.0", Variant::V1);
     let registry = bed.registry(Reg::Open);
     let agent = ureq::Agent::new_with_defaults();
-    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json, \
-                            application/vnd.docker.distribution.manifest.v2+json";
     let mut got = agent
         .get(&format!(
             "http://{}/v2/{repo}/manifests/1.0.0",
             registry.addr
         ))
-        .header("Accept", MANIFEST)
+        .header(
+            "Accept",
+            "application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.docker.distribution.manifest.v2+json",
+        )
         .call()
         .expect("reading the manifest");
     let media_type = got
