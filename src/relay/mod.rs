@@ -2,9 +2,9 @@
 //!
 //! One process, plain HTTP and WebSocket (a TLS reverse proxy goes in front), one thread per
 //! connection. That holds 5,000 listeners on 2 cores within issue #14's goals (B7 in
-//! BENCHMARKS.md: about 32 KiB resident per idle listener, its thread's stack being mostly
-//! untouched virtual memory; heartbeats wake one thread at a time), so the relay has no event
-//! loop; the connection cap follows the descriptor limit up to 10,000. Routes and answers follow the public relay exactly (`webhook::protocol`, the
+//! BENCHMARKS.md: 120 MiB, about 21 KiB resident per idle listener, its thread's stack being
+//! mostly untouched virtual memory; heartbeats wake one thread at a time), so the relay has no
+//! event loop; the connection cap follows the descriptor and task limits up to 10,000. Routes and answers follow the public relay exactly (`webhook::protocol`, the
 //! behaviour reference §5.4–5.5), with these fixes:
 //!
 //! - registrations, `lastSeen` and the pending flag live in one file that survives restarts;
@@ -17,7 +17,8 @@
 //!   vanished listener cannot hold one of the four places forever;
 //! - slow clients: a request (head and body) must arrive within 10 s in all, a client network
 //!   (IPv4 address, IPv6 /64) may have 16 connections without a complete request, and the total
-//!   is sized to the file descriptor limit; failing accepts back off and log once a minute;
+//!   is sized to the file descriptor and task limits; failing accepts back off and log once a
+//!   minute;
 //! - registrations are capped in total and per client network, and a provision appends to a
 //!   journal instead of rewriting the whole file.
 //!
@@ -46,8 +47,8 @@ use room::{Room, lock};
 use store::{RegistrationStore, short_id};
 
 /// Most connections served at once; more are answered 503 and closed. Lowered at start when
-/// the file descriptor limit is too small for it (see [`connection_cap`]). Each is a thread of
-/// about 32 KiB resident: 10,000 stay well inside B7's 512 MiB, and twice its 5,000 listeners.
+/// the file descriptor or task limit is too small for it (see [`connection_cap`]). Each is a
+/// thread of about 21 KiB resident: B7 held 9,500 listeners in 221 MiB, under its 512 MiB.
 const MAX_CONNECTIONS: usize = 10_000;
 /// Connections one client network may hold before its request is complete; more get 429.
 const MAX_PENDING_PER_CLIENT: usize = 16;
