@@ -768,6 +768,48 @@ fn an_idle_listener_costs_the_relay_little_memory() {
     drop(sockets);
 }
 
+/// B7 wants thousands of listeners on one relay. The cap used to be 1,024 connections whatever
+/// the descriptor limit: the 1,025th listener got 503. With `ulimit -n 4096` the cap is now
+/// (4,096 - 64) / 2 = 2,016, and the relay says so at start; 1,100 authenticated listeners
+/// (275 webhooks, four each) are all served and /healthz still answers.
+#[test]
+fn more_than_1024_listeners_are_served_when_descriptors_allow() {
+    let dir = TempDir::missing("pp-relay", "many-listeners");
+    let wrapper = "ulimit -n 4096; exec \"$@\"";
+    let relay = Relay::try_start_with("127.0.0.1:0", Some(wrapper), &dir.path, &[]).unwrap();
+    assert!(
+        relay
+            .log()
+            .contains("Serving at most 2016 connections at once"),
+        "{}",
+        relay.log()
+    );
+    let key = Key::new();
+    let body = format!(r#"{{"pubkey":"{}"}}"#, key.public());
+    let mut sockets = Vec::new();
+    for i in 0..275 {
+        let ip = format!("10.1.{}.{}", i / 200, i % 200 + 1);
+        let answer = post_json(
+            &relay.addr,
+            "/v1/provision",
+            &[("X-Forwarded-For", &ip)],
+            &body,
+        );
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        let id = answer.json()["webhookId"].as_str().unwrap().to_string();
+        for _ in 0..4 {
+            sockets.push(authed(&relay.addr, &id, &key));
+        }
+    }
+    assert_eq!(sockets.len(), 1100);
+    assert_eq!(get(&relay.addr, "/healthz").status, 200);
+    let last = sockets.last_mut().unwrap();
+    send(last, "ping");
+    assert_eq!(text(last), "pong");
+    drop(sockets);
+    assert!(relay.stop().success());
+}
+
 #[test]
 fn a_bad_signature_is_closed_with_1008() {
     let (_dir, relay) = fresh("bad-signature");
