@@ -6,7 +6,7 @@
 //! | registrations per client network | `--max-registrations-per-network` (100) | 429 `too_many_registrations` |
 //! | registrations in all | `--max-registrations` (100,000) | 503 `relay_full` |
 //! | connections without a complete request, per client network | 16 | 429, closed |
-//! | connections in all | 1,024, fewer if the descriptor limit is low | 503, closed |
+//! | connections in all | 10,000, fewer if the descriptor limit is low (2 a listener) | 503, closed |
 //! | time to send a whole request | 10 s | closed |
 //! | pokes per webhook | 100 per fixed 5 s window (coalesced pokes count) | 429 `rate_limited` |
 //! | poke deliveries per webhook | 1 per 5 s; later ones wait for the window's end | (202) |

@@ -1,7 +1,10 @@
 //! `pullpilot relay`: the relay protocol v1 as a self-hostable server.
 //!
 //! One process, plain HTTP and WebSocket (a TLS reverse proxy goes in front), one thread per
-//! connection. Routes and answers follow the public relay exactly (`webhook::protocol`, the
+//! connection. That holds 5,000 listeners on 2 cores within issue #14's goals (B7 in
+//! BENCHMARKS.md: 120 MiB, about 21 KiB resident per idle listener, its thread's stack being
+//! mostly untouched virtual memory; heartbeats wake one thread at a time), so the relay has no
+//! event loop; the connection cap follows the descriptor and task limits up to 10,000. Routes and answers follow the public relay exactly (`webhook::protocol`, the
 //! behaviour reference §5.4–5.5), with these fixes:
 //!
 //! - registrations, `lastSeen` and the pending flag live in one file that survives restarts;
@@ -14,7 +17,8 @@
 //!   vanished listener cannot hold one of the four places forever;
 //! - slow clients: a request (head and body) must arrive within 10 s in all, a client network
 //!   (IPv4 address, IPv6 /64) may have 16 connections without a complete request, and the total
-//!   is sized to the file descriptor limit; failing accepts back off and log once a minute;
+//!   is sized to the file descriptor and task limits; failing accepts back off and log once a
+//!   minute;
 //! - registrations are capped in total and per client network, and a provision appends to a
 //!   journal instead of rewriting the whole file.
 //!
@@ -43,12 +47,16 @@ use room::{Room, lock};
 use store::{RegistrationStore, short_id};
 
 /// Most connections served at once; more are answered 503 and closed. Lowered at start when
-/// the file descriptor limit is too small for it (see [`connection_cap`]).
-const MAX_CONNECTIONS: usize = 1024;
+/// the file descriptor or task limit is too small for it (see [`connection_cap`]). Each is a
+/// thread of about 21 KiB resident: B7 held 9,500 listeners in 221 MiB, under its 512 MiB.
+const MAX_CONNECTIONS: usize = 10_000;
 /// Connections one client network may hold before its request is complete; more get 429.
 const MAX_PENDING_PER_CLIENT: usize = 16;
 /// Descriptors kept for everything but connections (state files, signals, std streams).
 const SPARE_FDS: u64 = 64;
+/// Tasks kept for everything but connection threads (main, housekeeping, signals, and other
+/// processes in the same cgroup, such as an `ExecStartPre`).
+const SPARE_TASKS: u64 = 16;
 /// `--prune-after` below this is refused: it is meant in days, and `0` forgets everything.
 const MIN_PRUNE_AFTER: Duration = Duration::from_secs(86_400);
 /// The journal is folded into the snapshot once it has this many entries (or a minute passed).
@@ -112,13 +120,25 @@ pub fn run(args: &RelayArgs) -> Result<Outcome> {
     }
     let mut store = RegistrationStore::open(&args.state_dir)?;
     let pruned = prune_at_start(&mut store, args.prune_after)?;
-    let cap = connection_cap(admission::open_files_limit());
+    let open_files = admission::open_files_limit();
+    let tasks = tasks_limit();
+    let cap = connection_cap(open_files, tasks);
     if cap < MAX_CONNECTIONS {
-        log::warn!(
-            "Serving at most {cap} connections at once (not {MAX_CONNECTIONS}): the limit on \
-             open files is {}; raise it (LimitNOFILE=4096 in the unit, ulimit -n) for more.",
-            admission::open_files_limit().unwrap_or_default()
-        );
+        if cap == connection_cap(open_files, None) {
+            log::warn!(
+                "Serving at most {cap} connections at once (not {MAX_CONNECTIONS}): the limit \
+                 on open files is {}; raise it (LimitNOFILE=20480 in the unit, ulimit -n) for \
+                 more.",
+                open_files.unwrap_or_default()
+            );
+        } else {
+            log::warn!(
+                "Serving at most {cap} connections at once (not {MAX_CONNECTIONS}): each takes \
+                 a thread, and this service may have {} tasks; raise it (TasksMax=12000 in the \
+                 unit) for more.",
+                tasks.unwrap_or_default()
+            );
+        }
     }
     let listener = bind(args.listen)?;
     let local = listener
@@ -188,14 +208,50 @@ pub fn run(args: &RelayArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// Connections at once that fit in the descriptor limit: each WebSocket needs two (the socket
-/// and the writer's clone), and some are kept for the rest.
-fn connection_cap(open_files: Option<u64>) -> usize {
-    let Some(limit) = open_files else {
-        return MAX_CONNECTIONS;
-    };
-    let fit = limit.saturating_sub(SPARE_FDS) / 2;
+/// Connections at once that fit in the descriptor limit (each WebSocket needs two: the socket
+/// and the writer's clone) and in the task limit (each is a thread), with some of both kept for
+/// the rest.
+fn connection_cap(open_files: Option<u64>, tasks: Option<u64>) -> usize {
+    let by_files = open_files.map_or(u64::MAX, |limit| limit.saturating_sub(SPARE_FDS) / 2);
+    let by_tasks = tasks.map_or(u64::MAX, |limit| limit.saturating_sub(SPARE_TASKS));
+    let fit = by_files.min(by_tasks);
     usize::try_from(fit).map_or(MAX_CONNECTIONS, |fit| fit.clamp(16, MAX_CONNECTIONS))
+}
+
+/// How many tasks (threads included) this process's cgroup may hold: systemd's `TasksMax`,
+/// which defaults to 15 % of the kernel's pid limit (4,915 where that is 32,768). `None` when
+/// unlimited or unknown.
+fn tasks_limit() -> Option<u64> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let file = pids_max_file(&cgroups)?;
+    parse_pids_max(&std::fs::read_to_string(file).ok()?)
+}
+
+/// Where the `pids.max` of the cgroup described by `/proc/self/cgroup` is: the `pids`
+/// controller's line under cgroup v1, the unified (`0::`) one under v2.
+fn pids_max_file(cgroups: &str) -> Option<String> {
+    let mut unified = None;
+    for line in cgroups.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let path = path.trim_end_matches('/');
+        if controllers.split(',').any(|c| c == "pids") {
+            return Some(format!("/sys/fs/cgroup/pids{path}/pids.max"));
+        }
+        if controllers.is_empty() {
+            unified = Some(format!("/sys/fs/cgroup{path}/pids.max"));
+        }
+    }
+    unified
+}
+
+/// `pids.max`: a number, or `max` for no limit.
+fn parse_pids_max(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
 }
 
 fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -534,16 +590,54 @@ mod tests {
     #[test]
     fn the_connection_cap_fits_the_descriptor_limit() {
         let table = [
-            (None, 1024),
-            (Some(u64::MAX), 1024),
-            (Some(4096), 1024),
+            (None, 10_000),
+            (Some(u64::MAX), 10_000),
+            (Some(1_048_576), 10_000),
+            (Some(20_480), 10_000),
+            (Some(20_000), 9_968),
+            (Some(4096), 2016),
             (Some(1024), 480),
             (Some(100), 18),
             (Some(10), 16),
         ];
         for (limit, cap) in table {
-            assert_eq!(connection_cap(limit), cap, "{limit:?}");
+            assert_eq!(connection_cap(limit, None), cap, "{limit:?}");
         }
+    }
+
+    /// Thread per connection: under systemd's default `TasksMax` (4,915 with a pid limit of
+    /// 32,768) the 4,900th listener's thread could not start; the cap stays below it instead.
+    #[test]
+    fn the_connection_cap_fits_the_task_limit() {
+        let table = [
+            (Some(20_480), None, 10_000),
+            (Some(20_480), Some(4915), 4899),
+            (Some(4096), Some(4915), 2016),
+            (None, Some(100_000), 10_000),
+            (Some(20_480), Some(10), 16),
+        ];
+        for (files, tasks, cap) in table {
+            assert_eq!(connection_cap(files, tasks), cap, "{files:?} {tasks:?}");
+        }
+    }
+
+    #[test]
+    fn the_task_limit_is_read_from_either_cgroup_version() {
+        let v2 = "0::/system.slice/pullpilot-relay.service\n";
+        assert_eq!(
+            pids_max_file(v2).unwrap(),
+            "/sys/fs/cgroup/system.slice/pullpilot-relay.service/pids.max"
+        );
+        assert_eq!(pids_max_file("0::/\n").unwrap(), "/sys/fs/cgroup/pids.max");
+        let v1 = "9:name=systemd:/x\n8:pids:/system.slice/r.service\n1:cpu,cpuacct:/\n0::/\n";
+        assert_eq!(
+            pids_max_file(v1).unwrap(),
+            "/sys/fs/cgroup/pids/system.slice/r.service/pids.max"
+        );
+        assert_eq!(pids_max_file("garbage"), None);
+        assert_eq!(parse_pids_max("4915\n"), Some(4915));
+        assert_eq!(parse_pids_max("max\n"), None);
+        assert_eq!(parse_pids_max(""), None);
     }
 
     #[test]

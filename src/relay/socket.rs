@@ -27,6 +27,10 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the client's answer to our close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 const IDLE: u16 = 1000;
+/// What each socket reads into at first. tungstenite's default (128 KiB) is zero-filled on the
+/// first read, so it was resident for every listener: 1,000 idle sockets held 150 MiB. Frames
+/// here are a few hundred bytes; a larger one (up to `MAX_FRAME_BYTES`) grows the buffer.
+const READ_BUFFER: usize = 4096;
 
 /// The socket's own reads, and its writes through the shared writer.
 struct Halves {
@@ -59,9 +63,6 @@ pub(crate) fn serve(relay: &Arc<Relay>, id: &str, stream: TcpStream, leftover: V
     };
     let _ = write_half.set_write_timeout(Some(WRITE_TIMEOUT));
     let conn = Arc::new(Conn::new(write_half));
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(protocol::MAX_FRAME_BYTES))
-        .max_frame_size(Some(protocol::MAX_FRAME_BYTES));
     let io = Replay {
         prefix: Cursor::new(leftover),
         inner: Halves {
@@ -69,7 +70,7 @@ pub(crate) fn serve(relay: &Arc<Relay>, id: &str, stream: TcpStream, leftover: V
             conn: Arc::clone(&conn),
         },
     };
-    let mut ws = WebSocket::from_raw_socket(io, Role::Server, Some(config));
+    let mut ws = WebSocket::from_raw_socket(io, Role::Server, Some(socket_config()));
     let Some(room) = relay.room(id) else {
         close_socket(&mut ws, &conn, close::POLICY, close::UNKNOWN_WEBHOOK);
         return;
@@ -256,6 +257,14 @@ fn close_socket(ws: &mut Socket, conn: &Conn, code: u16, reason: &str) {
     while Instant::now() < give_up && ws.read().is_ok() {}
 }
 
+/// Frame limits of the protocol, and a read buffer sized for thousands of idle listeners.
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(protocol::MAX_FRAME_BYTES))
+        .max_frame_size(Some(protocol::MAX_FRAME_BYTES))
+        .read_buffer_size(READ_BUFFER)
+}
+
 fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -267,4 +276,17 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_socket_keeps_a_small_read_buffer_but_takes_whole_frames() {
+        let config = socket_config();
+        assert!(config.read_buffer_size <= 8 * 1024, "{config:?}");
+        assert_eq!(config.max_frame_size, Some(protocol::MAX_FRAME_BYTES));
+        assert_eq!(config.max_message_size, Some(protocol::MAX_FRAME_BYTES));
+    }
 }
