@@ -138,8 +138,12 @@ fn render(scope: &str, rows: &[StatusRow<'_>], journal: &[JournalEntry]) -> Stri
             let left = soak.rollout_at.duration_since(now).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  soaking    {} since {}, rollout at {} ({} left)",
+                "  soaking    {}{} since {}, rollout at {} ({} left)",
                 soak.candidate.digest.short(),
+                soak.candidate
+                    .tag
+                    .as_ref()
+                    .map_or_else(String::new, |t| format!(" (version {t})")),
                 humantime::format_rfc3339_seconds(soak.candidate.first_seen),
                 humantime::format_rfc3339_seconds(soak.rollout_at),
                 format_duration(left)
@@ -164,9 +168,13 @@ fn render(scope: &str, rows: &[StatusRow<'_>], journal: &[JournalEntry]) -> Stri
             );
         }
         for h in r.history.iter().rev().take(5) {
+            let tags = match (&h.previous_tag, &h.tag) {
+                (Some(from), Some(to)) => format!(", tag {from} → {to}"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "  {:<10} {} at {} (was {})",
+                "  {:<10} {} at {} (was {}{tags})",
                 h.outcome,
                 h.digest.short(),
                 humantime::format_rfc3339_seconds(h.at),

@@ -353,6 +353,11 @@ fn a_failed_version_rolls_back_image_and_file_and_a_later_one_is_tried() {
     assert_eq!(moved, yaml.replace(":1.2.3", ":1.2.12"));
     assert_eq!(project.container("app")["Image"], id_of(bed, Variant::V2));
     assert_quiet(&project, "after 1.2.12");
+    let status = run(&project, &data, &["status"], &env);
+    assert!(
+        status.stdout.contains("tag 1.2.3 → 1.2.12"),
+        "status shows the tag change\n{status}"
+    );
 
     let back = run(&project, &data, &["rollback", "app", "--json"], &env);
     assert_eq!(back.code, 0, "{back}");
