@@ -64,6 +64,14 @@ pub enum Command {
     Unpin(UnpinArgs),
     /// Forget "failed the health gate" marks, for a service or a digest.
     Unblock(UnblockArgs),
+    /// Hold updates back (of these services, or all): passes still check, soak and notify,
+    /// but start no update until `resume` or the end of --for / --until.
+    Pause(PauseArgs),
+    /// Lift a pause (of these services, or the one of all).
+    Resume(ResumeArgs),
+    /// Let a soaked update that waits for approval (io.pullpilot.approve=manual) roll out;
+    /// digest-exact: a newer digest needs a new approval.
+    Approve(ApproveArgs),
     /// Stay running: apply on relay pokes and local webhook calls (debounced), and on the
     /// PP_SCHEDULE floor whatever the relay does.
     Listen(ListenArgs),
@@ -134,6 +142,38 @@ pub struct UnblockArgs {
     /// A compose service or container name (all its repository's blocked digests), or a digest.
     #[arg(value_name = "SERVICE|DIGEST")]
     pub target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// Compose services or container names; none pauses every update in scope.
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// End the pause by itself after this long (e.g. 2d, 12h).
+    #[arg(long = "for", value_name = "DURATION", conflicts_with = "until")]
+    pub duration: Option<String>,
+    /// End the pause by itself at this time: RFC 3339, or `YYYY-MM-DD HH:MM` in PP_TIMEZONE.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Compose services or container names; none lifts the pause of all.
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The compose service or container name.
+    pub service: String,
+    /// The digest (or, for a version move, the tag) to approve; default: the one waiting.
+    #[arg(value_name = "DIGEST|TAG")]
+    pub what: Option<String>,
+    /// Run that service's pass at once (locked, pulled by digest, health-gated).
+    #[arg(long)]
+    pub now: bool,
 }
 
 #[derive(Debug, Args)]

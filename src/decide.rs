@@ -9,7 +9,9 @@
 //! A newer version tag (`io.pullpilot.track`, [`Newer`]) wins over a new digest of the current
 //! tag, and goes through the same steps: its own registry error, blocked, monitor-only, then
 //! "cannot edit" when the compose file cannot be moved to it, soak (the tag and digest must
-//! stay the best candidate), update. [`registry_target`] says which containers need a registry
+//! stay the best candidate), then the same last gates as a digest (paused, approval, window).
+//! The last three only hold an update back: the check, the soak clock and the notifications go
+//! on, so a paused or waiting container's candidate is ready the moment it is let through. [`registry_target`] says which containers need a registry
 //! check at all, so excluded, pinned and locally built containers cost no request.
 
 use std::time::{Duration, SystemTime};
@@ -19,6 +21,7 @@ use serde::Serialize;
 use crate::labels::{LabelError, Parsed};
 use crate::reference::{Digest, ImageRef};
 use crate::state::State;
+use crate::time::Windows;
 use crate::values::format_duration;
 use crate::version::{self, Track};
 
@@ -86,6 +89,12 @@ pub struct Context<'a> {
     pub default_soak: Duration,
     /// `PP_TRACK`: the track of containers without an `io.pullpilot.track` label.
     pub default_track: &'a Track,
+    /// `PP_WINDOW`: when updates may start, for containers without `io.pullpilot.window`.
+    pub default_window: Option<&'a Windows>,
+    /// `PP_APPROVE=manual`, for containers without `io.pullpilot.approve`.
+    pub approve_manual: bool,
+    /// `PP_TIMEZONE`: windows are wall-clock time there.
+    pub timezone: &'a jiff::tz::TimeZone,
     pub self_update: bool,
     pub state: &'a State,
 }
@@ -161,6 +170,33 @@ pub enum Decision {
         /// No clock is running yet for this digest: `apply` would start it now.
         new_candidate: bool,
     },
+    /// Soaked, but `pullpilot pause` holds updates (of this container, or all).
+    Paused {
+        digest: Digest,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+        /// When the pause ends by itself.
+        #[serde(default, with = "rfc3339_opt", skip_serializing_if = "Option::is_none")]
+        until: Option<SystemTime>,
+    },
+    /// Soaked; waits for `pullpilot approve` (`io.pullpilot.approve=manual`).
+    AwaitingApproval {
+        digest: Digest,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+        /// The command that approves it.
+        command: String,
+    },
+    /// Soaked (and approved, if needed); waits for the maintenance window.
+    WaitingForWindow {
+        digest: Digest,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+        #[serde(default, with = "rfc3339_opt", skip_serializing_if = "Option::is_none")]
+        opens_at: Option<SystemTime>,
+        /// `Sat 02:00`, in `PP_TIMEZONE`.
+        opens: String,
+    },
     Update {
         digest: Digest,
         /// The version tag to move to; `None` for a new digest of the current tag.
@@ -186,6 +222,9 @@ impl Decision {
             Decision::Blocked { .. } => "blocked",
             Decision::MonitorOnly { .. } | Decision::CannotEdit { .. } => "update available",
             Decision::Soaking { .. } => "soaking",
+            Decision::Paused { .. } => "paused",
+            Decision::AwaitingApproval { .. } => "awaiting approval",
+            Decision::WaitingForWindow { .. } => "waiting for window",
             Decision::Update { .. } => "update",
         }
     }
@@ -287,6 +326,33 @@ impl Decision {
                     format!("{} left; rollout at {at}", format_duration(left))
                 }
             }
+            Decision::Paused { digest, tag, until } => {
+                let until = until.map_or_else(
+                    || "until `pullpilot resume`".to_string(),
+                    |u| format!("until {}", format_time(u)),
+                );
+                format!(
+                    "{} has soaked; updates are paused {until}",
+                    shown(tag.as_deref(), digest)
+                )
+            }
+            Decision::AwaitingApproval {
+                digest,
+                tag,
+                command,
+            } => format!(
+                "{} has soaked and waits for approval: run `{command}`",
+                shown(tag.as_deref(), digest)
+            ),
+            Decision::WaitingForWindow {
+                opens_at, opens, ..
+            } => match opens_at {
+                Some(at) => format!(
+                    "waiting for the window (opens {opens}, in {})",
+                    format_duration(at.duration_since(now).unwrap_or_default())
+                ),
+                None => "waiting for the window (it never opens: check PP_WINDOW)".into(),
+            },
             Decision::Update { digest, tag } => {
                 format!("{} will be rolled out", shown(tag.as_deref(), digest))
             }
@@ -297,6 +363,9 @@ impl Decision {
     pub fn to_tag(&self) -> Option<&str> {
         match self {
             Decision::Update { tag, .. }
+            | Decision::Paused { tag, .. }
+            | Decision::AwaitingApproval { tag, .. }
+            | Decision::WaitingForWindow { tag, .. }
             | Decision::Soaking { tag, .. }
             | Decision::MonitorOnly { tag, .. }
             | Decision::Blocked { tag, .. } => tag.as_deref(),
@@ -526,10 +595,7 @@ fn soak_or_update(
 ) -> Decision {
     let soak = c.labels.policy.soak.unwrap_or(ctx.default_soak);
     if soak.is_zero() {
-        return Decision::Update {
-            digest: digest.clone(),
-            tag,
-        };
+        return ready(c, digest, tag, ctx);
     }
     let candidate = ctx
         .state
@@ -540,10 +606,7 @@ fn soak_or_update(
     let first_seen = candidate.map_or(ctx.now, |cand| cand.first_seen);
     let elapsed = ctx.now.duration_since(first_seen).unwrap_or_default();
     if elapsed >= soak {
-        return Decision::Update {
-            digest: digest.clone(),
-            tag,
-        };
+        return ready(c, digest, tag, ctx);
     }
     Decision::Soaking {
         digest: digest.clone(),
@@ -552,6 +615,59 @@ fn soak_or_update(
         rollout_at: rollout_at(first_seen, soak),
         remaining_seconds: soak.saturating_sub(elapsed).as_secs(),
         new_candidate: candidate.is_none(),
+    }
+}
+
+/// A soaked candidate: held by a pause, waiting for approval or for the window, or rolled
+/// out now.
+fn ready(c: &Observed, digest: &Digest, tag: Option<String>, ctx: &Context<'_>) -> Decision {
+    let saved = ctx.state.containers.get(&c.key);
+    let pause = saved
+        .and_then(|s| s.pause.as_ref())
+        .filter(|p| p.holds(ctx.now))
+        .or_else(|| ctx.state.pause_all.as_ref().filter(|p| p.holds(ctx.now)));
+    if let Some(pause) = pause {
+        return Decision::Paused {
+            digest: digest.clone(),
+            tag,
+            until: pause.until,
+        };
+    }
+    if c.labels.policy.approve_manual.unwrap_or(ctx.approve_manual)
+        && saved
+            .and_then(|s| s.approval.as_ref())
+            .is_none_or(|a| &a.digest != digest)
+    {
+        let service = c.key.rsplit('/').next().unwrap_or(&c.name);
+        return Decision::AwaitingApproval {
+            command: format!("pullpilot approve {service} {digest}"),
+            digest: digest.clone(),
+            tag,
+        };
+    }
+    if let Some(window) = c.labels.policy.window.as_ref().or(ctx.default_window)
+        && !window.is_open(ctx.now, ctx.timezone)
+    {
+        let opens_at = window.next_open(ctx.now, ctx.timezone);
+        return Decision::WaitingForWindow {
+            digest: digest.clone(),
+            tag,
+            opens: opens_at.map_or_else(String::new, |at| {
+                jiff::Timestamp::try_from(at)
+                    .map(|ts| {
+                        ctx.timezone
+                            .to_datetime(ts)
+                            .strftime("%a %H:%M")
+                            .to_string()
+                    })
+                    .unwrap_or_default()
+            }),
+            opens_at,
+        };
+    }
+    Decision::Update {
+        digest: digest.clone(),
+        tag,
     }
 }
 
@@ -583,6 +699,21 @@ mod rfc3339 {
 
     pub(super) fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format_time(*t))
+    }
+}
+
+mod rfc3339_opt {
+    use std::time::SystemTime;
+
+    #[allow(clippy::ref_option, reason = "serde's `with` passes a reference")]
+    pub(super) fn serialize<S: serde::Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&super::format_time(*t)),
+            None => s.serialize_none(),
+        }
     }
 }
 
@@ -623,6 +754,9 @@ mod tests {
     fn ctx(state: &State) -> Context<'_> {
         Context {
             default_track: &crate::version::DIGEST,
+            default_window: None,
+            approve_manual: false,
+            timezone: &crate::time::window::UTC,
             now: now(),
             default_soak: 24 * HOUR,
             self_update: false,
@@ -892,6 +1026,99 @@ mod tests {
             version_track(&versioned, &reference, &context),
             Some(&Track::Minor)
         );
+    }
+
+    #[test]
+    fn pause_approval_and_window_hold_a_soaked_update_in_that_order() {
+        use crate::state::{Approval, Pause};
+        let soaked = |state: &mut State| {
+            state
+                .containers
+                .entry("shop/web".into())
+                .or_default()
+                .candidate = Some(Candidate {
+                digest: digest('b'),
+                tag: None,
+                first_seen: now() - 25 * HOUR,
+            });
+        };
+        let mut state = State::default();
+        soaked(&mut state);
+        let c = container(&[
+            (labels::APPROVE, "manual"),
+            (labels::WINDOW, "Mon 01:00-02:00"),
+        ]);
+        // A pause of all, ending in an hour.
+        state.pause_all = Some(Pause {
+            since: now(),
+            until: Some(now() + HOUR),
+        });
+        let d = decide(&c, Some(&remote('b')), &ctx(&state));
+        assert!(
+            matches!(d, Decision::Paused { until: Some(_), .. }),
+            "{d:?}"
+        );
+        assert!(
+            d.reason(now()).contains("paused until"),
+            "{}",
+            d.reason(now())
+        );
+        // An expired pause holds nothing: approval is next, naming the command.
+        state.pause_all.as_mut().unwrap().until = Some(now() - HOUR);
+        let d = decide(&c, Some(&remote('b')), &ctx(&state));
+        match &d {
+            Decision::AwaitingApproval { command, .. } => {
+                assert_eq!(command, &format!("pullpilot approve web {}", digest('b')));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Approved for another digest: still waiting (digest-exact).
+        state.containers.get_mut("shop/web").unwrap().approval = Some(Approval {
+            digest: digest('c'),
+            at: now(),
+        });
+        assert!(matches!(
+            decide(&c, Some(&remote('b')), &ctx(&state)),
+            Decision::AwaitingApproval { .. }
+        ));
+        state.containers.get_mut("shop/web").unwrap().approval = Some(Approval {
+            digest: digest('b'),
+            at: now(),
+        });
+        // now() is 2027-01-15 08:00 UTC, a Friday: the Monday window is closed.
+        let d = decide(&c, Some(&remote('b')), &ctx(&state));
+        match &d {
+            Decision::WaitingForWindow {
+                opens, opens_at, ..
+            } => {
+                assert_eq!(opens, "Mon 01:00");
+                assert!(opens_at.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            d.reason(now())
+                .starts_with("waiting for the window (opens Mon 01:00, in 2d 17h"),
+            "{}",
+            d.reason(now())
+        );
+        let open = container(&[
+            (labels::APPROVE, "manual"),
+            (labels::WINDOW, "daily 00:00-24:00"),
+        ]);
+        assert_eq!(
+            decide(&open, Some(&remote('b')), &ctx(&state)),
+            Decision::Update {
+                digest: digest('b'),
+                tag: None
+            }
+        );
+        // Invalid window and approve labels are invalid labels.
+        let bad = container(&[(labels::WINDOW, "weekends"), (labels::APPROVE, "maybe")]);
+        match decide(&bad, Some(&remote('b')), &ctx(&state)) {
+            Decision::InvalidLabel { errors } => assert_eq!(errors.len(), 2),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub const SELF: &str = "io.pullpilot.self";
 pub const PRE_UPDATE: &str = "io.pullpilot.pre-update";
 pub const TRACK: &str = "io.pullpilot.track";
 pub const TRACK_PRERELEASE: &str = "io.pullpilot.track-prerelease";
+pub const WINDOW: &str = "io.pullpilot.window";
+pub const APPROVE: &str = "io.pullpilot.approve";
 
 /// Every `io.pullpilot.*` label, with what it does (for docs and the typo guard).
 pub const ALL: &[(&str, &str)] = &[
@@ -71,6 +73,14 @@ pub const ALL: &[(&str, &str)] = &[
         TRACK_PRERELEASE,
         "true: a tracked container may move to pre-release tags (-rc1, -beta.2)",
     ),
+    (
+        WINDOW,
+        "maintenance windows for this container, e.g. \"Sat 02:00-05:00\" (overrides PP_WINDOW)",
+    ),
+    (
+        APPROVE,
+        "manual: a soaked update waits for `pullpilot approve`; auto: it does not (overrides PP_APPROVE)",
+    ),
 ];
 
 /// Every policy label pullpilot reads starts with this.
@@ -108,6 +118,10 @@ pub struct Policy {
     pub track: Option<crate::version::Track>,
     /// `io.pullpilot.track-prerelease`.
     pub track_prerelease: bool,
+    /// `io.pullpilot.window`; `None` takes `PP_WINDOW`.
+    pub window: Option<crate::time::Windows>,
+    /// `io.pullpilot.approve`: `Some(true)` for manual; `None` takes `PP_APPROVE`.
+    pub approve_manual: Option<bool>,
 }
 
 impl Policy {
@@ -270,6 +284,27 @@ pub fn parse(labels: &BTreeMap<String, String>, watchtower_compat: bool) -> Pars
             }),
         }
     }
+    if let Some(value) = labels.get(WINDOW) {
+        match crate::time::Windows::parse(value) {
+            Ok(w) => policy.window = Some(w),
+            Err(_) => errors.push(LabelError {
+                label: WINDOW.into(),
+                value: value.clone(),
+                expected: crate::time::window::WINDOW_FORM,
+            }),
+        }
+    }
+    if let Some(value) = labels.get(APPROVE) {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "manual" => policy.approve_manual = Some(true),
+            "auto" => policy.approve_manual = Some(false),
+            _ => errors.push(LabelError {
+                label: APPROVE.into(),
+                value: value.clone(),
+                expected: "manual or auto",
+            }),
+        }
+    }
     if let Some(value) = labels.get(TRACK) {
         match crate::version::Track::parse(value) {
             Ok(track) => policy.track = Some(track),
@@ -289,6 +324,126 @@ pub fn parse(labels: &BTreeMap<String, String>, watchtower_compat: bool) -> Pars
         errors,
         ignored: Vec::new(),
     }
+}
+
+/// `org.opencontainers.image.version`, `.revision` and `.source`.
+pub const OCI_VERSION: &str = "org.opencontainers.image.version";
+pub const OCI_REVISION: &str = "org.opencontainers.image.revision";
+pub const OCI_SOURCE: &str = "org.opencontainers.image.source";
+
+/// The OCI labels of an image (its own config labels).
+pub fn oci(labels: &BTreeMap<String, String>) -> crate::state::ImageLabels {
+    let get = |k: &str| {
+        labels
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    crate::state::ImageLabels {
+        version: get(OCI_VERSION),
+        revision: get(OCI_REVISION),
+        source: get(OCI_SOURCE),
+    }
+}
+
+/// One label, old → new.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FromTo {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// What changed between the running image and a candidate, from their OCI labels.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Changes {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<FromTo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<FromTo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// A compare (both revisions) or release (new version) page on GitHub or GitLab.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+impl fmt::Display for Changes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+        let mut parts = Vec::new();
+        if let Some(v) = &self.version {
+            parts.push(format!("version {} → {}", show(&v.from), show(&v.to)));
+        }
+        if let Some(r) = &self.revision {
+            let short = |v: &Option<String>| {
+                v.as_ref()
+                    .map_or_else(|| "?".into(), |r| r.chars().take(12).collect::<String>())
+            };
+            parts.push(format!("revision {} → {}", short(&r.from), short(&r.to)));
+        }
+        if let Some(link) = self.link.as_ref().or(self.source.as_ref()) {
+            parts.push(link.clone());
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// What changed from `old` to `new`; `None` when the candidate says nothing about itself.
+pub fn what_changed(
+    old: &crate::state::ImageLabels,
+    new: &crate::state::ImageLabels,
+) -> Option<Changes> {
+    if new == &crate::state::ImageLabels::default() {
+        return None;
+    }
+    let pair = |a: &Option<String>, b: &Option<String>| {
+        (a.is_some() || b.is_some()).then(|| FromTo {
+            from: a.clone(),
+            to: b.clone(),
+        })
+    };
+    let source = new.source.clone().or_else(|| old.source.clone());
+    let link = source.as_deref().and_then(|src| {
+        let base = forge_base(src)?;
+        let gitlab = base.contains("gitlab");
+        match (&old.revision, &new.revision) {
+            (Some(a), Some(b)) if a != b => Some(if gitlab {
+                format!("{base}/-/compare/{a}...{b}")
+            } else {
+                format!("{base}/compare/{a}...{b}")
+            }),
+            _ => new.version.as_ref().map(|v| {
+                if gitlab {
+                    format!("{base}/-/releases/{v}")
+                } else {
+                    format!("{base}/releases/tag/{v}")
+                }
+            }),
+        }
+    });
+    Some(Changes {
+        version: pair(&old.version, &new.version),
+        revision: pair(&old.revision, &new.revision),
+        source,
+        link,
+    })
+}
+
+/// `https://github.com/org/repo` from a source label (`.git` and trailing `/` dropped), for
+/// GitHub and GitLab (gitlab.com or a host named gitlab.*); `None` for other hosts.
+fn forge_base(source: &str) -> Option<String> {
+    let url = source.trim().trim_end_matches('/');
+    let url = url.strip_suffix(".git").unwrap_or(url);
+    let rest = url.strip_prefix("https://")?;
+    let host = rest.split('/').next()?;
+    let path: Vec<&str> = rest.split('/').skip(1).filter(|p| !p.is_empty()).collect();
+    let safe = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    let forge = host == "github.com" || host == "gitlab.com" || host.starts_with("gitlab.");
+    (forge && path.len() >= 2 && path.iter().all(|p| safe(p)))
+        .then(|| format!("https://{host}/{}", path.join("/")))
 }
 
 /// Compose one-off containers (`docker compose run`) are never managed.
@@ -331,6 +486,53 @@ mod tests {
         assert_eq!(parsed.policy, Policy::default());
         assert!(parsed.errors.is_empty());
         assert!(!parsed.policy.excluded());
+    }
+
+    #[test]
+    fn what_changed_builds_compare_and_release_links_from_the_labels() {
+        let old = oci(&labels(&[
+            (OCI_VERSION, "1.2.3"),
+            (OCI_REVISION, "aaa111"),
+            (OCI_SOURCE, "https://github.com/acme/app.git"),
+        ]));
+        let new = oci(&labels(&[
+            (OCI_VERSION, "1.2.4"),
+            (OCI_REVISION, "bbb222"),
+            (OCI_SOURCE, "https://github.com/acme/app"),
+        ]));
+        let c = what_changed(&old, &new).unwrap();
+        assert_eq!(
+            c.link.as_deref(),
+            Some("https://github.com/acme/app/compare/aaa111...bbb222")
+        );
+        assert_eq!(
+            c.to_string(),
+            "version 1.2.3 → 1.2.4; revision aaa111 → bbb222; https://github.com/acme/app/compare/aaa111...bbb222"
+        );
+        let gitlab = oci(&labels(&[
+            (OCI_VERSION, "2.0"),
+            (OCI_SOURCE, "https://gitlab.com/grp/sub/app"),
+        ]));
+        assert_eq!(
+            what_changed(&crate::state::ImageLabels::default(), &gitlab)
+                .unwrap()
+                .link
+                .as_deref(),
+            Some("https://gitlab.com/grp/sub/app/-/releases/2.0")
+        );
+        // Other hosts: the source, no link; an image that says nothing: nothing.
+        let other = oci(&labels(&[(OCI_SOURCE, "https://example.org/x/y")]));
+        assert_eq!(what_changed(&old, &other).unwrap().link, None);
+        assert_eq!(
+            what_changed(&old, &crate::state::ImageLabels::default()),
+            None
+        );
+        // A source that would smuggle something into a link is not linked.
+        let odd = oci(&labels(&[
+            (OCI_VERSION, "1"),
+            (OCI_SOURCE, "https://github.com/a/b?x=<script>"),
+        ]));
+        assert_eq!(what_changed(&old, &odd).unwrap().link, None);
     }
 
     #[test]

@@ -36,6 +36,17 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
          (the label io.pullpilot.track overrides it)",
     ),
     (
+        "PP_WINDOW",
+        "",
+        "maintenance windows: updates start only inside them, e.g. `Sat 02:00-05:00, Sun \
+         02:00-05:00` in PP_TIMEZONE (empty: any time)",
+    ),
+    (
+        "PP_APPROVE",
+        "auto",
+        "`manual`: a soaked update waits for `pullpilot approve`; `auto`: it does not",
+    ),
+    (
         "PP_HEALTH_TIMEOUT",
         "90s",
         "how long the health gate waits for `healthy`",
@@ -146,6 +157,10 @@ pub struct Settings {
     pub soak: Duration,
     /// `PP_TRACK`: the default of `io.pullpilot.track`.
     pub track: crate::version::Track,
+    /// `PP_WINDOW`: when updates may start (`None`: any time).
+    pub window: Option<crate::time::Windows>,
+    /// `PP_APPROVE=manual`.
+    pub approve_manual: bool,
     pub health_timeout: Duration,
     pub health_stable: Duration,
     pub cleanup: bool,
@@ -318,6 +333,24 @@ impl Settings {
                 None => crate::version::Track::Digest,
                 Some((value, name)) => crate::version::Track::parse(&value)
                     .map_err(|_| invalid(&name, &value, crate::version::TRACK_FORM))?,
+            },
+            window: match src.raw(None, "PP_WINDOW") {
+                None => None,
+                Some((value, name)) => Some(crate::time::Windows::parse(&value).map_err(|e| {
+                    invalid(
+                        &name,
+                        &value,
+                        &format!("{} ({e})", crate::time::window::WINDOW_FORM),
+                    )
+                })?),
+            },
+            approve_manual: match src.raw(None, "PP_APPROVE") {
+                None => false,
+                Some((value, name)) => match value.trim().to_ascii_lowercase().as_str() {
+                    "manual" => true,
+                    "auto" => false,
+                    _ => return Err(invalid(&name, &value, "manual or auto")),
+                },
             },
             health_timeout: src.duration_at_least(
                 a.health_timeout.as_ref(),

@@ -19,6 +19,9 @@ _pullpilot() {
             pullpilot,apply)
                 cmd="pullpilot__subcmd__apply"
                 ;;
+            pullpilot,approve)
+                cmd="pullpilot__subcmd__approve"
+                ;;
             pullpilot,doctor)
                 cmd="pullpilot__subcmd__doctor"
                 ;;
@@ -28,6 +31,9 @@ _pullpilot() {
             pullpilot,listen)
                 cmd="pullpilot__subcmd__listen"
                 ;;
+            pullpilot,pause)
+                cmd="pullpilot__subcmd__pause"
+                ;;
             pullpilot,pin)
                 cmd="pullpilot__subcmd__pin"
                 ;;
@@ -36,6 +42,9 @@ _pullpilot() {
                 ;;
             pullpilot,relay)
                 cmd="pullpilot__subcmd__relay"
+                ;;
+            pullpilot,resume)
+                cmd="pullpilot__subcmd__resume"
                 ;;
             pullpilot,rollback)
                 cmd="pullpilot__subcmd__rollback"
@@ -52,6 +61,9 @@ _pullpilot() {
             pullpilot__subcmd__help,apply)
                 cmd="pullpilot__subcmd__help__subcmd__apply"
                 ;;
+            pullpilot__subcmd__help,approve)
+                cmd="pullpilot__subcmd__help__subcmd__approve"
+                ;;
             pullpilot__subcmd__help,doctor)
                 cmd="pullpilot__subcmd__help__subcmd__doctor"
                 ;;
@@ -61,6 +73,9 @@ _pullpilot() {
             pullpilot__subcmd__help,listen)
                 cmd="pullpilot__subcmd__help__subcmd__listen"
                 ;;
+            pullpilot__subcmd__help,pause)
+                cmd="pullpilot__subcmd__help__subcmd__pause"
+                ;;
             pullpilot__subcmd__help,pin)
                 cmd="pullpilot__subcmd__help__subcmd__pin"
                 ;;
@@ -69,6 +84,9 @@ _pullpilot() {
                 ;;
             pullpilot__subcmd__help,relay)
                 cmd="pullpilot__subcmd__help__subcmd__relay"
+                ;;
+            pullpilot__subcmd__help,resume)
+                cmd="pullpilot__subcmd__help__subcmd__resume"
                 ;;
             pullpilot__subcmd__help,rollback)
                 cmd="pullpilot__subcmd__help__subcmd__rollback"
@@ -89,7 +107,7 @@ _pullpilot() {
 
     case "${cmd}" in
         pullpilot)
-            opts="-h -V --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version plan apply status doctor rollback pin unpin unblock listen relay help"
+            opts="-h -V --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -172,6 +190,88 @@ _pullpilot() {
             ;;
         pullpilot__subcmd__apply)
             opts="-h -V --json --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project-directory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --soak)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --health-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --health-stable)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cleanup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --self-update)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dry-run)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-json)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timezone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jitter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compat-watchtower)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --insecure-registries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pullpilot__subcmd__approve)
+            opts="-h -V --now --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -335,7 +435,7 @@ _pullpilot() {
             return 0
             ;;
         pullpilot__subcmd__help)
-            opts="plan apply status doctor rollback pin unpin unblock listen relay help"
+            opts="plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -349,6 +449,20 @@ _pullpilot() {
             return 0
             ;;
         pullpilot__subcmd__help__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pullpilot__subcmd__help__subcmd__approve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -404,6 +518,20 @@ _pullpilot() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pullpilot__subcmd__help__subcmd__pause)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pullpilot__subcmd__help__subcmd__pin)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -433,6 +561,20 @@ _pullpilot() {
             return 0
             ;;
         pullpilot__subcmd__help__subcmd__relay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pullpilot__subcmd__help__subcmd__resume)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -518,6 +660,96 @@ _pullpilot() {
                     return 0
                     ;;
                 --min-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project-directory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --soak)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --health-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --health-stable)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cleanup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --self-update)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dry-run)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-json)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timezone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jitter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compat-watchtower)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --insecure-registries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pullpilot__subcmd__pause)
+            opts="-h -V --for --until --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -791,6 +1023,88 @@ _pullpilot() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project-directory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --soak)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --health-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --health-stable)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cleanup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --self-update)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dry-run)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-json)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timezone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jitter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compat-watchtower)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --insecure-registries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pullpilot__subcmd__resume)
+            opts="-h -V --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --scope)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

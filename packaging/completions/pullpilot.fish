@@ -52,6 +52,9 @@ complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "rollback" -d 'P
 complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "pin" -d 'Hold a service at a digest (its current one by default) until `unpin`'
 complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "unpin" -d 'Let a pinned service be updated again'
 complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "unblock" -d 'Forget "failed the health gate" marks, for a service or a digest'
+complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "pause" -d 'Hold updates back (of these services, or all): passes still check, soak and notify, but start no update until `resume` or the end of --for / --until'
+complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "resume" -d 'Lift a pause (of these services, or the one of all)'
+complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "approve" -d 'Let a soaked update that waits for approval (io.pullpilot.approve=manual) roll out; digest-exact: a newer digest needs a new approval'
 complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "listen" -d 'Stay running: apply on relay pokes and local webhook calls (debounced), and on the PP_SCHEDULE floor whatever the relay does'
 complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "relay" -d 'Run a relay server (the relay protocol v1) for `listen` clients; put it behind a TLS reverse proxy'
 complete -c pullpilot -n "__fish_pullpilot_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -224,6 +227,69 @@ complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -l metrics-
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -s h -l help -d 'Print help'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -s V -l version -d 'Print version'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l for -d 'End the pause by itself after this long (e.g. 2d, 12h)' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l until -d 'End the pause by itself at this time: RFC 3339, or `YYYY-MM-DD HH:MM` in PP_TIMEZONE' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l scope -d 'Which containers to manage: `project`, `project:<name>` or `all` [env: PP_SCOPE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l project-directory -d 'The compose project directory for scope `project` (default: the working directory)' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l soak -d 'How long a new digest must stay current before rollout; bare numbers are seconds [env: PP_SOAK]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l health-timeout -d 'How long the health gate waits for `healthy` [env: PP_HEALTH_TIMEOUT]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l health-stable -d 'How long a container without a healthcheck must keep running [env: PP_HEALTH_STABLE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l cleanup -d 'Remove the old image after a successful update [env: PP_CLEANUP]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l self-update -d 'Check pullpilot\'s own container too (notify only, never recreated) [env: PP_SELF_UPDATE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l data-dir -d 'Where state, the lock and the webhook identity live [env: PP_DATA_DIR]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l notify-url -d 'Notification URLs, space-separated [env: PP_NOTIFY_URL]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l dry-run -d 'Plan and log only; change nothing [env: PP_DRY_RUN]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l log-level -d 'error, warn, info, debug or trace [env: PP_LOG_LEVEL]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l log-json -d 'Log JSON lines instead of text [env: PP_LOG_JSON]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l timezone -d 'IANA time zone for times in messages, e.g. Europe/Berlin [env: PP_TIMEZONE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l jitter -d 'Random delay before a scheduled pass [env: PP_JITTER]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l compat-watchtower -d 'Honour Watchtower\'s enable and monitor-only labels [env: PP_COMPAT_WATCHTOWER]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l insecure-registries -d 'Registries reached over plain HTTP besides loopback, comma-separated host[:port] [env: PP_INSECURE_REGISTRIES]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l metrics-file -d 'Write a node_exporter textfile here after each pass [env: PP_METRICS_FILE]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -s h -l help -d 'Print help'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -s V -l version -d 'Print version'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l scope -d 'Which containers to manage: `project`, `project:<name>` or `all` [env: PP_SCOPE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l project-directory -d 'The compose project directory for scope `project` (default: the working directory)' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l soak -d 'How long a new digest must stay current before rollout; bare numbers are seconds [env: PP_SOAK]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l health-timeout -d 'How long the health gate waits for `healthy` [env: PP_HEALTH_TIMEOUT]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l health-stable -d 'How long a container without a healthcheck must keep running [env: PP_HEALTH_STABLE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l cleanup -d 'Remove the old image after a successful update [env: PP_CLEANUP]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l self-update -d 'Check pullpilot\'s own container too (notify only, never recreated) [env: PP_SELF_UPDATE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l data-dir -d 'Where state, the lock and the webhook identity live [env: PP_DATA_DIR]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l notify-url -d 'Notification URLs, space-separated [env: PP_NOTIFY_URL]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l dry-run -d 'Plan and log only; change nothing [env: PP_DRY_RUN]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l log-level -d 'error, warn, info, debug or trace [env: PP_LOG_LEVEL]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l log-json -d 'Log JSON lines instead of text [env: PP_LOG_JSON]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l timezone -d 'IANA time zone for times in messages, e.g. Europe/Berlin [env: PP_TIMEZONE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l jitter -d 'Random delay before a scheduled pass [env: PP_JITTER]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l compat-watchtower -d 'Honour Watchtower\'s enable and monitor-only labels [env: PP_COMPAT_WATCHTOWER]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l insecure-registries -d 'Registries reached over plain HTTP besides loopback, comma-separated host[:port] [env: PP_INSECURE_REGISTRIES]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l metrics-file -d 'Write a node_exporter textfile here after each pass [env: PP_METRICS_FILE]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -s h -l help -d 'Print help'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -s V -l version -d 'Print version'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l scope -d 'Which containers to manage: `project`, `project:<name>` or `all` [env: PP_SCOPE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l project-directory -d 'The compose project directory for scope `project` (default: the working directory)' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l soak -d 'How long a new digest must stay current before rollout; bare numbers are seconds [env: PP_SOAK]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l health-timeout -d 'How long the health gate waits for `healthy` [env: PP_HEALTH_TIMEOUT]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l health-stable -d 'How long a container without a healthcheck must keep running [env: PP_HEALTH_STABLE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l cleanup -d 'Remove the old image after a successful update [env: PP_CLEANUP]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l self-update -d 'Check pullpilot\'s own container too (notify only, never recreated) [env: PP_SELF_UPDATE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l data-dir -d 'Where state, the lock and the webhook identity live [env: PP_DATA_DIR]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l notify-url -d 'Notification URLs, space-separated [env: PP_NOTIFY_URL]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l dry-run -d 'Plan and log only; change nothing [env: PP_DRY_RUN]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l log-level -d 'error, warn, info, debug or trace [env: PP_LOG_LEVEL]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l log-json -d 'Log JSON lines instead of text [env: PP_LOG_JSON]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l timezone -d 'IANA time zone for times in messages, e.g. Europe/Berlin [env: PP_TIMEZONE]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l jitter -d 'Random delay before a scheduled pass [env: PP_JITTER]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l compat-watchtower -d 'Honour Watchtower\'s enable and monitor-only labels [env: PP_COMPAT_WATCHTOWER]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l insecure-registries -d 'Registries reached over plain HTTP besides loopback, comma-separated host[:port] [env: PP_INSECURE_REGISTRIES]' -r
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l metrics-file -d 'Write a node_exporter textfile here after each pass [env: PP_METRICS_FILE]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l now -d 'Run that service\'s pass at once (locked, pulled by digest, health-gated)'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -s h -l help -d 'Print help'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -s V -l version -d 'Print version'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l http -d 'Also accept `POST /notify[/SERVICE]` on this address, with the bearer secret from PP_WEBHOOK_SECRET (required). `GET /health` answers without it' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l debounce -d 'Wait this long after the last poke before a pass (pokes in between join it)' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand listen" -l min-interval -d 'Least time between two poke-triggered passes (scheduled passes are not held back)' -r
@@ -274,14 +340,17 @@ complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l metrics-fi
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -s h -l help -d 'Print help'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand relay" -s V -l version -d 'Print version'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock listen relay help" -f -a "plan" -d 'Show what `apply` would do now, and why, for every container in scope. Changes nothing'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock listen relay help" -f -a "apply" -d 'Make one pass: heal interrupted updates, start soak clocks, roll out soaked digests with a health gate, roll back what fails'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock listen relay help" -f -a "status" -d 'Show what pullpilot knows, without asking any registry: running digest, soak clock, pin, blocked digests, last update, history and any interrupted update'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock listen relay help" -f -a "doctor" -d 'Check the setup and say what to fix: the units\' settings file, Docker, compose, the scope, the data directory, registry credentials, notification URLs, webhook settings and the systemd units. Each line is ok, warn, fail or skip; the exit status is 1 when any line is fail. Changes nothing (the data directory gets a probe file, removed at once)'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock listen relay help" -f -a "rollback" -d 'Put a service back on the image it ran before its last update (health-gated), block the abandoned digest and pin the service there'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock listen relay help" -f -a "pin" -d 'Hold a service at a digest (its current one by default) until `unpin`'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock listen relay help" -f -a "unpin" -d 'Let a pinned service be updated again'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock listen relay help" -f -a "unblock" -d 'Forget "failed the health gate" marks, for a service or a digest'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock listen relay help" -f -a "listen" -d 'Stay running: apply on relay pokes and local webhook calls (debounced), and on the PP_SCHEDULE floor whatever the relay does'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock listen relay help" -f -a "relay" -d 'Run a relay server (the relay protocol v1) for `listen` clients; put it behind a TLS reverse proxy'
-complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock listen relay help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "plan" -d 'Show what `apply` would do now, and why, for every container in scope. Changes nothing'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "apply" -d 'Make one pass: heal interrupted updates, start soak clocks, roll out soaked digests with a health gate, roll back what fails'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "status" -d 'Show what pullpilot knows, without asking any registry: running digest, soak clock, pin, blocked digests, last update, history and any interrupted update'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "doctor" -d 'Check the setup and say what to fix: the units\' settings file, Docker, compose, the scope, the data directory, registry credentials, notification URLs, webhook settings and the systemd units. Each line is ok, warn, fail or skip; the exit status is 1 when any line is fail. Changes nothing (the data directory gets a probe file, removed at once)'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "rollback" -d 'Put a service back on the image it ran before its last update (health-gated), block the abandoned digest and pin the service there'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "pin" -d 'Hold a service at a digest (its current one by default) until `unpin`'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "unpin" -d 'Let a pinned service be updated again'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "unblock" -d 'Forget "failed the health gate" marks, for a service or a digest'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "pause" -d 'Hold updates back (of these services, or all): passes still check, soak and notify, but start no update until `resume` or the end of --for / --until'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "resume" -d 'Lift a pause (of these services, or the one of all)'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "approve" -d 'Let a soaked update that waits for approval (io.pullpilot.approve=manual) roll out; digest-exact: a newer digest needs a new approval'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "listen" -d 'Stay running: apply on relay pokes and local webhook calls (debounced), and on the PP_SCHEDULE floor whatever the relay does'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "relay" -d 'Run a relay server (the relay protocol v1) for `listen` clients; put it behind a TLS reverse proxy'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand help; and not __fish_seen_subcommand_from plan apply status doctor rollback pin unpin unblock pause resume approve listen relay help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

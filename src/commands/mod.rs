@@ -5,6 +5,7 @@
 mod apply;
 mod doctor;
 mod generate;
+mod hold;
 mod pin;
 mod plan;
 mod rollback;
@@ -53,6 +54,9 @@ pub fn dispatch<I: IntoIterator<Item = OsString>>(args: I) -> Result<Outcome> {
         Command::Pin(args) => pin::pin(&invocation, &args),
         Command::Unpin(args) => pin::unpin(&invocation, &args),
         Command::Unblock(args) => unblock::run(&invocation, &args),
+        Command::Pause(args) => hold::pause(&invocation, &args),
+        Command::Resume(args) => hold::resume(&invocation, &args),
+        Command::Approve(args) => hold::approve(&invocation, &args),
         Command::Generate(args) => generate::run(&args),
         Command::Listen(args) => crate::listen::run(&invocation, &args),
         Command::Relay(args) => crate::relay::run(&args),

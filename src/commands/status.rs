@@ -13,7 +13,9 @@ use crate::engine::discover::{self, Discovered};
 use crate::error::Outcome;
 use crate::output;
 use crate::reference::{Digest, ImageRef};
-use crate::state::{self, Blocked, Candidate, HistoryEntry, JournalEntry, Pin, State};
+use crate::state::{
+    self, Approval, Blocked, Candidate, HistoryEntry, JournalEntry, Pause, Pin, State,
+};
 use crate::values::format_duration;
 
 #[derive(Debug, Serialize)]
@@ -26,6 +28,12 @@ struct StatusRow<'a> {
     current_digest: Option<&'a Digest>,
     soak: Option<Soak<'a>>,
     pin: Option<&'a Pin>,
+    /// `pullpilot pause`, of this container or of all, while it holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paused: Option<&'a Pause>,
+    /// `pullpilot approve`: the approved digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval: Option<&'a Approval>,
     blocked: Vec<BlockedDigest<'a>>,
     last_update: Option<&'a HistoryEntry>,
     history: &'a [HistoryEntry],
@@ -112,6 +120,11 @@ fn row<'a>(
                 rollout_at: crate::decide::rollout_at(candidate.first_seen, soak_window),
             }),
         pin: saved.and_then(|s| s.pin.as_ref()),
+        paused: saved
+            .and_then(|s| s.pause.as_ref())
+            .or(state.pause_all.as_ref())
+            .filter(|p| p.holds(SystemTime::now())),
+        approval: saved.and_then(|s| s.approval.as_ref()),
         blocked,
         last_update: history.iter().rev().find(|h| h.outcome != "rolled-back"),
         history,
@@ -156,6 +169,25 @@ fn render(scope: &str, rows: &[StatusRow<'_>], journal: &[JournalEntry]) -> Stri
                 pin.digest.short(),
                 humantime::format_rfc3339_seconds(pin.since),
                 pin.reason
+            );
+        }
+        if let Some(p) = r.paused {
+            let _ = writeln!(
+                out,
+                "  paused     since {}{}; `pullpilot resume` lifts it",
+                humantime::format_rfc3339_seconds(p.since),
+                p.until.map_or_else(String::new, |u| format!(
+                    " until {}",
+                    humantime::format_rfc3339_seconds(u)
+                ))
+            );
+        }
+        if let Some(a) = r.approval {
+            let _ = writeln!(
+                out,
+                "  approved   {} at {}",
+                a.digest.short(),
+                humantime::format_rfc3339_seconds(a.at)
             );
         }
         for b in &r.blocked {

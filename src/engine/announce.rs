@@ -39,6 +39,7 @@ pub fn decisions(
     for e in evaluated {
         let c = &e.container;
         changed |= held_back(notifier, state, e, now);
+        changed |= approval_request(notifier, state, e, now);
         let to_tag = e.decision.to_tag();
         let (kind, digest, rollout_at, message) = match &e.decision {
             Decision::Soaking {
@@ -156,6 +157,49 @@ fn held_back(notifier: &dyn Notify, state: &mut State, e: &Evaluated, now: Syste
         &mut sent,
         e.reference.as_ref().and_then(|r| r.tag()),
         Some(&held.tag),
+    );
+    notifier.send(&sent);
+    true
+}
+
+/// "Soaked, waiting for your approval: run …", once per container and digest.
+fn approval_request(
+    notifier: &dyn Notify,
+    state: &mut State,
+    e: &Evaluated,
+    now: SystemTime,
+) -> bool {
+    let Decision::AwaitingApproval {
+        digest,
+        tag,
+        command,
+    } = &e.decision
+    else {
+        return false;
+    };
+    let c = &e.container;
+    if !record::first_approval_request(state, &c.observed.key, digest) {
+        return false;
+    }
+    let what = tag
+        .as_ref()
+        .map_or_else(|| "A new image".to_string(), |t| format!("Version {t}"));
+    let mut sent = event(
+        now,
+        EventKind::UpdateAvailable,
+        c,
+        c.observed.local_digests.first(),
+        Some(digest),
+        format!(
+            "{what} for {} has soaked and waits for your approval. To roll it out, run: {command}",
+            c.display_name()
+        ),
+        None,
+    );
+    set_tags(
+        &mut sent,
+        e.reference.as_ref().and_then(|r| r.tag()),
+        tag.as_deref(),
     );
     notifier.send(&sent);
     true

@@ -64,6 +64,12 @@ pub struct CheckKnobs<'a> {
     pub default_soak: std::time::Duration,
     /// `PP_TRACK`.
     pub default_track: &'a crate::version::Track,
+    /// `PP_WINDOW`.
+    pub default_window: Option<&'a crate::time::Windows>,
+    /// `PP_APPROVE=manual`.
+    pub approve_manual: bool,
+    /// `PP_TIMEZONE`.
+    pub timezone: &'a jiff::tz::TimeZone,
     pub self_update: bool,
 }
 
@@ -79,6 +85,9 @@ pub fn evaluate(
         now,
         default_soak: knobs.default_soak,
         default_track: knobs.default_track,
+        default_window: knobs.default_window,
+        approve_manual: knobs.approve_manual,
+        timezone: knobs.timezone,
         self_update: knobs.self_update,
         state,
     };

@@ -135,7 +135,8 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
         session.check_knobs(),
         now,
     );
-    let mut changed = observe(&mut state, &evaluated, now);
+    let mut changed = record::expire_pauses(&mut state, now);
+    changed |= observe(&mut state, &evaluated, now);
     changed |= announce::decisions(
         session.notifier,
         &mut state,
@@ -284,6 +285,22 @@ fn observe(state: &mut State, evaluated: &[Evaluated], now: SystemTime) -> bool 
                     ),
                 }
                 SoakClock::Start(digest, tag.as_deref())
+            }
+            // Held back after its soak (or with no soak at all): the candidate is remembered,
+            // so `approve` and `status` know what waits.
+            Decision::Paused { digest, tag, .. }
+            | Decision::AwaitingApproval { digest, tag, .. }
+            | Decision::WaitingForWindow { digest, tag, .. } => {
+                let known = state
+                    .containers
+                    .get(&e.container.observed.key)
+                    .and_then(|s| s.candidate.as_ref())
+                    .is_some_and(|c| &c.digest == digest && c.tag == *tag);
+                if known {
+                    SoakClock::Keep
+                } else {
+                    SoakClock::Start(digest, tag.as_deref())
+                }
             }
             Decision::UpToDate => SoakClock::Forget,
             _ => SoakClock::Keep,

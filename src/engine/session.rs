@@ -143,6 +143,9 @@ impl Session<'_> {
         check::CheckKnobs {
             default_soak: self.settings.soak,
             default_track: &self.settings.track,
+            default_window: self.settings.window.as_ref(),
+            approve_manual: self.settings.approve_manual,
+            timezone: &self.settings.timezone,
             self_update: self.settings.self_update,
         }
     }

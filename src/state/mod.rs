@@ -7,7 +7,7 @@ pub mod schema;
 pub mod store;
 
 pub use schema::{
-    Blocked, Candidate, ComposeStep, ContainerState, HistoryEntry, JournalEntry, Phase, Pin, Retag,
-    State,
+    Approval, Blocked, Candidate, ComposeStep, ContainerState, HistoryEntry, ImageLabels,
+    JournalEntry, Pause, Phase, Pin, Retag, State,
 };
 pub use store::{Loaded, Store, load, load_read_only};

@@ -5,7 +5,9 @@
 
 use std::time::SystemTime;
 
-use super::schema::{Blocked, Candidate, HistoryEntry, JournalEntry, Phase, Pin, State};
+use super::schema::{
+    Approval, Blocked, Candidate, HistoryEntry, JournalEntry, Pause, Phase, Pin, State,
+};
 use crate::reference::Digest;
 
 /// History kept per container; older entries are dropped.
@@ -127,6 +129,63 @@ pub fn first_version_announcement(state: &mut State, key: &str, tag: &str) -> bo
     let excess = saved.notified_versions.len().saturating_sub(NOTIFIED_LIMIT);
     saved.notified_versions.drain(..excess);
     true
+}
+
+/// Remembers that `digest` was announced as waiting for approval; false when it already was.
+pub fn first_approval_request(state: &mut State, key: &str, digest: &Digest) -> bool {
+    let saved = state.containers.entry(key.to_string()).or_default();
+    if saved.notified_approval.contains(digest) {
+        return false;
+    }
+    saved.notified_approval.push(digest.clone());
+    let excess = saved.notified_approval.len().saturating_sub(NOTIFIED_LIMIT);
+    saved.notified_approval.drain(..excess);
+    true
+}
+
+/// Pauses one container (`Some(key)`) or every update (`None`), until `until` or `resume`.
+pub fn pause(state: &mut State, key: Option<&str>, until: Option<SystemTime>, now: SystemTime) {
+    let pause = Some(Pause { since: now, until });
+    match key {
+        Some(key) => state.containers.entry(key.to_string()).or_default().pause = pause,
+        None => state.pause_all = pause,
+    }
+}
+
+/// Lifts a pause; returns it, `None` when there was none.
+pub fn resume(state: &mut State, key: Option<&str>) -> Option<Pause> {
+    match key {
+        Some(key) => state.containers.get_mut(key).and_then(|s| s.pause.take()),
+        None => state.pause_all.take(),
+    }
+}
+
+/// Forgets pauses that ended by themselves; true when any did.
+pub fn expire_pauses(state: &mut State, now: SystemTime) -> bool {
+    let mut changed = false;
+    if state.pause_all.as_ref().is_some_and(|p| !p.holds(now)) {
+        state.pause_all = None;
+        changed = true;
+    }
+    for saved in state.containers.values_mut() {
+        if saved.pause.as_ref().is_some_and(|p| !p.holds(now)) {
+            saved.pause = None;
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// Records `pullpilot approve`: `digest` may roll out (digest-exact).
+pub fn approve(state: &mut State, key: &str, digest: &Digest, now: SystemTime) {
+    state
+        .containers
+        .entry(key.to_string())
+        .or_default()
+        .approval = Some(Approval {
+        digest: digest.clone(),
+        at: now,
+    });
 }
 
 /// Adds one pass's results to the lifetime counters.

@@ -30,6 +30,52 @@ pub struct State {
     /// Totals across runs, for the metrics file.
     #[serde(default)]
     pub counters: Counters,
+    /// `pullpilot pause` without a service: no update starts anywhere while it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_all: Option<Pause>,
+    /// The OCI labels of candidate images, read once per digest from the registry (only the
+    /// candidates of the last pass are kept).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub image_labels: BTreeMap<Digest, ImageLabels>,
+}
+
+/// The labels of an image that say what it is (`org.opencontainers.image.*`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageLabels {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// A pause: no update starts while it holds (checks, soak clocks and notifications go on).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pause {
+    #[serde(with = "rfc3339")]
+    pub since: SystemTime,
+    /// When it ends by itself; `None` until `pullpilot resume`.
+    #[serde(default, with = "rfc3339_opt", skip_serializing_if = "Option::is_none")]
+    pub until: Option<SystemTime>,
+}
+
+impl Pause {
+    /// Whether it still holds at `now`.
+    pub fn holds(&self, now: SystemTime) -> bool {
+        self.until.is_none_or(|until| until > now)
+    }
+}
+
+/// `pullpilot approve`: the digest the operator let through (digest-exact).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    pub digest: Digest,
+    #[serde(with = "rfc3339")]
+    pub at: SystemTime,
 }
 
 /// Outcome totals since the state file was created.
@@ -49,6 +95,8 @@ impl Default for State {
             blocked: BTreeMap::new(),
             journal: Vec::new(),
             counters: Counters::default(),
+            pause_all: None,
+            image_labels: BTreeMap::new(),
         }
     }
 }
@@ -70,6 +118,15 @@ pub struct ContainerState {
     /// Newer version tags already announced as held back by the track level.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notified_versions: Vec<String>,
+    /// `pullpilot pause SERVICE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<Pause>,
+    /// `pullpilot approve SERVICE`: the approved digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+    /// Digests already announced as waiting for approval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notified_approval: Vec<Digest>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +274,32 @@ pub fn container_key(project: Option<&str>, service: Option<&str>, name: &str) -
     match (project, service) {
         (Some(project), Some(service)) => format!("{project}/{service}"),
         _ => format!("container/{name}"),
+    }
+}
+
+/// Optional RFC 3339 timestamps.
+mod rfc3339_opt {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::ref_option, reason = "serde's `with` passes a reference")]
+    pub(super) fn serialize<S: Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => super::rfc3339::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| humantime::parse_rfc3339_weak(&t).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 

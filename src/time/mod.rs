@@ -3,6 +3,8 @@
 //! cron fields and the calendar walk from `croner`.
 
 pub mod schedule;
+pub mod window;
 pub mod zone;
 
 pub use schedule::Schedule;
+pub use window::Windows;

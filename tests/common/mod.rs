@@ -393,11 +393,24 @@ impl Bed {
         tag: &str,
         variant: Variant,
     ) -> String {
+        let fresh = format!("{repo}:{tag}");
+        self.push_labelled_image(reg, repo, tag, variant, &[("io.pptb.fresh", &fresh)])
+    }
+
+    /// Like [`Bed::push_fresh_image`], with these image labels (`LABEL k="v"` lines).
+    pub(crate) fn push_labelled_image(
+        &self,
+        reg: Reg,
+        repo: &str,
+        tag: &str,
+        variant: Variant,
+        labels: &[(&str, &str)],
+    ) -> String {
         let image = self.registry(reg).image(repo, tag);
-        let dockerfile = format!(
-            "FROM {}\nLABEL io.pptb.fresh=\"{repo}:{tag}\"\n",
-            variant.base_image()
-        );
+        let mut dockerfile = format!("FROM {}\n", variant.base_image());
+        for (k, v) in labels {
+            let _ = writeln!(dockerfile, "LABEL {k}=\"{v}\"");
+        }
         let mut child = self
             .docker_command(&self.docker_config)
             .env("DOCKER_BUILDKIT", "0")

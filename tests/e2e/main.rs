@@ -22,3 +22,4 @@ mod operator;
 mod plan;
 mod testbed_smoke;
 mod versions;
+mod when;

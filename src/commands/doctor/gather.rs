@@ -110,6 +110,9 @@ fn registry_answers(
         now: SystemTime::now(),
         default_soak: settings.soak,
         default_track: &settings.track,
+        default_window: settings.window.as_ref(),
+        approve_manual: settings.approve_manual,
+        timezone: &settings.timezone,
         self_update: settings.self_update,
         state: &state,
     };
