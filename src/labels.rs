@@ -403,16 +403,21 @@ pub fn what_changed(
         })
     };
     let source = new.source.clone().or_else(|| old.source.clone());
+    let plain = |v: &String| {
+        !v.is_empty()
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'))
+    };
     let link = source.as_deref().and_then(|src| {
         let base = forge_base(src)?;
         let gitlab = base.contains("gitlab");
         match (&old.revision, &new.revision) {
-            (Some(a), Some(b)) if a != b => Some(if gitlab {
+            (Some(a), Some(b)) if a != b && plain(a) && plain(b) => Some(if gitlab {
                 format!("{base}/-/compare/{a}...{b}")
             } else {
                 format!("{base}/compare/{a}...{b}")
             }),
-            _ => new.version.as_ref().map(|v| {
+            _ => new.version.as_ref().filter(|v| plain(v)).map(|v| {
                 if gitlab {
                     format!("{base}/-/releases/{v}")
                 } else {

@@ -34,6 +34,9 @@ struct StatusRow<'a> {
     /// `pullpilot approve`: the approved digest.
     #[serde(skip_serializing_if = "Option::is_none")]
     approval: Option<&'a Approval>,
+    /// What the candidate changes, from the OCI labels a pass read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<crate::labels::Changes>,
     blocked: Vec<BlockedDigest<'a>>,
     last_update: Option<&'a HistoryEntry>,
     history: &'a [HistoryEntry],
@@ -125,6 +128,10 @@ fn row<'a>(
             .or(state.pause_all.as_ref())
             .filter(|p| p.holds(SystemTime::now())),
         approval: saved.and_then(|s| s.approval.as_ref()),
+        changes: saved
+            .and_then(|s| s.candidate.as_ref())
+            .and_then(|cand| state.image_labels.get(&cand.digest))
+            .and_then(|new| crate::labels::what_changed(&c.oci, new)),
         blocked,
         last_update: history.iter().rev().find(|h| h.outcome != "rolled-back"),
         history,
@@ -181,6 +188,9 @@ fn render(scope: &str, rows: &[StatusRow<'_>], journal: &[JournalEntry]) -> Stri
                     humantime::format_rfc3339_seconds(u)
                 ))
             );
+        }
+        if let Some(changes) = &r.changes {
+            let _ = writeln!(out, "  changes    {changes}");
         }
         if let Some(a) = r.approval {
             let _ = writeln!(

@@ -12,6 +12,7 @@ use crate::decide::Decision;
 use crate::engine::check::Evaluated;
 use crate::engine::heal::Healed;
 use crate::engine::update::UpdateOutcome;
+use crate::labels::Changes;
 use crate::notify::{Event, EventKind, Notifier};
 use crate::reference::Digest;
 use crate::state::{State, record};
@@ -114,7 +115,7 @@ pub fn decisions(
             c,
             c.observed.local_digests.first(),
             Some(digest),
-            message,
+            with_changes(message, e.changes.as_ref()),
             rollout_at,
         );
         set_tags(
@@ -190,9 +191,13 @@ fn approval_request(
         c,
         c.observed.local_digests.first(),
         Some(digest),
-        format!(
-            "{what} for {} has soaked and waits for your approval. To roll it out, run: {command}",
-            c.display_name()
+        with_changes(
+            format!(
+                "{what} for {} has soaked and waits for your approval. To roll it out, run: \
+                 {command}",
+                c.display_name()
+            ),
+            e.changes.as_ref(),
         ),
         None,
     );
@@ -203,6 +208,14 @@ fn approval_request(
     );
     notifier.send(&sent);
     true
+}
+
+/// `message` with a line saying what changed, when the images said.
+fn with_changes(message: String, changes: Option<&Changes>) -> String {
+    match changes {
+        Some(c) => format!("{message}\nWhat changed: {c}."),
+        None => message,
+    }
 }
 
 /// Marks an event as a version move from `from` to `to` (both needed).
@@ -219,6 +232,7 @@ pub fn outcome(
     c: &Discovered,
     outcome: &UpdateOutcome,
     tags: Option<(&str, &str)>,
+    changes: Option<&Changes>,
     now: SystemTime,
 ) {
     let name = c.display_name();
@@ -252,6 +266,12 @@ pub fn outcome(
             None,
             format!("{name} may be down and needs a person: {reason}."),
         ),
+    };
+    let message = match outcome {
+        UpdateOutcome::Updated { .. } | UpdateOutcome::RolledBack { .. } => {
+            with_changes(message, changes)
+        }
+        _ => message,
     };
     let mut sent = event(now, kind, c, from, to, message, None);
     set_tags(&mut sent, tags.map(|t| t.0), tags.map(|t| t.1));

@@ -35,6 +35,8 @@ pub struct Evaluated {
     pub platform_check: Option<PlatformCheck>,
     /// What the version track found, for a container that follows versions.
     pub version: Option<VersionFacts>,
+    /// What the candidate changes, from the images' OCI labels (see `changes`).
+    pub changes: Option<crate::labels::Changes>,
     pub decision: Decision,
 }
 
@@ -150,6 +152,7 @@ pub fn evaluate(
                 available,
                 platform_check,
                 version,
+                changes: None,
                 decision,
             }
         })
@@ -305,6 +308,9 @@ pub struct Row<'a> {
     /// For a container that follows versions: its track, tags and candidate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<&'a VersionFacts>,
+    /// What the candidate changes (OCI version, revision, source, link), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<&'a crate::labels::Changes>,
 }
 
 impl Evaluated {
@@ -338,6 +344,7 @@ impl Evaluated {
             reason: self.reason(now),
             ignored_labels: &c.observed.labels.ignored,
             version: self.version.as_ref(),
+            changes: self.changes.as_ref(),
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Discovered {
     pub labels: BTreeMap<String, String>,
     pub observed: Observed,
     pub depends_on: Vec<String>,
+    /// The running image's OCI labels (version, revision, source), for "what changed".
+    pub oci: crate::state::ImageLabels,
 }
 
 impl Discovered {
@@ -131,6 +133,7 @@ pub fn discover(
             is_self,
         };
         found.push(Discovered {
+            oci: labels::oci(image_labels),
             depends_on: labels::compose_depends_on(&facts.labels),
             labels: facts.labels.clone(),
             id: facts.id,

@@ -14,6 +14,7 @@
 //! through [`crate::runtime::Runtime`] ([`Tools`] only connects).
 
 pub mod announce;
+pub mod changes;
 pub mod check;
 pub mod discover;
 pub mod heal;

@@ -11,7 +11,7 @@ use super::discover::{self, Discovered};
 use super::heal::{self, Healed};
 use super::order::{self, Item};
 use super::update::{RecreatePath, UpdateOutcome, recreate_paths};
-use super::{Session, announce};
+use super::{Session, announce, changes};
 use crate::decide::Decision;
 use crate::metrics;
 use crate::state::record::{self, SoakClock};
@@ -81,13 +81,15 @@ pub fn plan(session: &Session<'_>, services: &[String]) -> Result<PlanReport> {
     let containers = discover::select(all, services)?;
     let state = state::load_read_only(&session.settings.data_dir)?.state;
     let now = session.clock.now();
-    let evaluated = check::evaluate(
+    let mut evaluated = check::evaluate(
         containers,
         session.registry,
         &state,
         session.check_knobs(),
         now,
     );
+    // What the candidates change, as far as a pass has read it (plan asks for no more).
+    changes::annotate(&mut evaluated, None, &state.image_labels);
     // How each compose update due now would be made: one listing, one model read and one dry
     // run per project, however many containers wait. (A soaking one is judged when it is due:
     // the files may change meanwhile.)
@@ -136,6 +138,11 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
         now,
     );
     let mut changed = record::expire_pauses(&mut state, now);
+    let labels = changes::annotate(&mut evaluated, Some(session.registry), &state.image_labels);
+    if labels != state.image_labels {
+        state.image_labels = labels;
+        changed = true;
+    }
     changed |= observe(&mut state, &evaluated, now);
     changed |= announce::decisions(
         session.notifier,
@@ -201,6 +208,7 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
             &e.container,
             &outcome,
             tag.as_deref().map(|t| (from_tag, t)),
+            e.changes.as_ref(),
             session.clock.now(),
         );
         outcomes[i] = Some(outcome);

@@ -102,6 +102,25 @@ pub fn render_plan(scope: &str, evaluated: &[Evaluated], now: SystemTime) -> Str
     );
     out.push_str(&ignored_labels(evaluated));
     out.push_str(&versions(evaluated));
+    out.push_str(&changes(evaluated));
+    out
+}
+
+/// What each candidate changes, when the images say.
+fn changes(evaluated: &[Evaluated]) -> String {
+    let mut out = String::new();
+    for e in evaluated {
+        let Some(c) = &e.changes else { continue };
+        if out.is_empty() {
+            out.push_str("\nWhat changed:\n");
+        }
+        let _ = writeln!(
+            out,
+            "  {} ({}): {c}",
+            e.container.display_name(),
+            e.container.name
+        );
+    }
     out
 }
 
@@ -272,8 +291,10 @@ mod tests {
         };
         let name = format!("shop-{service}-1");
         Evaluated {
+            changes: None,
             version: None,
             container: Discovered {
+                oci: crate::state::ImageLabels::default(),
                 id: "abc".into(),
                 name: name.clone(),
                 project: Some("shop".into()),

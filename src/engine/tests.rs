@@ -799,6 +799,7 @@ fn a_rollback_that_cannot_reach_the_old_image_changes_nothing() {
 
 fn evaluated(bed: &Bed, decision: Decision) -> Evaluated {
     Evaluated {
+        changes: None,
         version: None,
         container: bed.discovered(NAME),
         reference: ImageRef::parse(REF).ok(),
@@ -892,7 +893,7 @@ fn outcomes_are_announced_each_time_except_unchanged() {
         UpdateOutcome::Failed { reason: "y".into() },
     ];
     for o in &outcomes {
-        announce::outcome(&rec, &c, o, None, SystemTime::now());
+        announce::outcome(&rec, &c, o, None, None, SystemTime::now());
     }
     assert_eq!(
         rec.kinds(),

@@ -173,3 +173,85 @@ fn manual_approval_names_the_command_is_digest_exact_and_approve_now_rolls_out()
     assert_eq!(project.container("app")["Image"], id_of(bed, Variant::V3));
     assert_eq!(project.container("app")["State"]["Running"], true);
 }
+
+#[test]
+#[ignore = "needs the test bed (tests/testbed/testbed.sh up)"]
+fn what_changed_comes_from_the_oci_labels_in_plan_and_notifications() {
+    let bed = Bed::get();
+    let repo = unique_name("changes");
+    let oci = |version: &'static str, revision: &'static str| {
+        [
+            ("org.opencontainers.image.version", version),
+            ("org.opencontainers.image.revision", revision),
+            (
+                "org.opencontainers.image.source",
+                "https://github.com/acme/app.git",
+            ),
+        ]
+    };
+    bed.push_labelled_image(
+        Reg::Open,
+        &repo,
+        "stable",
+        Variant::V1,
+        &oci("1.0.0", "aaa111"),
+    );
+    let image = bed.registry(Reg::Open).image(&repo, "stable");
+    let project = Project::up(bed, &format!("services:\n  app:\n    image: {image}\n"));
+    let data = TempDir::new("changes");
+    bed.push_labelled_image(
+        Reg::Open,
+        &repo,
+        "stable",
+        Variant::V2,
+        &oci("1.1.0", "bbb222"),
+    );
+    let sink = Sink::start(false);
+    let hook = format!("generic+http://{}/hook", sink.addr);
+    let soaking = [("PP_SOAK", "1h"), ("PP_NOTIFY_URL", hook.as_str())];
+
+    let started = run(&project, &data, &["apply"], &soaking);
+    assert_eq!(started.code, 0, "{started}");
+    let link = "https://github.com/acme/app/compare/aaa111...bbb222";
+    let expected =
+        format!("What changed: version 1.0.0 → 1.1.0; revision aaa111 → bbb222; {link}.");
+    let soak_note = sink
+        .requests()
+        .iter()
+        .map(crate::common::sink::Request::json)
+        .find(|n| n["kind"] == "soak_entered")
+        .unwrap_or_else(|| panic!("no soak notification"));
+    assert!(
+        soak_note["message"].as_str().unwrap().contains(&expected),
+        "{soak_note:#}\n{started}"
+    );
+
+    let plan = run(&project, &data, &["plan", "--json"], &soaking);
+    let changes = &plan.container("app")["changes"];
+    assert_eq!(changes["version"]["from"], "1.0.0", "{plan}");
+    assert_eq!(changes["version"]["to"], "1.1.0");
+    assert_eq!(changes["revision"]["to"], "bbb222");
+    assert_eq!(changes["link"], link);
+    let text = run(&project, &data, &["plan"], &soaking);
+    assert!(text.stdout.contains("What changed:"), "{text}");
+    let status = run(&project, &data, &["status", "--json"], &soaking);
+    assert_eq!(status.container("app")["changes"]["link"], link, "{status}");
+
+    let env = [("PP_SOAK", "0"), ("PP_NOTIFY_URL", hook.as_str())];
+    let applied = run(&project, &data, &["apply", "--json"], &env);
+    assert_eq!(
+        applied.container("app")["result"]["outcome"],
+        "updated",
+        "{applied}"
+    );
+    let updated = sink
+        .requests()
+        .iter()
+        .map(crate::common::sink::Request::json)
+        .find(|n| n["kind"] == "updated")
+        .unwrap_or_else(|| panic!("no update notification"));
+    assert!(
+        updated["message"].as_str().unwrap().contains(&expected),
+        "{updated:#}"
+    );
+}

@@ -163,3 +163,68 @@ fn normal_variant<'a>(arch: &str, variant: Option<&'a str>) -> Option<&'a str> {
         other => other,
     }
 }
+
+/// The part of an image config that holds its labels.
+#[derive(serde::Deserialize)]
+struct ImageConfig {
+    #[serde(default)]
+    config: Option<ImageConfigInner>,
+}
+
+#[derive(serde::Deserialize)]
+struct ImageConfigInner {
+    #[serde(default, rename = "Labels")]
+    labels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl RegistryClient {
+    /// The labels of the image `digest` (an index or a manifest) of `item`'s repository for
+    /// `platform`: the platform's manifest, then its config blob, each checked against its
+    /// digest. Candidates only: three small `GET`s, never a layer.
+    pub fn config_labels(
+        &self,
+        item: &RepoTag,
+        digest: &Digest,
+        platform: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, CheckError> {
+        let canonical = RepoTag {
+            host: api_host(&item.host),
+            ..item.clone()
+        };
+        let state = self.host_state(&canonical.host);
+        let found = self
+            .open_session(&state, &[&canonical], false)
+            .and_then(|(session, _)| {
+                let found = self.find_platform(&session, &canonical, digest, platform, true)?;
+                let config = found.config.ok_or_else(|| {
+                    Problem::Bad(format!(
+                        "the manifest {} names no config",
+                        found.manifest.short()
+                    ))
+                })?;
+                let url = format!("{}/v2/{}/blobs/{config}", state.base, canonical.repository);
+                let (_, resp) = self.authorized(
+                    &session,
+                    &canonical,
+                    &url,
+                    None,
+                    RegistryMethod::Get,
+                    "config blob",
+                )?;
+                let hex = crate::registry::sha256_hex(&resp.body);
+                if config.as_str() != format!("sha256:{hex}") {
+                    return Err(Problem::Bad(format!(
+                        "the config it sent for {config} has a different digest (sha256:{hex})"
+                    )));
+                }
+                let doc: ImageConfig = serde_json::from_slice(&resp.body).map_err(|e| {
+                    Problem::Bad(format!(
+                        "the config {} is not valid JSON ({e})",
+                        config.short()
+                    ))
+                })?;
+                Ok(doc.config.and_then(|c| c.labels).unwrap_or_default())
+            });
+        found.map_err(|problem| self.to_error(&problem, &canonical).for_item(item))
+    }
+}
