@@ -272,6 +272,23 @@ mod tests {
     }
 
     #[test]
+    fn pauses_expire_by_themselves_and_resume_lifts_them() {
+        use std::time::Duration;
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let hour = Duration::from_secs(3600);
+        let mut state = State::default();
+        pause(&mut state, Some("p/s"), Some(t0 + hour), t0);
+        pause(&mut state, None, None, t0);
+        assert!(!expire_pauses(&mut state, t0 + hour / 2), "both still hold");
+        assert!(expire_pauses(&mut state, t0 + hour), "the timed one ends at its time");
+        assert!(state.containers["p/s"].pause.is_none());
+        assert!(state.pause_all.is_some(), "an open-ended pause waits for resume");
+        assert!(resume(&mut state, None).is_some());
+        assert!(resume(&mut state, None).is_none());
+        assert!(!expire_pauses(&mut state, t0 + 2 * hour));
+    }
+
+    #[test]
     fn new_candidates_start_the_clock_once() {
         let mut state = State::default();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
