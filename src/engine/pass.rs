@@ -45,6 +45,8 @@ pub struct PlanReport {
     pub evaluated: Vec<Evaluated>,
     /// For each compose container with an update due now: how it would be recreated.
     pub routes: Vec<Option<RecreatePath>>,
+    /// The pull-rate limit each registry reported during the checks (Docker Hub's headers).
+    pub rate_limits: std::collections::BTreeMap<String, crate::registry::RateLimit>,
     pub now: SystemTime,
 }
 
@@ -109,6 +111,7 @@ pub fn plan(session: &Session<'_>, services: &[String]) -> Result<PlanReport> {
         scope: scope.label(),
         evaluated,
         routes,
+        rate_limits: session.registry.rate_limits(),
         now,
     })
 }

@@ -1206,6 +1206,47 @@ fn rate_limit_headers_are_reported() {
 }
 
 #[test]
+fn the_client_remembers_each_hosts_lowest_rate_limit_for_the_plan_report() {
+    let digest = digest_of(b"x");
+    let server = FakeServer::start(move |req| {
+        let remaining = if req.path().contains("/b/") {
+            "75"
+        } else {
+            "76"
+        };
+        Reply::new(200)
+            .header("Docker-Content-Digest", &digest)
+            .header("RateLimit-Limit", "100;w=21600")
+            .header("RateLimit-Remaining", &format!("{remaining};w=21600"))
+    });
+    let quiet =
+        FakeServer::start(|_| Reply::new(200).header("Docker-Content-Digest", &digest_of(b"y")));
+    let (_dir, client) = anonymous_client();
+    assert!(client.rate_limits().is_empty());
+    let items = [
+        tag(&server.host(), "a", "v1"),
+        tag(&server.host(), "b", "v1"),
+        tag(&quiet.host(), "c", "v1"),
+    ];
+    let results = client.check_all(&items);
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    let limits = client.rate_limits();
+    assert_eq!(
+        limits.keys().cloned().collect::<Vec<_>>(),
+        [server.host()],
+        "a host without the headers is not reported"
+    );
+    assert_eq!(
+        limits[&server.host()],
+        super::RateLimit {
+            limit: 100,
+            remaining: 75,
+            window: Some(Duration::from_secs(21600))
+        }
+    );
+}
+
+#[test]
 fn a_401_with_a_fresh_single_repository_token_is_final() {
     let issued = AtomicUsize::new(0);
     let server = FakeServer::start(move |req| {
