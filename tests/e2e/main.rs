@@ -20,5 +20,6 @@ mod listen;
 mod observe;
 mod operator;
 mod plan;
+mod ratelimit;
 mod testbed_smoke;
 mod versions;
