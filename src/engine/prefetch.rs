@@ -26,7 +26,7 @@ use crate::runtime::Runtime;
 use crate::state::State;
 
 /// One image to pull ahead.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Job {
     pub repository: String,
     pub digest: String,
@@ -43,15 +43,18 @@ pub struct Plan {
     jobs: Vec<Job>,
     /// Index into `evaluated` → index into `jobs`.
     of: BTreeMap<usize, usize>,
+    /// Job → its index, so a shared one is found in O(log n).
+    known: BTreeMap<Job, usize>,
 }
 
 impl Plan {
     /// Adds the update at `index` (of the evaluated containers), needing `job`; a job already
     /// planned is shared.
     pub fn add(&mut self, index: usize, job: Job) {
-        let at = match self.jobs.iter().position(|j| *j == job) {
-            Some(at) => at,
+        let at = match self.known.get(&job) {
+            Some(&at) => at,
             None => {
+                self.known.insert(job.clone(), self.jobs.len());
                 self.jobs.push(job);
                 self.jobs.len() - 1
             }
