@@ -51,14 +51,11 @@ impl Plan {
     /// Adds the update at `index` (of the evaluated containers), needing `job`; a job already
     /// planned is shared.
     pub fn add(&mut self, index: usize, job: Job) {
-        let at = match self.known.get(&job) {
-            Some(&at) => at,
-            None => {
-                self.known.insert(job.clone(), self.jobs.len());
-                self.jobs.push(job);
-                self.jobs.len() - 1
-            }
-        };
+        let next = self.jobs.len();
+        let at = *self.known.entry(job.clone()).or_insert(next);
+        if at == next {
+            self.jobs.push(job);
+        }
         self.of.insert(index, at);
     }
 

@@ -11,6 +11,7 @@
 //! answer, so a connection of the relay is one request; the relay counts how many "after"
 //! requests were open at once.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -173,10 +174,12 @@ fn overload_mid_plan(overload: Fault, word: &str) {
     let relay = Relay::start(&proxy.host());
     let mut yaml = String::from("services:\n");
     for (i, repo) in repos.iter().enumerate() {
-        yaml.push_str(&format!(
-            "  s{i:02}:\n    image: {}/{repo}:stable\n    network_mode: none\n",
+        writeln!(
+            yaml,
+            "  s{i:02}:\n    image: {}/{repo}:stable\n    network_mode: none",
             relay.host()
-        ));
+        )
+        .unwrap();
     }
     let project = Project::up(bed, &yaml);
     let fresh: Vec<String> = repos
