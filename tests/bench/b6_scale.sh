@@ -128,7 +128,7 @@ for size in $SIZES; do
     done
   } >"$work/$project/compose.yaml"
   say "creating $project ($n containers on $m images, not started)"
-  DOCKER_TIMEOUT=1200 docker compose -p "$project" -f "$work/$project/compose.yaml" create --quiet-pull \
+  DOCKER_TIMEOUT=1200 docker compose -p "$project" -f "$work/$project/compose.yaml" create \
     >"$work/$project/create.log" 2>&1 || { tail -20 "$work/$project/create.log" >&2; die "compose create failed"; }
   created=$(docker ps -aq --filter "label=com.docker.compose.project=$project" | wc -l)
   [[ $created == "$n" ]] || die "$project: $created of $n containers created"
