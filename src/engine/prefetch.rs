@@ -120,7 +120,7 @@ pub fn plan(
 }
 
 #[derive(Debug)]
-enum Slot {
+enum PullState {
     Queued,
     Running,
     /// Not pulled ahead (no workers): the update pulls it itself.
@@ -132,12 +132,12 @@ enum Slot {
 /// The pulls in progress, shared by the workers and the update loop.
 pub struct Prefetched<'p> {
     plan: &'p Plan,
-    slots: Mutex<Vec<Slot>>,
+    slots: Mutex<Vec<PullState>>,
     changed: Condvar,
 }
 
 impl Prefetched<'_> {
-    fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
+    fn slots(&self) -> MutexGuard<'_, Vec<PullState>> {
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -150,17 +150,17 @@ impl Prefetched<'_> {
         let mut slots = self.slots();
         loop {
             match &slots[at] {
-                Slot::Claimed => return None,
+                PullState::Claimed => return None,
                 // Not started yet only while the workers start: jobs are taken in the order
                 // they are needed, so a queued job is the next one a worker takes.
-                Slot::Queued | Slot::Running => {
+                PullState::Queued | PullState::Running => {
                     slots = self
                         .changed
                         .wait(slots)
                         .unwrap_or_else(PoisonError::into_inner);
                 }
-                Slot::Done(Ok(id)) => return Some(id.clone()),
-                Slot::Done(Err(reason)) => {
+                PullState::Done(Ok(id)) => return Some(id.clone()),
+                PullState::Done(Err(reason)) => {
                     log::warn!(
                         "Pulling {}@{} ahead failed ({reason}); pulling it again for its update.",
                         job.repository,
@@ -175,13 +175,13 @@ impl Prefetched<'_> {
     /// Takes the next queued job, in plan order.
     fn next(&self) -> Option<usize> {
         let mut slots = self.slots();
-        let at = slots.iter().position(|s| matches!(s, Slot::Queued))?;
-        slots[at] = Slot::Running;
+        let at = slots.iter().position(|s| matches!(s, PullState::Queued))?;
+        slots[at] = PullState::Running;
         Some(at)
     }
 
     fn finish(&self, at: usize, result: Result<String, String>) {
-        self.slots()[at] = Slot::Done(result);
+        self.slots()[at] = PullState::Done(result);
         self.changed.notify_all();
     }
 
@@ -190,7 +190,7 @@ impl Prefetched<'_> {
             // Should the pull panic, its update must not wait for it forever.
             let mut guard = Unfinished { fetched: self, at };
             let job = &self.plan.jobs[at];
-            log::debug!(
+            log::info!(
                 "Pulling {}@{} ({}) ahead of its update.",
                 job.repository,
                 job.digest,
@@ -237,13 +237,16 @@ pub fn run<R>(
 ) -> R {
     let fetched = Prefetched {
         plan,
-        slots: Mutex::new(plan.jobs.iter().map(|_| Slot::Queued).collect()),
+        slots: Mutex::new(plan.jobs.iter().map(|_| PullState::Queued).collect()),
         changed: Condvar::new(),
     };
     let workers = limit.min(plan.len());
     if workers == 0 {
         // Nothing runs ahead: every update pulls for itself.
-        fetched.slots().iter_mut().for_each(|s| *s = Slot::Claimed);
+        fetched
+            .slots()
+            .iter_mut()
+            .for_each(|s| *s = PullState::Claimed);
         return updates(&fetched);
     }
     std::thread::scope(|scope| {
