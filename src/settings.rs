@@ -105,6 +105,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "at most this many requests in flight to one registry (serial after a 429 or 503)",
     ),
     (
+        "PP_PREFETCH",
+        "3",
+        "apply: images pulled ahead of the recreates at a time (0: each update pulls its own)",
+    ),
+    (
         "PP_METRICS_FILE",
         "",
         "node_exporter textfile written after each pass",
@@ -182,6 +187,8 @@ pub struct Settings {
     pub insecure_registries: Vec<String>,
     /// `PP_REGISTRY_CONCURRENCY`: requests in flight to one registry host (at least 1).
     pub registry_concurrency: usize,
+    /// `PP_PREFETCH`: pulls made ahead of the recreates at once (0: none ahead).
+    pub prefetch: usize,
     pub metrics_file: Option<PathBuf>,
     pub pre_update_hook: Option<String>,
     pub post_update_hook: Option<String>,
@@ -397,6 +404,15 @@ impl Settings {
                     .ok()
                     .filter(|n| (1..=1024).contains(n))
                     .ok_or_else(|| invalid(&name, &value, "a whole number from 1 to 1024"))?,
+            },
+            prefetch: match src.raw(None, "PP_PREFETCH") {
+                None => 3,
+                Some((value, name)) => value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n <= 16)
+                    .ok_or_else(|| invalid(&name, &value, "a whole number from 0 to 16"))?,
             },
             metrics_file: non_empty(a.metrics_file.as_ref(), "PP_METRICS_FILE"),
             pre_update_hook: src.raw(None, "PP_PRE_UPDATE_HOOK").map(|(v, _)| v),
@@ -649,6 +665,20 @@ mod tests {
             warnings[0].contains("PP_SOKA") && warnings[0].contains("PP_SOAK"),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn prefetch_is_a_whole_number_from_0_to_16_defaulting_to_3() {
+        assert_eq!(resolve(&GlobalArgs::default(), &[]).unwrap().prefetch, 3);
+        let s = resolve(&GlobalArgs::default(), &[("PP_PREFETCH", "0")]).unwrap();
+        assert_eq!(s.prefetch, 0);
+        for value in ["-1", "three", "17"] {
+            let err = resolve(&GlobalArgs::default(), &[("PP_PREFETCH", value)]).unwrap_err();
+            assert!(
+                err.to_string().contains("a whole number from 0 to 16"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

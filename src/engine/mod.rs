@@ -20,6 +20,7 @@ pub mod discover;
 pub mod heal;
 pub mod order;
 mod pass;
+pub mod prefetch;
 pub mod report;
 pub mod rollback;
 pub mod scope;

@@ -11,7 +11,7 @@ use super::discover::{self, Discovered};
 use super::heal::{self, Healed};
 use super::order::{self, Item};
 use super::update::{RecreatePath, UpdateOutcome, recreate_paths};
-use super::{Session, announce, changes};
+use super::{Session, announce, changes, prefetch};
 use crate::decide::Decision;
 use crate::metrics;
 use crate::state::record::{self, SoakClock};
@@ -45,6 +45,8 @@ pub struct PlanReport {
     pub evaluated: Vec<Evaluated>,
     /// For each compose container with an update due now: how it would be recreated.
     pub routes: Vec<Option<RecreatePath>>,
+    /// The pull-rate limit each registry reported during the checks (Docker Hub's headers).
+    pub rate_limits: std::collections::BTreeMap<String, crate::registry::RateLimit>,
     pub now: SystemTime,
 }
 
@@ -111,6 +113,7 @@ pub fn plan(session: &Session<'_>, services: &[String]) -> Result<PlanReport> {
         scope: scope.label(),
         evaluated,
         routes,
+        rate_limits: session.registry.rate_limits(),
         now,
     })
 }
@@ -160,19 +163,21 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
         store.save(&state)?;
     }
 
+    let order = update_order(&evaluated);
+    let ahead = prefetch::plan(session, &evaluated, &order, &state);
     let mut outcomes: Vec<Option<UpdateOutcome>> = vec![None; evaluated.len()];
-    for i in update_order(&evaluated) {
+    let mut update_one = |i: usize, prefetched: Option<String>| {
         let e = &evaluated[i];
         let (Decision::Update { digest, tag }, Some(reference)) = (&e.decision, &e.reference)
         else {
-            continue;
+            return;
         };
         if state.journal.iter().any(|j| j.name == e.container.name) {
             outcomes[i] = Some(UpdateOutcome::ActionNeeded {
                 reason: "an interrupted update of this container still needs attention (see above)"
                     .into(),
             });
-            continue;
+            return;
         }
         let from_tag = reference.tag().unwrap_or("latest");
         match tag {
@@ -188,7 +193,7 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
             &e.container,
             reference,
             digest,
-            None,
+            prefetched.as_deref(),
             tag.as_deref(),
         );
         match &outcome {
@@ -212,7 +217,12 @@ pub fn pass(session: &Session<'_>, request: &PassRequest) -> Result<PassReport> 
             session.clock.now(),
         );
         outcomes[i] = Some(outcome);
-    }
+    };
+    prefetch::run(session.runtime, &ahead, settings.prefetch, |fetched| {
+        for &i in &order {
+            update_one(i, fetched.take(i));
+        }
+    });
 
     let summary = summarise(&evaluated, &outcomes, &healed);
     log::info!("Pass finished: {}.", summary.line());

@@ -299,3 +299,64 @@ fn a_pass_heals_what_a_killed_pass_left_before_it_decides() {
     );
     assert_eq!(host.notes.take(), [EventKind::Updated]);
 }
+
+#[test]
+fn an_apply_pulls_ahead_once_for_services_sharing_an_image_before_any_recreate() {
+    let mut host = Host::new(Behaviour::Healthy);
+    host.settings.soak = Duration::ZERO;
+    let reference = format!("{}/acme/web:1", host.registry.host);
+    host.fake.container(
+        "shop-api-1",
+        &image('1'),
+        &reference,
+        &[
+            (labels::COMPOSE_PROJECT, "shop"),
+            (labels::COMPOSE_SERVICE, "api"),
+        ],
+        true,
+    );
+    let report = host.pass();
+    assert_eq!(
+        decision_words(&report),
+        ["updated", "updated"],
+        "{report:?}"
+    );
+    let calls = host.fake.calls();
+    let pulls: Vec<usize> = (0..calls.len())
+        .filter(|&i| calls[i].starts_with("pull "))
+        .collect();
+    let first_create = calls.iter().position(|c| c.starts_with("create ")).unwrap();
+    assert_eq!(pulls.len(), 1, "one pull ahead for both: {calls:?}");
+    assert!(pulls[0] < first_create, "{calls:?}");
+}
+
+#[test]
+fn with_prefetch_off_each_update_pulls_for_itself() {
+    let mut host = Host::new(Behaviour::Healthy);
+    host.settings.soak = Duration::ZERO;
+    host.settings.prefetch = 0;
+    let reference = format!("{}/acme/web:1", host.registry.host);
+    host.fake.container(
+        "shop-api-1",
+        &image('1'),
+        &reference,
+        &[
+            (labels::COMPOSE_PROJECT, "shop"),
+            (labels::COMPOSE_SERVICE, "api"),
+        ],
+        true,
+    );
+    let report = host.pass();
+    assert_eq!(
+        decision_words(&report),
+        ["updated", "updated"],
+        "{report:?}"
+    );
+    let pulls = host
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("pull "))
+        .count();
+    assert_eq!(pulls, 2);
+}

@@ -48,29 +48,47 @@ pub fn print_pass(report: &PassReport, json: bool) -> Result<()> {
 /// Prints a plan.
 pub fn print_plan(plan: &PlanReport, json: bool) -> Result<()> {
     if json {
-        let rows: Vec<_> = plan
-            .evaluated
-            .iter()
-            .zip(&plan.routes)
-            .map(|(e, r)| {
-                let mut row = serde_json::to_value(e.row(plan.now)).expect("rows serialise");
-                if let Some(r) = r {
-                    row["recreate"] = route_json(r);
-                }
-                row
-            })
-            .collect();
-        output::json(&serde_json::json!({
-            "scope": plan.scope,
-            "generated_at": humantime::format_rfc3339_seconds(plan.now).to_string(),
-            "containers": rows,
-        }))
+        output::json(&plan_json(plan))
     } else {
         let mut text = render_plan(&plan.scope, &plan.evaluated, plan.now);
         text.push_str(&render_routes(&plan.evaluated, &plan.routes));
         output::text(&text);
         Ok(())
     }
+}
+
+/// `plan --json`: the scope, the time, one row per container, and `registries`: per registry
+/// host that reported a pull-rate limit during the checks (Docker Hub's `RateLimit-*`
+/// headers), `{"rate_limit": {"limit", "remaining", "window_seconds"}}`.
+pub fn plan_json(plan: &PlanReport) -> serde_json::Value {
+    let rows: Vec<_> = plan
+        .evaluated
+        .iter()
+        .zip(&plan.routes)
+        .map(|(e, r)| {
+            let mut row = serde_json::to_value(e.row(plan.now)).expect("rows serialise");
+            if let Some(r) = r {
+                row["recreate"] = route_json(r);
+            }
+            row
+        })
+        .collect();
+    let registries: serde_json::Map<String, serde_json::Value> = plan
+        .rate_limits
+        .iter()
+        .map(|(host, limit)| {
+            (
+                host.clone(),
+                serde_json::json!({ "rate_limit": limit.to_json() }),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "scope": plan.scope,
+        "generated_at": humantime::format_rfc3339_seconds(plan.now).to_string(),
+        "containers": rows,
+        "registries": registries,
+    })
 }
 
 pub fn render_plan(scope: &str, evaluated: &[Evaluated], now: SystemTime) -> String {
@@ -380,6 +398,32 @@ mod tests {
             with("builder", Decision::LocallyBuilt, None),
         ];
         crate::testsnap::assert_snapshot("plan-table", &render_plan("project shop", &all, now));
+    }
+
+    #[test]
+    fn plan_json_reports_each_registrys_rate_limit() {
+        let limit = crate::registry::RateLimit {
+            limit: 100,
+            remaining: 75,
+            window: Some(std::time::Duration::from_secs(21600)),
+        };
+        let plan = PlanReport {
+            scope: "project shop".into(),
+            evaluated: Vec::new(),
+            routes: Vec::new(),
+            rate_limits: [("registry-1.docker.io".to_string(), limit)].into(),
+            now: SystemTime::UNIX_EPOCH,
+        };
+        assert_eq!(
+            plan_json(&plan)["registries"],
+            serde_json::json!({"registry-1.docker.io": {"rate_limit":
+                {"limit": 100, "remaining": 75, "window_seconds": 21600}}})
+        );
+        let none = PlanReport {
+            rate_limits: std::collections::BTreeMap::new(),
+            ..plan
+        };
+        assert_eq!(plan_json(&none)["registries"], serde_json::json!({}));
     }
 
     #[test]

@@ -1006,18 +1006,19 @@ fn a_503_makes_the_rest_of_the_hosts_requests_serial() {
     );
 }
 
-/// 40 tags on an open registry that answers `overload` once all 16 requests of the fan-out are
-/// in flight; returns how many requests were in flight (server-side) as each of the last 20
-/// arrived.
+/// 40 tags on an open registry (each repository with a digest of its own) that answers
+/// `overload` once all 16 requests of the fan-out are in flight; checks that every tag still
+/// gets its own digest, and returns how many requests were in flight (server-side) as each of
+/// the last 20 arrived.
 fn overload_mid_fan_out(overload: Reply) -> Vec<usize> {
-    let digest = digest_of(b"x");
     let answered = AtomicUsize::new(0);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let overload = Mutex::new(Some(overload));
     let server = {
         let (in_flight, seen) = (Arc::clone(&in_flight), Arc::clone(&seen));
-        FakeServer::start(move |_| {
+        FakeServer::start(move |req| {
+            let digest = digest_of(req.path().as_bytes());
             let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             seen.lock().unwrap().push(now);
             let first = answered.fetch_add(1, Ordering::SeqCst) == 0;
@@ -1047,7 +1048,12 @@ fn overload_mid_fan_out(overload: Reply) -> Vec<usize> {
     };
     let (_dir, client) = anonymous_client();
     let results = client.check_all(&many(&server, 40));
-    assert!(results.values().all(Result::is_ok), "{results:?}");
+    assert_eq!(results.len(), 40);
+    for (item, result) in &results {
+        let path = format!("/v2/{}/manifests/{}", item.repository, item.tag);
+        let got = result.as_ref().map(|r| r.digest.to_string());
+        assert_eq!(got.ok(), Some(digest_of(path.as_bytes())), "{item:?}");
+    }
     assert!(client.host_is_serial(&server.host()));
     let seen = seen.lock().unwrap().clone();
     assert!(seen.contains(&16), "the fan-out ran 16 wide: {seen:?}");
@@ -1202,6 +1208,47 @@ fn rate_limit_headers_are_reported() {
             remaining: 76,
             window: Some(Duration::from_secs(21600))
         })
+    );
+}
+
+#[test]
+fn the_client_remembers_each_hosts_lowest_rate_limit_for_the_plan_report() {
+    let digest = digest_of(b"x");
+    let server = FakeServer::start(move |req| {
+        let remaining = if req.path().contains("/b/") {
+            "75"
+        } else {
+            "76"
+        };
+        Reply::new(200)
+            .header("Docker-Content-Digest", &digest)
+            .header("RateLimit-Limit", "100;w=21600")
+            .header("RateLimit-Remaining", &format!("{remaining};w=21600"))
+    });
+    let quiet =
+        FakeServer::start(|_| Reply::new(200).header("Docker-Content-Digest", &digest_of(b"y")));
+    let (_dir, client) = anonymous_client();
+    assert!(client.rate_limits().is_empty());
+    let items = [
+        tag(&server.host(), "a", "v1"),
+        tag(&server.host(), "b", "v1"),
+        tag(&quiet.host(), "c", "v1"),
+    ];
+    let results = client.check_all(&items);
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    let limits = client.rate_limits();
+    assert_eq!(
+        limits.keys().cloned().collect::<Vec<_>>(),
+        [server.host()],
+        "a host without the headers is not reported"
+    );
+    assert_eq!(
+        limits[&server.host()],
+        super::RateLimit {
+            limit: 100,
+            remaining: 75,
+            window: Some(Duration::from_secs(21600))
+        }
     );
 }
 

@@ -122,6 +122,18 @@ pub struct RateLimit {
     pub window: Option<Duration>,
 }
 
+impl RateLimit {
+    /// The limit as JSON: `{"limit": 100, "remaining": 76, "window_seconds": 21600}` (the
+    /// window `null` when not given).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "window_seconds": self.window.map(|w| w.as_secs()),
+        })
+    }
+}
+
 impl std::fmt::Display for RateLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} of {} pulls left", self.remaining, self.limit)?;

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::Runtime;
 use crate::docker::{
@@ -46,6 +47,15 @@ struct World {
     failures: Vec<(String, String, usize)>,
     calls: Vec<String>,
     next: u64,
+    /// How long every pull takes (the lock is not held meanwhile, so pulls from several
+    /// threads overlap as on a real engine).
+    pull_delay: Duration,
+    pulls_in_flight: usize,
+    max_pulls_in_flight: usize,
+    /// Every finished pull: `repo@digest`, when it started and ended.
+    pulls: Vec<(String, Instant, Instant)>,
+    /// Every stop and start, with when it was made: `stop <target>` / `start <target>`.
+    timeline: Vec<(String, Instant)>,
 }
 
 /// The in-memory runtime.
@@ -121,6 +131,10 @@ impl World {
     /// Records the call and fails it when a failure was injected for it.
     fn call(&mut self, op: &str, target: &str) -> Result<(), DockerError> {
         self.calls.push(format!("{op} {target}"));
+        if op == "stop" || op == "start" {
+            self.timeline
+                .push((format!("{op} {target}"), Instant::now()));
+        }
         if let Some(f) = self
             .failures
             .iter_mut()
@@ -317,6 +331,26 @@ impl Fake {
     pub fn calls(&self) -> Vec<String> {
         self.world().calls.clone()
     }
+
+    /// Makes every pull from now on take `delay`.
+    pub fn pull_delay(&self, delay: Duration) {
+        self.world().pull_delay = delay;
+    }
+
+    /// The most pulls that were in flight at once.
+    pub fn max_pulls_in_flight(&self) -> usize {
+        self.world().max_pulls_in_flight
+    }
+
+    /// Every finished pull (successful or not): `repo@digest`, its start and its end.
+    pub fn pulls(&self) -> Vec<(String, Instant, Instant)> {
+        self.world().pulls.clone()
+    }
+
+    /// Every stop and start made so far, in order, with when it was made.
+    pub fn timeline(&self) -> Vec<(String, Instant)> {
+        self.world().timeline.clone()
+    }
 }
 
 fn image_facts(id: &str, reference: &str, repo_digest: &str) -> ImageFacts {
@@ -407,8 +441,20 @@ impl Runtime for Fake {
         _registry_auth: Option<&str>,
     ) -> Result<ImageFacts, DockerError> {
         let reference = format!("{repository}@{digest}");
+        let delay = {
+            let mut w = self.world();
+            w.call("pull", &reference)?;
+            w.pulls_in_flight += 1;
+            w.max_pulls_in_flight = w.max_pulls_in_flight.max(w.pulls_in_flight);
+            w.pull_delay
+        };
+        let started = Instant::now();
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         let mut w = self.world();
-        w.call("pull", &reference)?;
+        w.pulls_in_flight -= 1;
+        w.pulls.push((reference.clone(), started, Instant::now()));
         let Some(pulled) = w.registry.get(&reference).cloned() else {
             return Err(DockerError::Pull {
                 endpoint: "fake".into(),

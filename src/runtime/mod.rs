@@ -14,7 +14,10 @@ use crate::docker::{
 };
 
 /// What runs containers. Every call blocks until it is done or has failed.
-pub trait Runtime {
+///
+/// `Sync`: the update pass pulls ahead on a few threads while it recreates on its own (the
+/// engine's prefetch); every call blocks its own thread only.
+pub trait Runtime: Sync {
     /// Version, platform and image store of the engine.
     fn engine_info(&self) -> Result<EngineInfo, DockerError>;
     /// All containers, running or not, sorted by name; only compose project `project`'s when

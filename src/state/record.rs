@@ -280,9 +280,15 @@ mod tests {
         pause(&mut state, Some("p/s"), Some(t0 + hour), t0);
         pause(&mut state, None, None, t0);
         assert!(!expire_pauses(&mut state, t0 + hour / 2), "both still hold");
-        assert!(expire_pauses(&mut state, t0 + hour), "the timed one ends at its time");
+        assert!(
+            expire_pauses(&mut state, t0 + hour),
+            "the timed one ends at its time"
+        );
         assert!(state.containers["p/s"].pause.is_none());
-        assert!(state.pause_all.is_some(), "an open-ended pause waits for resume");
+        assert!(
+            state.pause_all.is_some(),
+            "an open-ended pause waits for resume"
+        );
         assert!(resume(&mut state, None).is_some());
         assert!(resume(&mut state, None).is_none());
         assert!(!expire_pauses(&mut state, t0 + 2 * hour));

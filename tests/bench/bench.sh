@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pullpilot benchmarks B1-B4 against the real test bed; writes the results into BENCHMARKS.md.
+# pullpilot benchmarks B1-B6 against the real test bed; writes the results into BENCHMARKS.md.
 #
 #   bash tests/bench/bench.sh            (as root; the test bed up, or entirely down)
 #
@@ -15,16 +15,22 @@
 # B4 registry requests of one `plan`: the registry's access log (only lines that came through
 #    this run's proxy, whose upstream side binds a source address of its own, with the
 #    pullpilot/ user agent) and the issuer's log (agent=pullpilot/ and a bench-img- scope).
+# B5 pulls ahead of the recreates: tests/bench/b5_prefetch.sh (apply of 20 updates through a
+#    bandwidth-limited path, PP_PREFETCH=3 vs 0: pass time and each service's downtime).
+# B6 scaling: tests/bench/b6_scale.sh (plan over 100/300/1,000 containers on 40/120/400 images:
+#    wall time and peak RSS).
 #
 # Settings (environment): BENCH_RUNS (5, at least 5 for the report), BENCH_DELAY_MS (50),
 # BENCH_DOWNTIME_ROUNDS (7), BENCH_SOURCE_ADDR (127.0.77.1), BENCH_OUT (BENCHMARKS.md),
 # BENCH_HANDSHAKE=1 (the proxy also charges one RTT per new TCP connection; off by default, as
-# the floor counts none), BENCH_SKIP_BUILD=1 (use target/release/pullpilot as it is).
+# the floor counts none), BENCH_SKIP_BUILD=1 (use target/release/pullpilot as it is),
+# BENCH_B5=0 / BENCH_B6=0 (skip B5 / B6; their own settings are in their scripts' headers).
 # Creates only resources named bench-* (project bench-b1, images */bench-img-NN) and removes
 # them on exit, also on failure; the registry repositories bench-img-NN stay. Never runs
 # `testbed.sh down`; runs `testbed.sh up` only when every part of the bed is down.
-# Bounded: every step has a timeout, no step starts after BENCH_BUDGET (720 s) and B3 gets only
-# what is left of it, so a run ends within about 14 minutes whatever happens (about 6 normally).
+# Bounded: every step has a timeout, no step starts after BENCH_BUDGET (1800 s) and B3, B5 and
+# B6 get only what is left of it (B5 at most 900 s, B6 at most 1200 s), so a run ends within
+# about 32 minutes whatever happens (B1-B4 about 6 normally; B5 and B6 add roughly 5 and 10).
 # shellcheck disable=SC2154 # NAME_* results are set indirectly, with printf -v
 set -euo pipefail
 shopt -s inherit_errexit
@@ -39,7 +45,8 @@ readonly DOWNTIME_ROUNDS=${BENCH_DOWNTIME_ROUNDS:-7}
 readonly HANDSHAKE=${BENCH_HANDSHAKE:-0}
 readonly SOURCE_ADDR=${BENCH_SOURCE_ADDR:-127.0.77.1}
 readonly OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
-readonly BUDGET=${BENCH_BUDGET:-720}
+readonly BUDGET=${BENCH_BUDGET:-1800}
+readonly RUN_B5=${BENCH_B5:-1} RUN_B6=${BENCH_B6:-1}
 readonly PROJECT=bench-b1
 readonly N_CONTAINERS=100 N_IMAGES=40 N_UPDATED=20
 readonly T_START=$SECONDS
@@ -355,6 +362,47 @@ b3_ours=$(sed -n 's/^pullpilot apply.*median \([0-9]*\)$/\1/p' <<<"$b3_out")
 b3_theirs=$(sed -n 's/^compose --force-recreate.*median \([0-9]*\)$/\1/p' <<<"$b3_out")
 b3_api=$(sed -n 's/^API path.*median \([0-9]*\)$/\1/p' <<<"$b3_out")
 
+# --- B5 and B6: their own scripts, projects and proxies ------------------------------------------
+# run_part NAME SCRIPT CAP: runs SCRIPT with what is left of the budget (at most CAP seconds);
+# its key=value lines become variables, its Markdown fragment NAME_md. A failed part is
+# reported as such; it does not stop the run.
+run_part() {
+  local name=$1 script=$2 cap=$3 left out line rc=0
+  left=$((BUDGET - (SECONDS - T_START)))
+  if ((left < 60)); then
+    printf -v "${name}_status" '%s' "Not run: the time budget was used up"
+    return
+  fi
+  say "$name: $script"
+  out=$(PULLPILOT=$pp timeout $((left < cap ? left : cap)) bash "$script" 2>"$work/$name.err") || rc=$?
+  if ((rc == 0)); then
+    printf -v "${name}_status" '%s' "Ran"
+  else
+    tail "$work/$name.err" >&2
+    printf -v "${name}_status" '%s' "**Failed** (exit $rc): $(tail -1 "$work/$name.err")"
+  fi
+  while IFS= read -r line; do
+    if [[ $line =~ ^(b[56]_[a-z0-9_]+)=(.*)$ ]]; then
+      printf -v "${BASH_REMATCH[1]}" '%s' "${BASH_REMATCH[2]}"
+    fi
+  done <<<"$out"
+  printf -v "${name}_md" '%s' "$(sed -n "/^--- $name markdown ---\$/,/^--- end ---\$/p" <<<"$out" | sed '1d;$d')"
+}
+b5_status="Skipped (BENCH_B5=0)" b5_md="" b6_status="Skipped (BENCH_B6=0)" b6_md=""
+b5_pass_prefetch_ms="" b5_pass_serial_ms="" b5_speedup="" b5_downtime_median_prefetch_ms=""
+b5_downtime_median_serial_ms="" b6_growth_ms="" b6_growth_images="" b6_rss_kb_1000="" b6_ms_1000=""
+if [[ $RUN_B5 == 1 ]]; then
+  budget "B5"
+  run_part b5 tests/bench/b5_prefetch.sh 900
+fi
+if [[ $RUN_B6 == 1 ]]; then
+  budget "B6"
+  run_part b6 tests/bench/b6_scale.sh 1200
+fi
+[[ -n $b5_md ]] || b5_md=$(printf '### B5 pulls ahead of the recreates\n\n%s.' "$b5_status")
+# shellcheck disable=SC2016 # a literal `plan`
+[[ -n $b6_md ]] || b6_md=$(printf '### B6 scaling of `plan`\n\n%s.' "$b6_status")
+
 # --- the proxy's own account (connections per side, realm rewrites) ---------------------------
 kill "$proxy_pid" 2>/dev/null || true
 wait "$proxy_pid" 2>/dev/null || true
@@ -385,6 +433,21 @@ b3_ok=$(met "((b3_ours <= b3_theirs && b3_api <= b3_theirs))")
 # One HEAD per image answered 200, plus at most one that only fetched the challenge (or the
 # /v2/ probe instead), one token request, nothing else.
 b4_ok=$(met "((b4_head_ok == N_IMAGES && b4_head - b4_head_ok + b4_probe <= 1 && b4_get == 0 && b4_tokens == 1 && b4_other == 0))")
+# B5: the prefetch pass is faster, and the median downtime per service at most 10 % above the
+# serial pass's (run-to-run noise; it must not grow).
+if [[ -n $b5_pass_prefetch_ms && -n $b5_downtime_median_serial_ms ]]; then
+  b5_ok=$(met "awk -v a=$b5_pass_prefetch_ms -v b=$b5_pass_serial_ms -v da=$b5_downtime_median_prefetch_ms -v db=$b5_downtime_median_serial_ms 'BEGIN {exit !(a < b && da <= db * 1.1)}'")
+  b5_result="${b5_pass_prefetch_ms} ms vs ${b5_pass_serial_ms} ms without (${b5_speedup}× faster); downtime median ${b5_downtime_median_prefetch_ms} vs ${b5_downtime_median_serial_ms} ms"
+else
+  b5_ok="not measured" b5_result=$b5_status
+fi
+# B6: wall time grows no faster than the images, RSS under 32 MiB at 1,000 containers.
+if [[ -n $b6_growth_ms && -n $b6_rss_kb_1000 ]]; then
+  b6_ok=$(met "awk -v g=$b6_growth_ms -v i=$b6_growth_images -v r=$b6_rss_kb_1000 'BEGIN {exit !(g <= i && r <= 32 * 1024)}'")
+  b6_result="wall time ×${b6_growth_ms} for ×${b6_growth_images} the images (${b6_ms_1000} ms at 1,000); $(mib "$b6_rss_kb_1000") MiB at 1,000"
+else
+  b6_ok="not measured" b6_result=$b6_status
+fi
 total_s=$((SECONDS - T_START))
 
 engine_version=$(docker version --format '{{.Server.Version}}')
@@ -412,6 +475,8 @@ results=$(
 | B2 peak RSS ≤ 20 MiB (plan, no-op apply) | $(mib "$rss_plan") MiB, $(mib "$rss_apply2") MiB | $b2_ok |
 | B3 downtime no worse than compose's | compose path ${b3_ours} ms, API path ${b3_api} ms vs ${b3_theirs} ms (medians) | $b3_ok |
 | B4 requests = floor (1 HEAD per unique image, 1 token request, + 1 challenge HEAD or \`/v2/\` probe) | $b4_head HEAD + $b4_get GET manifests + $b4_probe probe + $b4_other other; $b4_tokens token request(s) | $b4_ok |
+| B5 \`apply\` of 20 updates: pulls ahead make it faster, per-service downtime does not grow | $b5_result | $b5_ok |
+| B6 \`plan\` 100 → 1,000 containers: time grows ≤ images, RSS ≤ 32 MiB at 1,000 | $b6_result | $b6_ok |
 
 ### B1 check latency ($N_CONTAINERS containers, $N_IMAGES unique images, $N_UPDATED with a new digest)
 
@@ -455,6 +520,10 @@ $b3_out
 | \`GET /v2/<repo>/manifests/<tag>\` | $b4_get | 0 |
 | other registry requests | $b4_other | 0 |
 | token requests (issuer log) | $b4_tokens, covering $b4_scopes repositories | 1 |
+
+$b5_md
+
+$b6_md
 <!-- bench:end -->
 EOF
 )

@@ -2,7 +2,7 @@
 """Loopback TCP proxies that add a fixed one-way delay, for the pullpilot benchmarks.
 
 The kernel here has no netem, so latency is emulated in user space: every chunk read from
-either side of a connection is forwarded DELAY later (its order kept, no bandwidth limit),
+either side of a connection is forwarded DELAY later (its order kept; no bandwidth limit unless --bandwidth-kbps),
 in both directions. A request/response exchange therefore costs 2 x DELAY more than on the
 bare loopback: with --delay-ms 50 the round-trip time (RTT) is 100 ms.
 
@@ -26,6 +26,10 @@ One process runs one or more proxies:
 * `--handshake` also charges each new connection one RTT (as a TCP handshake over a real link
   would): the first chunk a client sends is forwarded after 3 x DELAY instead of DELAY.
   Off by default.
+* `--bandwidth-kbps K` limits what upstreams send back (the download direction) to K KiB/s per
+  proxy, shared by all of that proxy's connections as one link would be: each chunk leaves
+  when the link has carried the ones before it, then arrives DELAY later. Requests (the
+  upload direction) are not limited. Off (0) by default.
 * `--max-seconds S` (default 1800): the proxy exits by itself after S seconds, whatever
   happens, so a crashed caller never leaves it behind. SIGTERM/SIGINT stop it at once.
 
@@ -44,14 +48,34 @@ class Stats:
     def __init__(self):
         self.connections = {}
         self.rewrites = {}
+        self.downloaded = {}
 
     def line(self):
         parts = [f"{n}: {c} connections" for n, c in sorted(self.connections.items())]
         parts += [f"{n}: {c} rewrites" for n, c in sorted(self.rewrites.items())]
+        parts += [f"{n}: {c / 1048576:.1f} MiB downloaded"
+                  for n, c in sorted(self.downloaded.items())]
         return "; ".join(parts)
 
 
 STATS = Stats()
+
+
+class Link:
+    """One direction of a bandwidth-limited link, shared by every connection of a proxy."""
+
+    def __init__(self, bytes_per_second):
+        self.rate = bytes_per_second
+        self.free_at = 0.0
+
+    def sent_by(self, now, size):
+        """When a chunk of `size` bytes read at `now` has gone through the link."""
+        start = max(now, self.free_at)
+        self.free_at = start + size / self.rate
+        return self.free_at
+
+
+LINKS = {}
 
 
 def split_hostport(text):
@@ -61,8 +85,9 @@ def split_hostport(text):
     return host, int(port)
 
 
-async def pump(reader, writer, delay, rewrite, first_extra, name):
-    """Copies reader -> writer, each chunk `delay` seconds after it was read."""
+async def pump(reader, writer, delay, rewrite, first_extra, name, link=None):
+    """Copies reader -> writer, each chunk `delay` seconds after it was read (after it has
+    gone through `link`, when given)."""
     loop = asyncio.get_running_loop()
     queue = asyncio.Queue()
 
@@ -98,7 +123,11 @@ async def pump(reader, writer, delay, rewrite, first_extra, name):
                         STATS.rewrites[name] = STATS.rewrites.get(name, 0) + n
             extra = first_extra if first else 0.0
             first = False
-            queue.put_nowait((loop.time() + delay + extra, data or None))
+            now = loop.time()
+            if link is not None and data:
+                STATS.downloaded[name] = STATS.downloaded.get(name, 0) + len(data)
+                now = link.sent_by(now, len(data))
+            queue.put_nowait((now + delay + extra, data or None))
             if not data:
                 break
         await sender
@@ -136,7 +165,8 @@ async def relay(client_reader, client_writer, name, upstream, args, rewrites):
     try:
         await asyncio.gather(
             pump(client_reader, up_writer, delay, None, first_extra, name),
-            pump(up_reader, client_writer, delay, rewrites.get(name), 0.0, name),
+            pump(up_reader, client_writer, delay, rewrites.get(name), 0.0, name,
+                 LINKS.get(name)),
         )
     finally:
         for w in (up_writer, client_writer):
@@ -153,6 +183,9 @@ async def main(args):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
     loop.call_later(args.max_seconds, lambda: stop.done() or stop.set_result(None))
 
+    if args.bandwidth_kbps > 0:
+        for name, _ in args.proxy:
+            LINKS[name] = Link(args.bandwidth_kbps * 1024.0)
     fixed = dict(args.listen or [])
     servers, ports, rewrites = [], {}, {}
     for name, upstream in args.proxy:
@@ -175,7 +208,9 @@ async def main(args):
         os.replace(tmp, args.ports_file)
     print("delay_proxy: " + ", ".join(f"{n} 127.0.0.1:{p} -> {u[0]}:{u[1]}"
                                       for (n, u), p in zip(args.proxy, ports.values()))
-          + f", {args.delay_ms} ms each way", file=sys.stderr, flush=True)
+          + f", {args.delay_ms} ms each way"
+          + (f", {args.bandwidth_kbps} KiB/s down" if args.bandwidth_kbps > 0 else ""),
+          file=sys.stderr, flush=True)
     started = time.monotonic()
     await stop
     for server in servers:
@@ -207,6 +242,8 @@ def parse_args(argv):
     p.add_argument("--ports-file", help="write 'NAME PORT' lines here once listening")
     p.add_argument("--handshake", action="store_true",
                    help="charge each new connection one extra RTT")
+    p.add_argument("--bandwidth-kbps", type=float, default=0.0,
+                   help="limit each proxy's download direction to this many KiB/s (0: none)")
     p.add_argument("--max-seconds", type=float, default=1800.0,
                    help="exit after this many seconds (default 1800)")
     return p.parse_args(argv)

@@ -20,6 +20,7 @@ mod listen;
 mod observe;
 mod operator;
 mod plan;
+mod ratelimit;
 mod testbed_smoke;
 mod versions;
 mod when;

@@ -62,6 +62,8 @@ pub struct RegistryClient {
     hosts: Mutex<HashMap<String, Arc<HostState>>>,
     per_host: usize,
     insecure_hosts: Vec<String>,
+    /// The pull-rate headers each registry host sent last, the lowest `remaining` of a call.
+    rate_limits: Mutex<BTreeMap<String, RateLimit>>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -150,6 +152,7 @@ impl RegistryClient {
             hosts: Mutex::new(HashMap::new()),
             per_host: opts.per_host_concurrency.max(1),
             insecure_hosts: opts.insecure_hosts,
+            rate_limits: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -189,6 +192,7 @@ impl RegistryClient {
             }
         });
         let mut results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+        self.note_rate_limits(&results);
         let mut out = BTreeMap::new();
         for (canonical, originals) in aliases {
             let result = results
@@ -200,6 +204,41 @@ impl RegistryClient {
             }
         }
         out
+    }
+
+    /// Remembers, per host, the rate limit of this call's answers that left the fewest pulls
+    /// (the latest, as `remaining` only falls within a window).
+    fn note_rate_limits(&self, results: &BTreeMap<RepoTag, Result<RemoteDigest, CheckError>>) {
+        let mut lowest: BTreeMap<&str, RateLimit> = BTreeMap::new();
+        for (item, result) in results {
+            if let Ok(RemoteDigest {
+                rate_limit: Some(limit),
+                ..
+            }) = result
+            {
+                let entry = lowest.entry(item.host.as_str()).or_insert(*limit);
+                if limit.remaining < entry.remaining {
+                    *entry = *limit;
+                }
+            }
+        }
+        let mut known = self
+            .rate_limits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (host, limit) in lowest {
+            known.insert(host.to_owned(), limit);
+        }
+    }
+
+    /// The pull-rate limit each registry host reported (Docker Hub's `ratelimit-limit` and
+    /// `ratelimit-remaining` headers) in this client's latest answers; hosts that sent none are
+    /// absent.
+    pub fn rate_limits(&self) -> BTreeMap<String, RateLimit> {
+        self.rate_limits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Checks one tag.
