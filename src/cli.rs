@@ -118,6 +118,9 @@ pub struct PinArgs {
     /// image line uses), changing nothing else in the file.
     #[arg(long)]
     pub compose: bool,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +130,9 @@ pub struct UnpinArgs {
     /// Also remove the digest from the compose file's image line (or its `.env` variable).
     #[arg(long)]
     pub compose: bool,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +140,9 @@ pub struct UnblockArgs {
     /// A compose service or container name (all its repository's blocked digests), or a digest.
     #[arg(value_name = "SERVICE|DIGEST")]
     pub target: String,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

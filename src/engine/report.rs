@@ -26,12 +26,12 @@ pub fn print_pass(report: &PassReport, json: bool) -> Result<()> {
                 row
             })
             .collect();
-        output::json(&serde_json::json!({
+        output::json(&output::document(serde_json::json!({
             "scope": report.scope,
             "healed": report.healed,
             "containers": rows,
             "summary": report.summary,
-        }))
+        })))
     } else {
         output::text(&render_pass(
             &report.scope,
@@ -60,11 +60,11 @@ pub fn print_plan(plan: &PlanReport, json: bool) -> Result<()> {
                 row
             })
             .collect();
-        output::json(&serde_json::json!({
+        output::json(&output::document(serde_json::json!({
             "scope": plan.scope,
             "generated_at": humantime::format_rfc3339_seconds(plan.now).to_string(),
             "containers": rows,
-        }))
+        })))
     } else {
         let mut text = render_plan(&plan.scope, &plan.evaluated, plan.now);
         text.push_str(&render_routes(&plan.evaluated, &plan.routes));
