@@ -220,6 +220,11 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
         relay_url,
         secret,
     } = check_settings(inv, args)?;
+    // Also said before every pass (scope resolution); here too, before the first one waits for
+    // the schedule.
+    if let Some(warning) = crate::engine::scope::data_dir_warning_here(&settings.data_dir) {
+        log::warn!("{warning}");
+    }
 
     let (tx, rx) = mpsc::channel::<Wake>();
     let stop = Arc::new(AtomicBool::new(false));
