@@ -79,12 +79,11 @@ fn gather_all(inv: &Invocation, send_test: bool) -> Facts {
         .unwrap_or_else(|| "this host".into());
     Facts {
         settings_file: gather::settings_file(
-            Path::new(
-                inv.env
-                    .get("PP_CONFIG_FILE")
-                    .filter(|p| !p.is_empty())
-                    .map_or(crate::commands::SETTINGS_FILE, String::as_str),
-            ),
+            &crate::commands::settings_file_path(
+                &inv.env,
+                Path::new(crate::commands::SETTINGS_FILE),
+            )
+            .0,
             &inv.env,
         ),
         compose: gather::compose(&cli, &settings.compose, &side.containers),

@@ -103,19 +103,16 @@ impl SettingsFile {
                 count,
                 overridden,
             } => {
-                let mut line = format!(
-                    "Settings file: {} ({count} setting{}",
+                let overrides = if overridden.is_empty() {
+                    String::new()
+                } else {
+                    format!("; the environment overrides {}", overridden.join(", "))
+                };
+                format!(
+                    "Settings file: {} ({count} setting{}{overrides}).",
                     path.display(),
                     if *count == 1 { "" } else { "s" }
-                );
-                if !overridden.is_empty() {
-                    line.push_str(&format!(
-                        "; the environment overrides {}",
-                        overridden.join(", ")
-                    ));
-                }
-                line.push_str(").");
-                line
+                )
             }
             SettingsFile::Missing { path } => {
                 format!("Settings file: none ({} does not exist).", path.display())
@@ -129,18 +126,26 @@ impl SettingsFile {
     }
 }
 
+/// The settings file for `env`: `PP_CONFIG_FILE` when set and not empty (then `true`), else
+/// `default`. Doctor checks the same file.
+pub(crate) fn settings_file_path(
+    env: &BTreeMap<String, String>,
+    default: &Path,
+) -> (PathBuf, bool) {
+    match env.get("PP_CONFIG_FILE").filter(|p| !p.is_empty()) {
+        Some(named) => (PathBuf::from(named), true),
+        None => (default.to_path_buf(), false),
+    }
+}
+
 /// Adds the settings file's assignments to `env` where the environment does not set the
 /// variable (an empty value counts as set: the environment and flags take precedence, as a
 /// unit's `Environment=` would). The file is `PP_CONFIG_FILE` when set, else `default`. A
 /// missing default file is silent, an unreadable one a warning; a file named by
 /// `PP_CONFIG_FILE` that cannot be read, and a malformed line in any file, are errors.
 fn add_settings_file(env: &mut BTreeMap<String, String>, default: &Path) -> Result<SettingsFile> {
-    let explicit = env
-        .get("PP_CONFIG_FILE")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from);
-    let path = explicit.clone().unwrap_or_else(|| default.to_path_buf());
-    if explicit.is_none() {
+    let (path, explicit) = settings_file_path(env, default);
+    if !explicit {
         match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(SettingsFile::Missing { path });
@@ -352,6 +357,23 @@ mod tests {
                 gone.display()
             )),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_settings_file_is_pp_config_file_unless_empty() {
+        let default = Path::new("/etc/default/pullpilot");
+        assert_eq!(
+            settings_file_path(&vars(&[("PP_CONFIG_FILE", "/srv/pp.env")]), default),
+            (PathBuf::from("/srv/pp.env"), true)
+        );
+        assert_eq!(
+            settings_file_path(&vars(&[("PP_CONFIG_FILE", "")]), default),
+            (default.to_path_buf(), false)
+        );
+        assert_eq!(
+            settings_file_path(&BTreeMap::new(), default),
+            (default.to_path_buf(), false)
         );
     }
 

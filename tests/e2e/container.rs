@@ -64,6 +64,9 @@ impl Drop for Image<'_> {
     }
 }
 
+/// A service of the stack: its name, image and labels.
+type Sibling<'a> = (&'a str, String, &'a [(&'a str, &'a str)]);
+
 /// `packaging/compose.example.yaml` for the bed: its `web` service replaced by `siblings`
 /// (name, image, labels), pullpilot's image, command and environment adapted, the bed's
 /// socket mounted in place of /var/run/docker.sock, and the host network (the bed's
@@ -72,7 +75,7 @@ impl Drop for Image<'_> {
 fn stack(
     bed: &Bed,
     image: &str,
-    siblings: &[(&str, String, &[(&str, &str)])],
+    siblings: &[Sibling<'_>],
     command: &[&str],
     env: &[(&str, &str)],
     tweak: impl FnOnce(&mut Mapping),
