@@ -49,7 +49,11 @@ pub fn resolve(
     env: &BTreeMap<String, String>,
 ) -> Result<Scope> {
     let own_container = own_container_id(docker);
-    if let Some(warning) = data_dir_warning_here(&settings.data_dir) {
+    // Only in a container of the Docker it manages: pullpilot run in some other container
+    // (a CI job, a dev container) cannot tell whether its file system outlives it.
+    if own_container.is_some()
+        && let Some(warning) = data_dir_warning_here(&settings.data_dir)
+    {
         log::warn!("{warning}");
     }
     let project = match &settings.scope {
@@ -98,16 +102,16 @@ fn own_container_id(docker: &dyn Runtime) -> Option<String> {
 
 /// pullpilot's own container, confirmed by asking Docker, found by (in this order):
 /// - `/proc/self/mountinfo`: Docker bind-mounts `/etc/hostname` from
-///   `…/containers/<id>/hostname`, whatever hostname the container was given;
+///   `…/containers/<id>/hostname`, whatever hostname the container was given. An ID there
+///   that this Docker does not know means a container of another daemon (a CI job, a dev
+///   container): not one of this Docker's, and nothing else is guessed;
 /// - the hostname, when it is the container ID (Docker's default: its first 12 hex digits),
 ///   matching exactly one container. A custom hostname like `db` is never taken for an ID
 ///   prefix: it must be at least 12 hex digits;
 /// - the `io.pullpilot.self` label, when exactly one container carries it.
 fn find_own_container(docker: &dyn Runtime, mountinfo: &str, hostname: &str) -> Option<String> {
-    if let Some(id) = container_id_from_mountinfo(mountinfo)
-        && let Ok(facts) = docker.inspect_container(&id)
-    {
-        return Some(facts.id);
+    if let Some(id) = container_id_from_mountinfo(mountinfo) {
+        return docker.inspect_container(&id).ok().map(|facts| facts.id);
     }
     let all = docker.list_containers(None).ok()?;
     let only = |found: Vec<&String>| (found.len() == 1).then(|| found[0].clone());
@@ -165,6 +169,11 @@ pub fn in_container(marker: bool, cgroup: &str, mountinfo: &str) -> bool {
 /// mount point above it decides. A path that does not exist yet is judged by its nearest
 /// existing ancestor. `None` when the file lists no mount above it.
 pub fn on_volume(path: &Path, mountinfo: &str) -> Option<bool> {
+    mount_of(path, mountinfo).map(|(point, _)| point != Path::new("/"))
+}
+
+/// The mount point holding `path` and its file-system type, from `/proc/self/mountinfo`.
+fn mount_of(path: &Path, mountinfo: &str) -> Option<(PathBuf, String)> {
     let mut existing = path.to_path_buf();
     let resolved = loop {
         if let Ok(real) = fs::canonicalize(&existing) {
@@ -177,11 +186,16 @@ pub fn on_volume(path: &Path, mountinfo: &str) -> Option<bool> {
     let resolved = normalized(&resolved);
     mountinfo
         .lines()
-        .filter_map(|line| line.split(' ').nth(4).map(unescape))
-        .map(PathBuf::from)
-        .filter(|point| resolved.starts_with(point))
-        .max_by_key(|point| point.components().count())
-        .map(|point| point != Path::new("/"))
+        .filter_map(|line| {
+            let point = PathBuf::from(unescape(line.split(' ').nth(4)?));
+            let fstype = line
+                .split_once(" - ")
+                .and_then(|(_, rest)| rest.split(' ').next())
+                .unwrap_or_default();
+            Some((point, fstype.to_string()))
+        })
+        .filter(|(point, _)| resolved.starts_with(point))
+        .max_by_key(|(point, _)| point.components().count())
 }
 
 /// `path` without `.` and with `..` applied (after canonicalising what exists).
@@ -226,16 +240,24 @@ fn unescape(field: &str) -> String {
 /// kept there is lost when the container is recreated. `None` on a host, on a volume, or when
 /// the mounts cannot be told.
 pub fn data_dir_warning(data_dir: &Path, in_container: bool, mountinfo: &str) -> Option<String> {
-    (in_container && on_volume(data_dir, mountinfo) == Some(false)).then(|| {
-        format!(
-            "PP_DATA_DIR ({}) is not a volume: pullpilot runs in a container, and everything \
-             it keeps there (the soak clocks, blocked digests, pins, the journal of updates in \
-             flight and the webhook identity) is lost when this container is recreated. Mount \
-             a named volume on it (`volumes: [pullpilot-data:{}]`).",
-            data_dir.display(),
-            data_dir.display()
-        )
-    })
+    if !in_container {
+        return None;
+    }
+    let (point, fstype) = mount_of(data_dir, mountinfo)?;
+    let lost = if point == Path::new("/") {
+        "is not a volume: pullpilot runs in a container, and everything it keeps there"
+    } else if fstype == "tmpfs" {
+        "is on a tmpfs (memory): everything pullpilot keeps there"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "PP_DATA_DIR ({}) {lost} (the soak clocks, blocked digests, pins, the journal of \
+         updates in flight and the webhook identity) is lost when this container is recreated \
+         or restarted. Mount a named volume on it (`volumes: [pullpilot-data:{}]`).",
+        data_dir.display(),
+        data_dir.display()
+    ))
 }
 
 /// [`data_dir_warning`] for this process, from `/proc`.
@@ -477,6 +499,12 @@ mod tests {
         );
         assert!(warning.contains("soak clocks"), "{warning}");
         assert_eq!(data_dir_warning(Path::new("/data"), true, MOUNTINFO), None);
+        let memory = format!("{MOUNTINFO}25 22 0:30 / /run/pp rw - tmpfs tmpfs rw\n");
+        let warning = data_dir_warning(Path::new("/run/pp/state"), true, &memory).unwrap();
+        assert!(
+            warning.starts_with("PP_DATA_DIR (/run/pp/state) is on a tmpfs (memory)"),
+            "{warning}"
+        );
         assert_eq!(data_dir_warning(gone, false, MOUNTINFO), None, "a host");
         assert_eq!(data_dir_warning(gone, true, ""), None, "mounts unknown");
         assert!(in_container(false, "", MOUNTINFO));
@@ -512,7 +540,13 @@ mod tests {
         assert_eq!(find_own_container(&fake, "", "db"), None);
 
         let (fake, me, _) = fake_with(&[("io.pullpilot.self", "true")]);
-        assert_eq!(find_own_container(&fake, "", "db"), Some(me));
+        assert_eq!(find_own_container(&fake, "", "db"), Some(me.clone()));
+        // In a container of another daemon: not this Docker's, whatever the labels say.
+        let elsewhere = format!(
+            "1 2 3 /var/lib/docker/containers/{}/hostname /etc/hostname rw",
+            "e".repeat(64)
+        );
+        assert_eq!(find_own_container(&fake, &elsewhere, &me), None);
         // Two containers claiming to be pullpilot: neither is taken.
         fake.container(
             "b-pp-1",
