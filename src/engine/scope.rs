@@ -261,7 +261,7 @@ pub fn data_dir_warning(data_dir: &Path, in_container: bool, mountinfo: &str) ->
 }
 
 /// [`data_dir_warning`] for this process, from `/proc`.
-pub fn data_dir_warning_here(data_dir: &Path) -> Option<String> {
+fn data_dir_warning_here(data_dir: &Path) -> Option<String> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let marker = Path::new("/.dockerenv").exists() || Path::new("/run/.containerenv").exists();
     let cgroup = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();

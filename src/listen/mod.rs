@@ -220,11 +220,6 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
         relay_url,
         secret,
     } = check_settings(inv, args)?;
-    // Also said before every pass (scope resolution); here too, before the first one waits for
-    // the schedule.
-    if let Some(warning) = crate::engine::scope::data_dir_warning_here(&settings.data_dir) {
-        log::warn!("{warning}");
-    }
 
     let (tx, rx) = mpsc::channel::<Wake>();
     let stop = Arc::new(AtomicBool::new(false));
@@ -271,7 +266,9 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
     let mut scheduled = next_fire(SystemTime::now());
     log_schedule(&schedule, &zone, scheduled);
 
-    // A pass at start heals anything an earlier run left half-done and catches up.
+    // A pass at start heals anything an earlier run left half-done and catches up. Like every
+    // pass, it warns first when pullpilot runs in a container of this Docker with PP_DATA_DIR
+    // off a volume (engine::scope::resolve).
     run_pass(inv, &Target::Everything, "listen started");
     while !stop.load(Ordering::Relaxed) {
         let mut wait = CLOCK_CHECK;
