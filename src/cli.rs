@@ -126,6 +126,9 @@ pub struct PinArgs {
     /// image line uses), changing nothing else in the file.
     #[arg(long)]
     pub compose: bool,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +138,9 @@ pub struct UnpinArgs {
     /// Also remove the digest from the compose file's image line (or its `.env` variable).
     #[arg(long)]
     pub compose: bool,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +148,9 @@ pub struct UnblockArgs {
     /// A compose service or container name (all its repository's blocked digests), or a digest.
     #[arg(value_name = "SERVICE|DIGEST")]
     pub target: String,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,21 @@ pub fn error(err: &anyhow::Error) {
     }
 }
 
+/// The `schema_version` of every JSON document a command prints (`--json`): raised when a
+/// field is removed or changes meaning, not when one is added.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// The object `fields` as a command's JSON document: its fields and `schema_version`
+/// (anything else is kept under `value`).
+pub fn document(fields: serde_json::Value) -> serde_json::Value {
+    let mut doc = match fields {
+        serde_json::Value::Object(fields) => fields,
+        other => serde_json::Map::from_iter([("value".to_string(), other)]),
+    };
+    doc.insert("schema_version".into(), JSON_SCHEMA_VERSION.into());
+    serde_json::Value::Object(doc)
+}
+
 /// Prints one JSON document on stdout.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value)?;
@@ -97,6 +112,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use std::io;
+
+    #[test]
+    fn every_document_carries_the_schema_version() {
+        let doc = super::document(serde_json::json!({"scope": "all", "containers": []}));
+        assert_eq!(doc["schema_version"], super::JSON_SCHEMA_VERSION);
+        assert_eq!(doc["scope"], "all");
+        assert_eq!(super::document(serde_json::json!([1]))["value"][0], 1);
+    }
 
     #[test]
     fn a_closed_pipe_is_not_a_failure_but_other_write_errors_are() {

@@ -130,6 +130,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "how long a hook may run before it is killed (and counts as failed)",
     ),
     (
+        "PP_CONFIG_FILE",
+        "/etc/default/pullpilot",
+        "the settings file read before the environment (environment only)",
+    ),
+    (
         "PP_COMPOSE",
         "auto",
         "how compose services are recreated: auto (the compose CLI when safe), off, or a command",

@@ -183,6 +183,7 @@ complete -c pullpilot -n "__fish_pullpilot_using_subcommand pin" -l compat-watch
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand pin" -l insecure-registries -d 'Registries reached over plain HTTP besides loopback, comma-separated host[:port] [env: PP_INSECURE_REGISTRIES]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand pin" -l metrics-file -d 'Write a node_exporter textfile here after each pass [env: PP_METRICS_FILE]' -r -F
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand pin" -l compose -d 'Also write `image: repo:tag@sha256:…` into the compose file (or the `.env` variable the image line uses), changing nothing else in the file'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pin" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand pin" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand pin" -s h -l help -d 'Print help'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand pin" -s V -l version -d 'Print version'
@@ -204,6 +205,7 @@ complete -c pullpilot -n "__fish_pullpilot_using_subcommand unpin" -l compat-wat
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unpin" -l insecure-registries -d 'Registries reached over plain HTTP besides loopback, comma-separated host[:port] [env: PP_INSECURE_REGISTRIES]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unpin" -l metrics-file -d 'Write a node_exporter textfile here after each pass [env: PP_METRICS_FILE]' -r -F
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unpin" -l compose -d 'Also remove the digest from the compose file\'s image line (or its `.env` variable)'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand unpin" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unpin" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unpin" -s h -l help -d 'Print help'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unpin" -s V -l version -d 'Print version'
@@ -224,6 +226,7 @@ complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -l jitter -
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -l compat-watchtower -d 'Honour Watchtower\'s enable and monitor-only labels [env: PP_COMPAT_WATCHTOWER]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -l insecure-registries -d 'Registries reached over plain HTTP besides loopback, comma-separated host[:port] [env: PP_INSECURE_REGISTRIES]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -l metrics-file -d 'Write a node_exporter textfile here after each pass [env: PP_METRICS_FILE]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -s h -l help -d 'Print help'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand unblock" -s V -l version -d 'Print version'

@@ -27,9 +27,6 @@ use crate::output;
 use crate::registry::RegistryClient;
 use checks::{EngineFacts, Facts, RegistryFacts, ScopeFacts};
 
-/// The file the packaged units read their settings from (`EnvironmentFile=`).
-const SETTINGS_FILE: &str = "/etc/default/pullpilot";
-
 pub(super) fn run(inv: &Invocation, args: &DoctorArgs) -> Result<Outcome> {
     let facts = gather_all(inv, args.send_test);
     let list = checks::findings(&facts);
@@ -81,7 +78,14 @@ fn gather_all(inv: &Invocation, send_test: bool) -> Facts {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "this host".into());
     Facts {
-        settings_file: gather::settings_file(Path::new(SETTINGS_FILE), &inv.env),
+        settings_file: gather::settings_file(
+            &crate::commands::settings_file_path(
+                &inv.env,
+                Path::new(crate::commands::SETTINGS_FILE),
+            )
+            .0,
+            &inv.env,
+        ),
         compose: gather::compose(&cli, &settings.compose, &side.containers),
         data_dir: gather::data_dir(&settings.data_dir, in_container, mountinfo.as_deref()),
         notify: gather::notify(&settings.notify_urls, &settings.timezone, send_test, &host),

@@ -15,6 +15,7 @@ mod unblock;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Parser;
@@ -38,15 +39,28 @@ pub fn dispatch<I: IntoIterator<Item = OsString>>(args: I) -> Result<Outcome> {
             };
         }
     };
-    let env = environment(std::env::vars_os())?;
+    let mut env = environment(std::env::vars_os())?;
+    // The relay has its own unit without the settings file, and `generate` reads no settings.
+    let file = if matches!(cli.command, Command::Relay(_) | Command::Generate(_)) {
+        SettingsFile::NotRead
+    } else {
+        add_settings_file(&mut env, Path::new(SETTINGS_FILE))?
+    };
     let (settings, warnings) = Settings::resolve(&cli.global, &env)?;
     crate::logging::init(settings.log_level, settings.log_json);
+    if let SettingsFile::Unreadable { path, why } = &file {
+        log::warn!(
+            "Cannot read the settings file {} ({why}), so this run does not see the settings \
+             the pullpilot units get from it; run as root (sudo), or fix its permissions.",
+            path.display()
+        );
+    }
     for warning in warnings {
         log::warn!("{warning}");
     }
     let invocation = Invocation { settings, env };
     match cli.command {
-        Command::Plan(args) => plan::run(&invocation, &args),
+        Command::Plan(args) => plan::run(&invocation, &args, &file),
         Command::Apply(args) => apply::run(&invocation, &args),
         Command::Status(args) => status::run(&invocation, &args),
         Command::Doctor(args) => doctor::run(&invocation, &args),
@@ -61,6 +75,124 @@ pub fn dispatch<I: IntoIterator<Item = OsString>>(args: I) -> Result<Outcome> {
         Command::Listen(args) => crate::listen::run(&invocation, &args),
         Command::Relay(args) => crate::relay::run(&args),
     }
+}
+
+/// The settings file the packaged units read (`EnvironmentFile=`), unless `PP_CONFIG_FILE`
+/// names another.
+pub(crate) const SETTINGS_FILE: &str = "/etc/default/pullpilot";
+
+/// What became of the settings file for this run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SettingsFile {
+    /// Read: `count` assignments, of which `overridden` were already set in the environment.
+    Read {
+        path: PathBuf,
+        count: usize,
+        overridden: Vec<String>,
+    },
+    /// The default file does not exist (no warning: most hosts without the .deb lack it).
+    Missing { path: PathBuf },
+    /// The default file exists but cannot be read (typically: not root).
+    Unreadable { path: PathBuf, why: String },
+    /// Not looked for (commands that read no settings).
+    NotRead,
+}
+
+impl SettingsFile {
+    /// One line for people: which file this run's settings came from.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            SettingsFile::Read {
+                path,
+                count,
+                overridden,
+            } => {
+                let overrides = if overridden.is_empty() {
+                    String::new()
+                } else {
+                    format!("; the environment overrides {}", overridden.join(", "))
+                };
+                format!(
+                    "Settings file: {} ({count} setting{}{overrides}).",
+                    path.display(),
+                    if *count == 1 { "" } else { "s" }
+                )
+            }
+            SettingsFile::Missing { path } => {
+                format!("Settings file: none ({} does not exist).", path.display())
+            }
+            SettingsFile::Unreadable { path, why } => format!(
+                "Settings file: not read ({} cannot be read: {why}).",
+                path.display()
+            ),
+            SettingsFile::NotRead => "Settings file: not read.".into(),
+        }
+    }
+}
+
+/// The settings file for `env`: `PP_CONFIG_FILE` when set and not empty (then `true`), else
+/// `default`. Doctor checks the same file.
+pub(crate) fn settings_file_path(
+    env: &BTreeMap<String, String>,
+    default: &Path,
+) -> (PathBuf, bool) {
+    match env.get("PP_CONFIG_FILE").filter(|p| !p.is_empty()) {
+        Some(named) => (PathBuf::from(named), true),
+        None => (default.to_path_buf(), false),
+    }
+}
+
+/// Adds the settings file's assignments to `env` where the environment does not set the
+/// variable (an empty value counts as set: the environment and flags take precedence, as a
+/// unit's `Environment=` would). The file is `PP_CONFIG_FILE` when set, else `default`. A
+/// missing default file is silent, an unreadable one a warning; a file named by
+/// `PP_CONFIG_FILE` that cannot be read, and a malformed line in any file, are errors.
+fn add_settings_file(env: &mut BTreeMap<String, String>, default: &Path) -> Result<SettingsFile> {
+    let (path, explicit) = settings_file_path(env, default);
+    if !explicit {
+        match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(SettingsFile::Missing { path });
+            }
+            Err(e) => {
+                return Ok(SettingsFile::Unreadable {
+                    path,
+                    why: e.to_string(),
+                });
+            }
+            Ok(_) => {}
+        }
+    } else if !path.exists() {
+        return Err(Failure::usage(format!(
+            "PP_CONFIG_FILE names the settings file {}, which does not exist; fix the path, or \
+             unset PP_CONFIG_FILE to read {} (if present)",
+            path.display(),
+            default.display()
+        )));
+    }
+    let pairs = crate::settings::envfile::read(&path)?;
+    let mut from_file: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in pairs {
+        // The file cannot name another file: the units never chain either.
+        if name != "PP_CONFIG_FILE" {
+            from_file.insert(name, value);
+        }
+    }
+    let mut overridden = Vec::new();
+    for (name, value) in &from_file {
+        match env.get(name) {
+            Some(set) if set != value => overridden.push(name.clone()),
+            Some(_) => {}
+            None => {
+                env.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    Ok(SettingsFile::Read {
+        path,
+        count: from_file.len(),
+        overridden,
+    })
 }
 
 /// Variables pullpilot reads besides `PP_*` (here or in the Docker client); like `PP_*`, they
@@ -165,6 +297,138 @@ mod tests {
         assert!(
             err.to_string()
                 .starts_with("DOCKER_HOST is not valid UTF-8"),
+            "{err}"
+        );
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_settings_file_fills_in_what_the_environment_does_not_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pullpilot");
+        std::fs::write(
+            &file,
+            "# comment\nPP_SOAK=2h\nPP_LOG_LEVEL=debug\nPP_TRACK=\"minor\"\nPP_CONFIG_FILE=/x\n",
+        )
+        .unwrap();
+        let mut env = vars(&[("PP_LOG_LEVEL", "warn"), ("PP_TRACK", "minor")]);
+        let read = add_settings_file(&mut env, &file).unwrap();
+        assert_eq!(env["PP_SOAK"], "2h", "taken from the file");
+        assert_eq!(env["PP_LOG_LEVEL"], "warn", "the environment wins");
+        assert_eq!(env["PP_TRACK"], "minor");
+        assert!(!env.contains_key("PP_CONFIG_FILE"), "the file cannot chain");
+        assert_eq!(
+            read,
+            SettingsFile::Read {
+                path: file.clone(),
+                count: 3,
+                overridden: vec!["PP_LOG_LEVEL".into()],
+            }
+        );
+        assert_eq!(
+            read.describe(),
+            format!(
+                "Settings file: {} (3 settings; the environment overrides PP_LOG_LEVEL).",
+                file.display()
+            )
+        );
+    }
+
+    #[test]
+    fn pp_config_file_names_the_file_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let default = dir.path().join("default");
+        std::fs::write(&default, "PP_SOAK=1h\n").unwrap();
+        let other = dir.path().join("other");
+        std::fs::write(&other, "PP_SOAK=3h\n").unwrap();
+        let mut env = vars(&[("PP_CONFIG_FILE", other.to_str().unwrap())]);
+        add_settings_file(&mut env, &default).unwrap();
+        assert_eq!(env["PP_SOAK"], "3h");
+
+        let gone = dir.path().join("gone");
+        let mut env = vars(&[("PP_CONFIG_FILE", gone.to_str().unwrap())]);
+        let err = add_settings_file(&mut env, &default).unwrap_err();
+        assert_eq!(kind_of(&err), Some(FailureKind::Usage));
+        assert!(
+            err.to_string().contains(&format!(
+                "PP_CONFIG_FILE names the settings file {}, which does not exist",
+                gone.display()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_settings_file_is_pp_config_file_unless_empty() {
+        let default = Path::new("/etc/default/pullpilot");
+        assert_eq!(
+            settings_file_path(&vars(&[("PP_CONFIG_FILE", "/srv/pp.env")]), default),
+            (PathBuf::from("/srv/pp.env"), true)
+        );
+        assert_eq!(
+            settings_file_path(&vars(&[("PP_CONFIG_FILE", "")]), default),
+            (default.to_path_buf(), false)
+        );
+        assert_eq!(
+            settings_file_path(&BTreeMap::new(), default),
+            (default.to_path_buf(), false)
+        );
+    }
+
+    #[test]
+    fn a_missing_default_file_is_silent_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let default = dir.path().join("absent");
+        let mut env = vars(&[("PP_SOAK", "1h")]);
+        let read = add_settings_file(&mut env, &default).unwrap();
+        assert_eq!(read, SettingsFile::Missing { path: default });
+        assert_eq!(env, vars(&[("PP_SOAK", "1h")]));
+    }
+
+    #[test]
+    fn an_unreadable_default_file_is_reported_not_fatal_but_an_explicit_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        // Whoever runs the test (root reads any mode), a directory cannot be read as a file.
+        let mut env = vars(&[("PP_SOAK", "1h")]);
+        let read = add_settings_file(&mut env, dir.path()).unwrap();
+        assert!(
+            matches!(&read, SettingsFile::Unreadable { path, .. } if path == dir.path()),
+            "{read:?}"
+        );
+        assert!(
+            read.describe().starts_with("Settings file: not read ("),
+            "{read:?}"
+        );
+        assert_eq!(env, vars(&[("PP_SOAK", "1h")]));
+
+        let mut env = vars(&[("PP_CONFIG_FILE", dir.path().to_str().unwrap())]);
+        let err = add_settings_file(&mut env, Path::new("/nonexistent")).unwrap_err();
+        assert_eq!(kind_of(&err), Some(FailureKind::Usage));
+        assert!(
+            err.to_string().starts_with(&format!(
+                "cannot read the settings file {}",
+                dir.path().display()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_line_is_an_error_naming_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pullpilot");
+        std::fs::write(&file, "PP_SOAK=1h\nexport PP_TRACK=minor\n").unwrap();
+        let err = add_settings_file(&mut BTreeMap::new(), &file).unwrap_err();
+        assert_eq!(kind_of(&err), Some(FailureKind::Usage));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("the settings file {}, line 2:", file.display())),
             "{err}"
         );
     }

@@ -56,16 +56,27 @@ pub(super) fn pin(inv: &Invocation, args: &PinArgs) -> Result<Outcome> {
         SystemTime::now(),
     );
     store.save(&state)?;
-    output::text(&format!(
-        "Pinned {} at {}; `pullpilot unpin {}` resumes updates.\n",
+    let mut said = Said::new(args.json);
+    said.line(format!(
+        "Pinned {} at {}; `pullpilot unpin {}` resumes updates.",
         c.display_name(),
         digest.short(),
         args.service
     ));
-    if let Some(file) = edited {
-        output::text(&format!("Wrote the digest into {}.\n", file.display()));
-        return refresh(&session, &store, &c);
+    if let Some(file) = &edited {
+        said.line(format!("Wrote the digest into {}.", file.display()));
     }
+    let refreshed = match &edited {
+        Some(_) => Some(refresh(&session, &store, &c, &mut said)?),
+        None => None,
+    };
+    said.finish(serde_json::json!({
+        "container": c.name,
+        "service": c.service,
+        "pinned": digest,
+        "compose_file": edited,
+        "recreated": refreshed,
+    }))?;
     Ok(Outcome::Ok)
 }
 
@@ -82,40 +93,85 @@ pub(super) fn unpin(inv: &Invocation, args: &UnpinArgs) -> Result<Outcome> {
     };
     let was = record::unpin(&mut state, &c.observed.key);
     store.save(&state)?;
-    match was {
-        Some(pin) => output::text(&format!(
-            "Unpinned {} (was held at {}); updates resume.\n",
+    let mut said = Said::new(args.json);
+    match &was {
+        Some(pin) => said.line(format!(
+            "Unpinned {} (was held at {}); updates resume.",
             c.display_name(),
             pin.digest.short()
         )),
-        None => output::text(&format!("{} was not pinned.\n", c.display_name())),
+        None => said.line(format!("{} was not pinned.", c.display_name())),
     }
-    if let Some(file) = edited {
-        output::text(&format!("Removed the digest from {}.\n", file.display()));
-        return refresh(&session, &store, &c);
+    if let Some(file) = &edited {
+        said.line(format!("Removed the digest from {}.", file.display()));
     }
+    let refreshed = match &edited {
+        Some(_) => Some(refresh(&session, &store, &c, &mut said)?),
+        None => None,
+    };
+    said.finish(serde_json::json!({
+        "container": c.name,
+        "service": c.service,
+        "was_pinned": was.map(|pin| pin.digest),
+        "compose_file": edited,
+        "recreated": refreshed,
+    }))?;
     Ok(Outcome::Ok)
 }
 
+/// What a command says: text lines as they come, or with `--json` one document at the end
+/// whose `message` holds the same sentences.
+pub(super) struct Said {
+    json: bool,
+    lines: Vec<String>,
+}
+
+impl Said {
+    pub(super) fn new(json: bool) -> Self {
+        Said {
+            json,
+            lines: Vec::new(),
+        }
+    }
+
+    pub(super) fn line(&mut self, line: String) {
+        if !self.json {
+            output::text(&format!("{line}\n"));
+        }
+        self.lines.push(line);
+    }
+
+    /// With `--json`, prints `fields` with `message` and `schema_version` added.
+    pub(super) fn finish(self, fields: serde_json::Value) -> Result<()> {
+        if !self.json {
+            return Ok(());
+        }
+        let mut doc = output::document(fields);
+        doc["message"] = self.lines.join(" ").into();
+        output::json(&doc)
+    }
+}
+
 /// The image line changed, so compose's model of the service did: compose recreates it now
-/// (same image, gated) instead of at the operator's next `docker compose up -d`.
-fn refresh(session: &Session<'_>, store: &Store, c: &Discovered) -> Result<Outcome> {
+/// (same image, gated) instead of at the operator's next `docker compose up -d`. Whether it
+/// did.
+fn refresh(session: &Session<'_>, store: &Store, c: &Discovered, said: &mut Said) -> Result<bool> {
     match session.executor(store, false).refresh_after_edit(c) {
         Ok(Refresh::Recreated) => {
-            output::text(&format!(
+            said.line(format!(
                 "Compose recreated {} on the same image, so `docker compose up -d` has nothing \
-                 left to do.\n",
+                 left to do.",
                 c.display_name()
             ));
-            Ok(Outcome::Ok)
+            Ok(true)
         }
         Ok(Refresh::Left(why)) => {
-            output::text(&format!(
+            said.line(format!(
                 "The next `docker compose up -d` will recreate {} on the same image (a restart), \
-                 because its compose file changed; pullpilot did not do it now: {why}.\n",
+                 because its compose file changed; pullpilot did not do it now: {why}.",
                 c.display_name()
             ));
-            Ok(Outcome::Ok)
+            Ok(false)
         }
         Err(e) => Err(e.context(format!(
             "the file was edited, but recreating {} with compose failed",

@@ -4,10 +4,17 @@
 use anyhow::Result;
 
 use crate::cli::PlanArgs;
-use crate::commands::Invocation;
+use crate::commands::{Invocation, SettingsFile};
 use crate::engine;
 use crate::error::Outcome;
+use crate::output;
 
-pub(super) fn run(inv: &Invocation, args: &PlanArgs) -> Result<Outcome> {
-    engine::show_plan(inv, &args.services, args.json)
+pub(super) fn run(inv: &Invocation, args: &PlanArgs, file: &SettingsFile) -> Result<Outcome> {
+    let outcome = engine::show_plan(inv, &args.services, args.json)?;
+    if !args.json {
+        // Last, so the table stays where scripts and eyes look for it; an operator comparing
+        // `sudo pullpilot plan` with the timer's run sees where the settings came from.
+        output::text(&format!("{}\n", file.describe()));
+    }
+    Ok(outcome)
 }

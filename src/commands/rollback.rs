@@ -16,14 +16,14 @@ pub(super) fn run(inv: &Invocation, args: &RollbackArgs) -> Result<RunOutcome> {
     let outcome = &report.outcome;
     let ok = report.pinned;
     if args.json {
-        output::json(&serde_json::json!({
+        output::json(&output::document(serde_json::json!({
             "container": c.name,
             "service": c.service,
             "to": report.to,
             "from": report.from,
             "result": outcome,
             "pinned": ok,
-        }))?;
+        })))?;
     } else if ok {
         output::text(&format!(
             "{} runs {} again and is pinned there{}; `pullpilot unpin {}` resumes updates.\n",

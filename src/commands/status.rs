@@ -74,11 +74,11 @@ pub(super) fn run(inv: &Invocation, args: &StatusArgs) -> Result<Outcome> {
         .collect();
     let interrupted = !state.journal.is_empty();
     if args.json {
-        output::json(&serde_json::json!({
+        output::json(&output::document(serde_json::json!({
             "scope": scope.label(),
             "containers": rows,
             "journal": state.journal,
-        }))?;
+        })))?;
     } else {
         output::text(&render(&scope.label(), &rows, &state.journal));
     }

@@ -5,10 +5,10 @@ use anyhow::Result;
 
 use crate::cli::UnblockArgs;
 use crate::commands::Invocation;
+use crate::commands::pin::Said;
 use crate::docker::Docker;
 use crate::engine::discover;
 use crate::error::{Failure, Outcome};
-use crate::output;
 use crate::reference::{Digest, ImageRef};
 use crate::state::{Store, record};
 
@@ -38,14 +38,25 @@ pub(super) fn run(inv: &Invocation, args: &UnblockArgs) -> Result<Outcome> {
             .collect()
     };
     store.save(&state)?;
+    let mut said = Said::new(args.json);
     if removed.is_empty() {
-        output::text(&format!("Nothing was blocked for {}.\n", args.target));
+        said.line(format!("Nothing was blocked for {}.", args.target));
     }
-    for (repository, digest) in removed {
-        output::text(&format!(
-            "Unblocked {} for {repository}; the next apply may roll it out.\n",
+    for (repository, digest) in &removed {
+        said.line(format!(
+            "Unblocked {} for {repository}; the next apply may roll it out.",
             digest.short()
         ));
     }
+    said.finish(document(&removed))?;
     Ok(Outcome::Ok)
+}
+
+/// The fields of `unblock --json`: each repository and digest unblocked.
+fn document(removed: &[(String, Digest)]) -> serde_json::Value {
+    let unblocked: Vec<_> = removed
+        .iter()
+        .map(|(repository, digest)| serde_json::json!({"repository": repository, "digest": digest}))
+        .collect();
+    serde_json::json!({ "unblocked": unblocked })
 }

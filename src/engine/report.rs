@@ -26,12 +26,12 @@ pub fn print_pass(report: &PassReport, json: bool) -> Result<()> {
                 row
             })
             .collect();
-        output::json(&serde_json::json!({
+        output::json(&output::document(serde_json::json!({
             "scope": report.scope,
             "healed": report.healed,
             "containers": rows,
             "summary": report.summary,
-        }))
+        })))
     } else {
         output::text(&render_pass(
             &report.scope,
@@ -83,12 +83,12 @@ pub fn plan_json(plan: &PlanReport) -> serde_json::Value {
             )
         })
         .collect();
-    serde_json::json!({
+    output::document(serde_json::json!({
         "scope": plan.scope,
         "generated_at": humantime::format_rfc3339_seconds(plan.now).to_string(),
         "containers": rows,
         "registries": registries,
-    })
+    }))
 }
 
 pub fn render_plan(scope: &str, evaluated: &[Evaluated], now: SystemTime) -> String {

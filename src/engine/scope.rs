@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -49,6 +49,13 @@ pub fn resolve(
     env: &BTreeMap<String, String>,
 ) -> Result<Scope> {
     let own_container = own_container_id(docker);
+    // Only in a container of the Docker it manages: pullpilot run in some other container
+    // (a CI job, a dev container) cannot tell whether its file system outlives it.
+    if own_container.is_some()
+        && let Some(warning) = data_dir_warning_here(&settings.data_dir)
+    {
+        log::warn!("{warning}");
+    }
     let project = match &settings.scope {
         ScopeSetting::All => None,
         ScopeSetting::Project(name) => Some(name.clone()),
@@ -83,18 +90,53 @@ fn project_of_container(docker: &dyn Runtime, id: &str) -> Result<String> {
         })
 }
 
-/// pullpilot's own container ID when it runs inside a Docker container.
-///
-/// Read from `/proc/self/mountinfo` (Docker bind-mounts `/etc/hostname` from
-/// `…/containers/<id>/hostname`), then confirmed by asking Docker. A hostname prefix match is
-/// never used: a custom hostname like `db` would match unrelated IDs.
+/// pullpilot's own container ID when it runs inside a container: see [`find_own_container`].
 fn own_container_id(docker: &dyn Runtime) -> Option<String> {
-    if !Path::new("/.dockerenv").exists() {
+    if !Path::new("/.dockerenv").exists() && !Path::new("/run/.containerenv").exists() {
         return None;
     }
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let id = container_id_from_mountinfo(&mountinfo)?;
-    docker.inspect_container(&id).ok().map(|facts| facts.id)
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    find_own_container(docker, &mountinfo, hostname.trim())
+}
+
+/// pullpilot's own container, confirmed by asking Docker, found by (in this order):
+/// - `/proc/self/mountinfo`: Docker bind-mounts `/etc/hostname` from
+///   `…/containers/<id>/hostname`, whatever hostname the container was given. An ID there
+///   that this Docker does not know means a container of another daemon (a CI job, a dev
+///   container): not one of this Docker's, and nothing else is guessed;
+/// - the hostname, when it is the container ID (Docker's default: its first 12 hex digits),
+///   matching exactly one container. A custom hostname like `db` is never taken for an ID
+///   prefix: it must be at least 12 hex digits;
+/// - the `io.pullpilot.self` label, when exactly one container carries it.
+fn find_own_container(docker: &dyn Runtime, mountinfo: &str, hostname: &str) -> Option<String> {
+    if let Some(id) = container_id_from_mountinfo(mountinfo) {
+        return docker.inspect_container(&id).ok().map(|facts| facts.id);
+    }
+    let all = docker.list_containers(None).ok()?;
+    let only = |found: Vec<&String>| (found.len() == 1).then(|| found[0].clone());
+    let hex = hostname.len() >= 12 && hostname.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex
+        && let Some(id) = only(
+            all.iter()
+                .filter(|c| c.id.starts_with(hostname))
+                .map(|c| &c.id)
+                .collect(),
+        )
+    {
+        return Some(id);
+    }
+    only(
+        all.iter()
+            .filter(|c| {
+                c.labels
+                    .get(labels::SELF)
+                    .and_then(|v| crate::values::parse_bool(v))
+                    == Some(true)
+            })
+            .map(|c| &c.id)
+            .collect(),
+    )
 }
 
 fn container_id_from_mountinfo(mountinfo: &str) -> Option<String> {
@@ -104,6 +146,130 @@ fn container_id_from_mountinfo(mountinfo: &str) -> Option<String> {
         let id = rest.split('/').next()?;
         (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
     })
+}
+
+/// Whether this process runs in a container: a runtime's marker file (`/.dockerenv`,
+/// `/run/.containerenv`), a container cgroup (cgroup v1), or Docker's per-container
+/// `hostname` file mounted (what [`find_own_container`] reads first).
+pub fn in_container(marker: bool, cgroup: &str, mountinfo: &str) -> bool {
+    marker
+        || cgroup.lines().any(|l| {
+            ["docker", "containerd", "kubepods", "libpod"]
+                .iter()
+                .any(|word| l.contains(word))
+        })
+        || mountinfo.lines().any(|l| {
+            l.split(' ')
+                .nth(3)
+                .is_some_and(|root| root.contains("/containers/") && root.ends_with("/hostname"))
+        })
+}
+
+/// Whether `path` lies on a mount other than `/`, from `/proc/self/mountinfo`: the longest
+/// mount point above it decides. A path that does not exist yet is judged by its nearest
+/// existing ancestor. `None` when the file lists no mount above it.
+pub fn on_volume(path: &Path, mountinfo: &str) -> Option<bool> {
+    mount_of(path, mountinfo).map(|(point, _)| point != Path::new("/"))
+}
+
+/// The mount point holding `path` and its file-system type, from `/proc/self/mountinfo`.
+fn mount_of(path: &Path, mountinfo: &str) -> Option<(PathBuf, String)> {
+    let mut existing = path.to_path_buf();
+    let resolved = loop {
+        if let Ok(real) = fs::canonicalize(&existing) {
+            break real.join(path.strip_prefix(&existing).unwrap_or(Path::new("")));
+        }
+        if !existing.pop() {
+            break path.to_path_buf();
+        }
+    };
+    let resolved = normalized(&resolved);
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let point = PathBuf::from(unescape(line.split(' ').nth(4)?));
+            let fstype = line
+                .split_once(" - ")
+                .and_then(|(_, rest)| rest.split(' ').next())
+                .unwrap_or_default();
+            Some((point, fstype.to_string()))
+        })
+        .filter(|(point, _)| resolved.starts_with(point))
+        .max_by_key(|(point, _)| point.components().count())
+}
+
+/// `path` without `.` and with `..` applied (after canonicalising what exists).
+fn normalized(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        if bytes[i] == b'\\'
+            && let Some(digits) = octal
+        {
+            let value = digits.iter().fold(0u32, |v, d| v * 8 + u32::from(d - b'0'));
+            out.push(value as u8);
+            i += 4;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The warning for a data directory that is not on a volume inside a container: everything
+/// kept there is lost when the container is recreated. `None` on a host, on a volume, or when
+/// the mounts cannot be told.
+pub fn data_dir_warning(data_dir: &Path, in_container: bool, mountinfo: &str) -> Option<String> {
+    if !in_container {
+        return None;
+    }
+    let (point, fstype) = mount_of(data_dir, mountinfo)?;
+    let lost = if point == Path::new("/") {
+        "is not a volume: pullpilot runs in a container, and everything it keeps there"
+    } else if fstype == "tmpfs" {
+        "is on a tmpfs (memory): everything pullpilot keeps there"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "PP_DATA_DIR ({}) {lost} (the soak clocks, blocked digests, pins, the journal of \
+         updates in flight and the webhook identity) is lost when this container is recreated \
+         or restarted. Mount a named volume on it (`volumes: [pullpilot-data:{}]`).",
+        data_dir.display(),
+        data_dir.display()
+    ))
+}
+
+/// [`data_dir_warning`] for this process, from `/proc`.
+fn data_dir_warning_here(data_dir: &Path) -> Option<String> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let marker = Path::new("/.dockerenv").exists() || Path::new("/run/.containerenv").exists();
+    let cgroup = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    data_dir_warning(
+        data_dir,
+        in_container(marker, &cgroup, &mountinfo),
+        &mountinfo,
+    )
 }
 
 /// The compose project name for `dir`, as `docker compose` would name it there:
@@ -315,5 +481,80 @@ mod tests {
             container_id_from_mountinfo("1 2 3 / / rw - ext4 x rw"),
             None
         );
+    }
+
+    const MOUNTINFO: &str = "\
+22 1 0:21 / / rw,relatime - overlay overlay rw
+23 22 254:1 /var/lib/docker/volumes/pp/_data /data rw - ext4 /dev/vda1 rw
+24 22 254:1 /var/lib/docker/containers/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/hostname /etc/hostname rw - ext4 /dev/vda1 rw
+";
+
+    #[test]
+    fn a_data_dir_off_a_volume_in_a_container_is_warned_about() {
+        let gone = Path::new("/pp-nonexistent-xyz/state");
+        let warning = data_dir_warning(gone, true, MOUNTINFO).unwrap();
+        assert!(
+            warning.starts_with("PP_DATA_DIR (/pp-nonexistent-xyz/state) is not a volume"),
+            "{warning}"
+        );
+        assert!(warning.contains("soak clocks"), "{warning}");
+        assert_eq!(data_dir_warning(Path::new("/data"), true, MOUNTINFO), None);
+        let memory = format!("{MOUNTINFO}25 22 0:30 / /run/pp rw - tmpfs tmpfs rw\n");
+        let warning = data_dir_warning(Path::new("/run/pp/state"), true, &memory).unwrap();
+        assert!(
+            warning.starts_with("PP_DATA_DIR (/run/pp/state) is on a tmpfs (memory)"),
+            "{warning}"
+        );
+        assert_eq!(data_dir_warning(gone, false, MOUNTINFO), None, "a host");
+        assert_eq!(data_dir_warning(gone, true, ""), None, "mounts unknown");
+        assert!(in_container(false, "", MOUNTINFO));
+    }
+
+    fn fake_with(labels: &[(&str, &str)]) -> (crate::runtime::fake::Fake, String, String) {
+        let fake = crate::runtime::fake::Fake::new();
+        let other = fake.container("shop-web-1", "sha256:1", "web:1", &[], true);
+        let me = fake.container(
+            "shop-pullpilot-1",
+            "sha256:2",
+            "pullpilot:local",
+            labels,
+            true,
+        );
+        (fake, me, other)
+    }
+
+    #[test]
+    fn own_container_by_mounts_then_hostname_then_label() {
+        let (fake, me, _) = fake_with(&[]);
+        let mounts = format!("1 2 3 /var/lib/docker/containers/{me}/hostname /etc/hostname rw");
+        assert_eq!(
+            find_own_container(&fake, &mounts, "custom"),
+            Some(me.clone())
+        );
+        // No mount: the hostname, when it is an ID prefix of one container only (Docker's
+        // default is the first 12 digits; the fake's IDs differ only in the last one).
+        assert_eq!(find_own_container(&fake, "", &me), Some(me.clone()));
+        assert_eq!(find_own_container(&fake, "", &me[..12]), None, "two match");
+        // A short hostname is never read as an ID prefix, even one that is a prefix.
+        assert_eq!(find_own_container(&fake, "", &me[..11]), None);
+        assert_eq!(find_own_container(&fake, "", "db"), None);
+
+        let (fake, me, _) = fake_with(&[("io.pullpilot.self", "true")]);
+        assert_eq!(find_own_container(&fake, "", "db"), Some(me.clone()));
+        // In a container of another daemon: not this Docker's, whatever the labels say.
+        let elsewhere = format!(
+            "1 2 3 /var/lib/docker/containers/{}/hostname /etc/hostname rw",
+            "e".repeat(64)
+        );
+        assert_eq!(find_own_container(&fake, &elsewhere, &me), None);
+        // Two containers claiming to be pullpilot: neither is taken.
+        fake.container(
+            "b-pp-1",
+            "sha256:3",
+            "pullpilot:local",
+            &[("io.pullpilot.self", "1")],
+            true,
+        );
+        assert_eq!(find_own_container(&fake, "", "db"), None);
     }
 }

@@ -266,7 +266,9 @@ pub fn run(inv: &Invocation, args: &ListenArgs) -> Result<Outcome> {
     let mut scheduled = next_fire(SystemTime::now());
     log_schedule(&schedule, &zone, scheduled);
 
-    // A pass at start heals anything an earlier run left half-done and catches up.
+    // A pass at start heals anything an earlier run left half-done and catches up. Like every
+    // pass, it warns first when pullpilot runs in a container of this Docker with PP_DATA_DIR
+    // off a volume (engine::scope::resolve).
     run_pass(inv, &Target::Everything, "listen started");
     while !stop.load(Ordering::Relaxed) {
         let mut wait = CLOCK_CHECK;

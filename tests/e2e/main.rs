@@ -12,6 +12,7 @@
 mod common;
 
 mod apply;
+mod container;
 mod crash;
 mod doctor;
 mod faults;

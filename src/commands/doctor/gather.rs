@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
@@ -263,83 +263,8 @@ fn probe_write(dir: &Path) -> Result<(), String> {
     }
 }
 
-/// Whether `path` lies on a mount other than `/`, from `/proc/self/mountinfo`: the longest
-/// mount point above it decides. A path that does not exist yet is judged by its nearest
-/// existing ancestor. `None` when the file lists no mount above it.
-pub(super) fn on_volume(path: &Path, mountinfo: &str) -> Option<bool> {
-    let mut existing = path.to_path_buf();
-    let resolved = loop {
-        if let Ok(real) = fs::canonicalize(&existing) {
-            break real.join(path.strip_prefix(&existing).unwrap_or(Path::new("")));
-        }
-        if !existing.pop() {
-            break path.to_path_buf();
-        }
-    };
-    let resolved = normalized(&resolved);
-    mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4).map(unescape))
-        .map(PathBuf::from)
-        .filter(|point| resolved.starts_with(point))
-        .max_by_key(|point| point.components().count())
-        .map(|point| point != Path::new("/"))
-}
-
-/// `path` without `.` and with `..` applied (after canonicalising what exists).
-fn normalized(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// Mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        if bytes[i] == b'\\'
-            && let Some(digits) = octal
-        {
-            let value = digits.iter().fold(0u32, |v, d| v * 8 + u32::from(d - b'0'));
-            out.push(value as u8);
-            i += 4;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Whether this process runs in a container: a runtime's marker file (`/.dockerenv`,
-/// `/run/.containerenv`), a container cgroup (cgroup v1), or Docker's per-container
-/// `hostname` file mounted (what [`scope`] also reads to find its own container).
-pub(super) fn in_container(marker: bool, cgroup: &str, mountinfo: &str) -> bool {
-    marker
-        || cgroup.lines().any(|l| {
-            ["docker", "containerd", "kubepods", "libpod"]
-                .iter()
-                .any(|word| l.contains(word))
-        })
-        || mountinfo.lines().any(|l| {
-            l.split(' ')
-                .nth(3)
-                .is_some_and(|root| root.contains("/containers/") && root.ends_with("/hostname"))
-        })
-}
+// Shared with the engine's start-up warning about a data directory that is not a volume.
+pub(super) use crate::engine::scope::{in_container, on_volume};
 
 /// Each `PP_NOTIFY_URL` entry on its own (one bad URL does not hide the others); with
 /// `send_test`, a test message to each valid one.
