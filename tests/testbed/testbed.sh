@@ -64,7 +64,7 @@ readonly DOCKER_CONFIG_DIR=$STATE/docker-config
 readonly HOST_WATCH=(/run/containerd /run/docker /run/docker.sock /run/mount /run/nri /etc/docker
   /etc/containerd /opt/containerd /var/lib/docker /var/lib/containerd)
 readonly HOST_PACKAGES=(runc skopeo busybox-static apache2-utils python3 python3-venv iproute2
-  util-linux procps debian-archive-keyring ca-certificates)
+  util-linux procps debian-archive-keyring ca-certificates curl tzdata)
 
 T0=$(date +%s.%N)
 
