@@ -164,6 +164,9 @@ pub struct PauseArgs {
     /// End the pause by itself at this time: RFC 3339, or `YYYY-MM-DD HH:MM` in PP_TIMEZONE.
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +174,9 @@ pub struct ResumeArgs {
     /// Compose services or container names; none lifts the pause of all.
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +189,9 @@ pub struct ApproveArgs {
     /// Run that service's pass at once (locked, pulled by digest, health-gated).
     #[arg(long)]
     pub now: bool,
+    /// Print one JSON document on stdout instead of text (with --now: the pass's).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -271,7 +271,7 @@ _pullpilot() {
             return 0
             ;;
         pullpilot__subcmd__approve)
-            opts="-h -V --now --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
+            opts="-h -V --now --json --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -739,7 +739,7 @@ _pullpilot() {
             return 0
             ;;
         pullpilot__subcmd__pause)
-            opts="-h -V --for --until --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
+            opts="-h -V --for --until --json --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1099,7 +1099,7 @@ _pullpilot() {
             return 0
             ;;
         pullpilot__subcmd__resume)
-            opts="-h -V --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
+            opts="-h -V --json --scope --project-directory --soak --health-timeout --health-stable --cleanup --self-update --data-dir --notify-url --dry-run --log-level --log-json --timezone --jitter --compat-watchtower --insecure-registries --metrics-file --wait --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -249,6 +249,7 @@ complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l jitter -d 
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l compat-watchtower -d 'Honour Watchtower\'s enable and monitor-only labels [env: PP_COMPAT_WATCHTOWER]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l insecure-registries -d 'Registries reached over plain HTTP besides loopback, comma-separated host[:port] [env: PP_INSECURE_REGISTRIES]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l metrics-file -d 'Write a node_exporter textfile here after each pass [env: PP_METRICS_FILE]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -s h -l help -d 'Print help'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand pause" -s V -l version -d 'Print version'
@@ -269,6 +270,7 @@ complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l jitter -d
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l compat-watchtower -d 'Honour Watchtower\'s enable and monitor-only labels [env: PP_COMPAT_WATCHTOWER]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l insecure-registries -d 'Registries reached over plain HTTP besides loopback, comma-separated host[:port] [env: PP_INSECURE_REGISTRIES]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l metrics-file -d 'Write a node_exporter textfile here after each pass [env: PP_METRICS_FILE]' -r -F
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -s h -l help -d 'Print help'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand resume" -s V -l version -d 'Print version'
@@ -290,6 +292,7 @@ complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l compat-w
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l insecure-registries -d 'Registries reached over plain HTTP besides loopback, comma-separated host[:port] [env: PP_INSECURE_REGISTRIES]' -r
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l metrics-file -d 'Write a node_exporter textfile here after each pass [env: PP_METRICS_FILE]' -r -F
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l now -d 'Run that service\'s pass at once (locked, pulled by digest, health-gated)'
+complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l json -d 'Print one JSON document on stdout instead of text (with --now: the pass\'s)'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -l wait -d 'Wait for another run\'s lock instead of exiting with status 75'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -s h -l help -d 'Print help'
 complete -c pullpilot -n "__fish_pullpilot_using_subcommand approve" -s V -l version -d 'Print version'

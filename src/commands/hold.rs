@@ -6,12 +6,12 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
+use super::pin::Said;
 use crate::cli::{ApproveArgs, PauseArgs, ResumeArgs};
 use crate::commands::Invocation;
 use crate::docker::Docker;
 use crate::engine::{self, PassRequest, discover};
 use crate::error::{Failure, Outcome};
-use crate::output;
 use crate::reference::Digest;
 use crate::state::{Store, record};
 use crate::time::zone;
@@ -41,19 +41,25 @@ pub(super) fn pause(inv: &Invocation, args: &PauseArgs) -> Result<Outcome> {
         || "until `pullpilot resume`".to_string(),
         |u| format!("until {}", zone::format(&settings.timezone, u).human),
     );
+    let mut said = Said::new(args.json);
     if keys.is_empty() {
         record::pause(&mut state, None, until, now);
         store.save(&state)?;
-        output::text(&format!(
-            "Paused every update {until_text}; passes still check, soak and notify.\n"
+        said.line(format!(
+            "Paused every update {until_text}; passes still check, soak and notify."
         ));
-        return Ok(Outcome::Ok);
+    } else {
+        for (key, name) in &keys {
+            record::pause(&mut state, Some(key), until, now);
+            said.line(format!("Paused {name} {until_text}."));
+        }
+        store.save(&state)?;
     }
-    for (key, name) in &keys {
-        record::pause(&mut state, Some(key), until, now);
-        output::text(&format!("Paused {name} {until_text}.\n"));
-    }
-    store.save(&state)?;
+    let names: Vec<&str> = keys.iter().map(|(_, n)| n.as_str()).collect();
+    said.finish(serde_json::json!({
+        "paused": if keys.is_empty() { serde_json::json!("all") } else { serde_json::json!(names) },
+        "until": until.map(|u| humantime::format_rfc3339_seconds(u).to_string()),
+    }))?;
     Ok(Outcome::Ok)
 }
 
@@ -61,44 +67,48 @@ pub(super) fn resume(inv: &Invocation, args: &ResumeArgs) -> Result<Outcome> {
     let settings = &inv.settings;
     let keys = keys_of(inv, &args.services)?;
     let (store, mut state) = Store::open(&settings.data_dir, settings.wait)?;
+    let now = SystemTime::now();
+    let mut said = Said::new(args.json);
+    let mut resumed: Vec<String> = Vec::new();
     if keys.is_empty() {
         let was = record::resume(&mut state, None);
         store.save(&state)?;
-        output::text(if was.is_some() {
-            "Resumed: updates may start again.\n"
+        if was.is_some() {
+            resumed.push("all".into());
+            said.line("Resumed: updates may start again.".into());
         } else {
-            "Updates were not paused as a whole.\n"
-        });
+            said.line("Updates were not paused as a whole.".into());
+        }
         let still: Vec<&str> = state
             .containers
             .iter()
-            .filter(|(_, s)| s.pause.as_ref().is_some_and(|p| p.holds(SystemTime::now())))
+            .filter(|(_, s)| s.pause.as_ref().is_some_and(|p| p.holds(now)))
             .map(|(k, _)| k.as_str())
             .collect();
         if !still.is_empty() {
-            output::text(&format!(
-                "Still paused on their own: {}; `pullpilot resume SERVICE` lifts those.\n",
+            said.line(format!(
+                "Still paused on their own: {}; `pullpilot resume SERVICE` lifts those.",
                 still.join(", ")
             ));
         }
-        return Ok(Outcome::Ok);
-    }
-    for (key, name) in &keys {
-        match record::resume(&mut state, Some(key)) {
-            Some(_) => output::text(&format!("Resumed {name}.\n")),
-            None => output::text(&format!("{name} was not paused.\n")),
+    } else {
+        for (key, name) in &keys {
+            if record::resume(&mut state, Some(key)).is_some() {
+                resumed.push(name.clone());
+                said.line(format!("Resumed {name}."));
+            } else {
+                said.line(format!("{name} was not paused."));
+            }
+        }
+        store.save(&state)?;
+        if state.pause_all.as_ref().is_some_and(|p| p.holds(now)) {
+            said.line(
+                "Every update is still paused; `pullpilot resume` without a service lifts that."
+                    .into(),
+            );
         }
     }
-    store.save(&state)?;
-    if state
-        .pause_all
-        .as_ref()
-        .is_some_and(|p| p.holds(SystemTime::now()))
-    {
-        output::text(
-            "Every update is still paused; `pullpilot resume` without a service lifts that.\n",
-        );
-    }
+    said.finish(serde_json::json!({ "resumed": resumed }))?;
     Ok(Outcome::Ok)
 }
 
@@ -135,8 +145,8 @@ pub(super) fn approve(inv: &Invocation, args: &ApproveArgs) -> Result<Outcome> {
     record::approve(&mut state, &c.observed.key, &digest, SystemTime::now());
     store.save(&state)?;
     drop(store);
-    output::text(&format!(
-        "Approved {} for {}; {}\n",
+    let line = format!(
+        "Approved {} for {}; {}",
         digest.short(),
         c.display_name(),
         if args.now {
@@ -144,17 +154,33 @@ pub(super) fn approve(inv: &Invocation, args: &ApproveArgs) -> Result<Outcome> {
         } else {
             "the next pass rolls it out (soak, pause and window still apply)."
         }
-    ));
+    );
     if args.now {
+        // With --json the pass's document is the answer; the approval is logged.
+        if args.json {
+            log::info!("{line}");
+        } else {
+            output_line(&line);
+        }
         return engine::apply(
             inv,
             &PassRequest {
                 services: vec![args.service.clone()],
             },
-            false,
+            args.json,
         );
     }
+    let mut said = Said::new(args.json);
+    said.line(line);
+    said.finish(serde_json::json!({
+        "service": args.service,
+        "approved": digest.to_string(),
+    }))?;
     Ok(Outcome::Ok)
+}
+
+fn output_line(line: &str) {
+    crate::output::text(&format!("{line}\n"));
 }
 
 /// State keys and display names of the named services (none: empty).

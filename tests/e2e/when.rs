@@ -90,9 +90,15 @@ fn pause_holds_updates_until_resume_and_status_shows_it() {
     let (repo, project, data) = setup(bed, "pause", "");
     bed.push_image(Reg::Open, &repo, "stable", Variant::V2);
     let env = [("PP_SOAK", "0")];
-    let paused = run(&project, &data, &["pause", "app", "--for", "2h"], &env);
+    let paused = run(
+        &project,
+        &data,
+        &["pause", "app", "--for", "2h", "--json"],
+        &env,
+    );
     assert_eq!(paused.code, 0, "{paused}");
-    assert!(paused.stdout.contains("Paused"), "{paused}");
+    assert_eq!(paused.json()["paused"][0], "app", "{paused}");
+    assert!(paused.json()["until"].is_string());
     let held = run(&project, &data, &["apply", "--json"], &env);
     let row = held.container("app");
     assert_eq!(row["decision"], "paused", "{held}");
@@ -154,8 +160,11 @@ fn manual_approval_names_the_command_is_digest_exact_and_approve_now_rolls_out()
     );
     assert_eq!(project.container("app")["Image"], id_of(bed, Variant::V1));
 
-    let approved = run(&project, &data, &["approve", "app"], &env);
+    let approved = run(&project, &data, &["approve", "app", "--json"], &env);
     assert_eq!(approved.code, 0, "{approved}");
+    let doc = approved.json();
+    assert_eq!(doc["approved"], v2.as_str(), "{approved}");
+    assert_eq!(doc["schema_version"], 1);
     // A newer digest arrives before the pass: the approval was for v2 only.
     let v3 = bed.push_image(Reg::Open, &repo, "stable", Variant::V3);
     let again = run(&project, &data, &["apply", "--json"], &env);
