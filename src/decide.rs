@@ -518,6 +518,19 @@ pub fn decide_with(
             digest: digest.clone(),
         };
     }
+    held_or_soaked(c, &reference, digest, None, ctx)
+}
+
+/// Blocked, monitor-only, or on to the soak: the steps a digest and a version move share. A
+/// version move (`newer`) that cannot edit the compose file stops after monitor-only.
+fn held_or_soaked(
+    c: &Observed,
+    reference: &ImageRef,
+    digest: &Digest,
+    newer: Option<&Newer>,
+    ctx: &Context<'_>,
+) -> Decision {
+    let tag = newer.map(|n| n.tag.clone());
     if let Some(blocked) = ctx
         .state
         .blocked
@@ -527,16 +540,23 @@ pub fn decide_with(
         return Decision::Blocked {
             digest: digest.clone(),
             reason: blocked.reason.clone(),
-            tag: None,
+            tag,
         };
     }
     if c.labels.policy.monitor_only {
         return Decision::MonitorOnly {
             digest: digest.clone(),
-            tag: None,
+            tag,
         };
     }
-    soak_or_update(c, digest, None, ctx)
+    if let Some((newer, reason)) = newer.and_then(|n| Some((n, n.cannot_edit.as_ref()?))) {
+        return Decision::CannotEdit {
+            digest: digest.clone(),
+            tag: newer.tag.clone(),
+            reason: reason.clone(),
+        };
+    }
+    soak_or_update(c, digest, tag, ctx)
 }
 
 /// The decision for a newer version tag: its check, blocked, monitor-only, the compose edit,
@@ -556,33 +576,7 @@ fn decide_version(
             };
         }
     };
-    let tag = Some(newer.tag.clone());
-    if let Some(blocked) = ctx
-        .state
-        .blocked
-        .get(&reference.name())
-        .and_then(|b| b.get(digest))
-    {
-        return Decision::Blocked {
-            digest: digest.clone(),
-            reason: blocked.reason.clone(),
-            tag,
-        };
-    }
-    if c.labels.policy.monitor_only {
-        return Decision::MonitorOnly {
-            digest: digest.clone(),
-            tag,
-        };
-    }
-    if let Some(reason) = &newer.cannot_edit {
-        return Decision::CannotEdit {
-            digest: digest.clone(),
-            tag: newer.tag.clone(),
-            reason: reason.clone(),
-        };
-    }
-    soak_or_update(c, digest, tag, ctx)
+    held_or_soaked(c, reference, digest, Some(newer), ctx)
 }
 
 /// Soaking until the candidate (digest, and tag for a version move) has been the one on offer

@@ -676,6 +676,36 @@ impl<'a> Project<'a> {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Asserts that `docker compose up -d --dry-run` for the whole project names nothing to
+    /// create, recreate or start: compose agrees with what runs. Waiting for a dependency's
+    /// condition is not an action, and a finished one-shot job (a service named `oneshot`) is
+    /// started again by every `up`, which is compose's way.
+    pub(crate) fn assert_quiet(&self, when: &str) {
+        let out = self.try_compose(&["--dry-run", "--progress", "json", "up", "-d"]);
+        assert!(out.status.success(), "{when}: {out:?}");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let busy: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("\"status\""))
+            .filter(|l| !l.contains("\"Running\""))
+            .filter(|l| {
+                !["\"Waiting\"", "\"Healthy\"", "\"Exited\""]
+                    .iter()
+                    .any(|w| l.contains(w))
+            })
+            .filter(|l| !(l.contains("oneshot") && l.contains("Start")))
+            .collect();
+        assert!(
+            busy.is_empty(),
+            "{when}: compose would still act:\n{}",
+            busy.join("\n")
+        );
+    }
+
     /// IDs of the service's containers (running or not).
     pub(crate) fn container_ids(&self, service: &str) -> Vec<String> {
         self.compose(&["ps", "--all", "--quiet", service])

@@ -460,35 +460,6 @@ fn oneshot_runs(project: &Project<'_>) -> usize {
         .count()
 }
 
-/// `docker compose up -d --dry-run` for the whole project names nothing to create, recreate
-/// or start.
-fn assert_compose_is_quiet(project: &Project<'_>, when: &str) {
-    let out = project.try_compose(&["--dry-run", "--progress", "json", "up", "-d"]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let busy: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("\"status\""))
-        .filter(|l| !l.contains("\"Running\""))
-        // Waiting for a dependency's condition is not an action.
-        .filter(|l| {
-            !["\"Waiting\"", "\"Healthy\"", "\"Exited\""]
-                .iter()
-                .any(|w| l.contains(w))
-        })
-        // The finished one-shot job is started again by every `up`; that is compose's way.
-        .filter(|l| !(l.contains("oneshot") && l.contains("Start")))
-        .collect();
-    assert!(
-        busy.is_empty(),
-        "{when}: compose would still act:\n{}",
-        busy.join("\n")
-    );
-}
-
 /// What every recreate by compose adds to a container it made fresh: the `replace` label and
 /// the name of the anonymous volume it carried over (with empty volume options dropped). A rollback is a recreate, so these are
 /// taken out before comparing with the containers the first `up` made.
@@ -617,7 +588,7 @@ fn torture_project_updated_by_pullpilot_equals_the_compose_way() {
         pullpilot_runs, compose_runs,
         "the one-shot job ran as often"
     );
-    assert_compose_is_quiet(&project, "after pullpilot's update");
+    project.assert_quiet("after pullpilot's update");
 
     // Rollback on the compose path: back to v1 for web and everything that moves with it.
     let rollback = pullpilot(

@@ -44,22 +44,6 @@ fn run_with(
     pullpilot(project.bed(), project.dir(), config, data.path(), &all, env)
 }
 
-/// `docker compose up -d --dry-run` would neither create, recreate nor start anything.
-fn assert_quiet(project: &Project<'_>, when: &str) {
-    let out = project.try_compose(&["--dry-run", "--progress", "json", "up", "-d"]);
-    assert!(out.status.success(), "{when}: {out:?}");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let busy: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("\"status\"") && !l.contains("\"Running\""))
-        .collect();
-    assert!(busy.is_empty(), "{when}: compose would act: {busy:?}");
-}
-
 /// The lines that differ between two texts of the same length in lines.
 fn changed_lines<'t>(before: &'t str, after: &'t str) -> Vec<(&'t str, &'t str)> {
     assert_eq!(
@@ -271,7 +255,7 @@ fn tracked_services_move_to_the_newest_tag_of_their_shape_and_the_file_follows()
         assert_eq!(last["tag"], *to, "{last:#}");
         assert_eq!(last["previous_tag"], *from, "{last:#}");
     }
-    assert_quiet(&project, "after the version moves");
+    project.assert_quiet("after the version moves");
     let settled = run_with(
         &project,
         tokens.path(),
@@ -330,7 +314,7 @@ fn a_failed_version_rolls_back_image_and_file_and_a_later_one_is_tried() {
     let c = project.container("app");
     assert_eq!(c["Config"]["Image"], image.as_str());
     assert_eq!(c["Image"], id_of(bed, Variant::V1));
-    assert_quiet(&project, "after the rollback");
+    project.assert_quiet("after the rollback");
     let bad = bed.registry_digest(Reg::Open, &repo, "1.2.10");
     let st = state(&data);
     assert!(
@@ -352,7 +336,7 @@ fn a_failed_version_rolls_back_image_and_file_and_a_later_one_is_tried() {
     let moved = fs::read_to_string(project.compose_file()).unwrap();
     assert_eq!(moved, yaml.replace(":1.2.3", ":1.2.12"));
     assert_eq!(project.container("app")["Image"], id_of(bed, Variant::V2));
-    assert_quiet(&project, "after 1.2.12");
+    project.assert_quiet("after 1.2.12");
     let status = run(&project, &data, &["status"], &env);
     assert!(
         status.stdout.contains("tag 1.2.3 → 1.2.12"),
@@ -369,7 +353,7 @@ fn a_failed_version_rolls_back_image_and_file_and_a_later_one_is_tried() {
     let c = project.container("app");
     assert_eq!(c["Config"]["Image"], image.as_str());
     assert_eq!(c["Image"], id_of(bed, Variant::V1));
-    assert_quiet(&project, "after pullpilot rollback");
+    project.assert_quiet("after pullpilot rollback");
 }
 
 /// A read-only compose file: "update available: cannot edit", notified with the tags, the
@@ -464,7 +448,7 @@ fn a_read_only_file_is_only_notified_and_a_dotenv_variable_moves_alone() {
         var.container("app")["Config"]["Image"],
         format!("{base}:1.2.10")
     );
-    assert_quiet(&var, "after moving the .env variable");
+    var.assert_quiet("after moving the .env variable");
 }
 
 /// A repository with 1,500 tags is listed completely, through `Link` pages. The bed's
@@ -594,7 +578,7 @@ fn crash_version_move(step: &str, compose: bool) {
         "{step}: journal left"
     );
     if compose {
-        assert_quiet(&project, &format!("after a crash at {step}"));
+        project.assert_quiet(&format!("after a crash at {step}"));
     }
 }
 
