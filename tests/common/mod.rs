@@ -173,6 +173,25 @@ fn env_var(name: &str) -> String {
 }
 
 static BED: OnceLock<Bed> = OnceLock::new();
+static IMAGES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Held while the harness builds, tags, pushes or removes images. On the containerd image
+/// store a classic `docker build` can lose the image it builds on to a concurrent `rmi`
+/// ("unable to find image sha256:…"), so the tests' own image changes take turns. pullpilot's
+/// and compose's pulls are not serialized: they are what is under test.
+pub(crate) fn image_lock() -> std::sync::MutexGuard<'static, ()> {
+    IMAGES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether `docker ARGS` changes the daemon's images.
+fn changes_images(args: &[&str]) -> bool {
+    matches!(
+        args.first(),
+        Some(&("build" | "tag" | "rmi" | "push" | "image" | "load"))
+    )
+}
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other test (in this run or an earlier one) uses: `prefix-<time>-<pid>-<n>`,
@@ -306,6 +325,7 @@ impl Bed {
 
     /// Runs `docker ARGS` with a custom `DOCKER_CONFIG` dir (see [`Bed::docker_config_with`]).
     pub(crate) fn try_docker_in(&self, config: &Path, args: &[&str]) -> Output {
+        let _images = changes_images(args).then(image_lock);
         run(self.docker_command(config).args(args))
     }
 
@@ -406,27 +426,46 @@ impl Bed {
         variant: Variant,
         labels: &[(&str, &str)],
     ) -> String {
+        #![allow(
+            clippy::print_stderr,
+            reason = "a retried build is said in the test's output"
+        )]
         let image = self.registry(reg).image(repo, tag);
         let mut dockerfile = format!("FROM {}\n", variant.base_image());
         for (k, v) in labels {
             let _ = writeln!(dockerfile, "LABEL {k}=\"{v}\"");
         }
-        let mut child = self
-            .docker_command(&self.docker_config)
-            .env("DOCKER_BUILDKIT", "0")
-            .args(["build", "--quiet", "--tag", &image, "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("running docker build");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(dockerfile.as_bytes())
-            .expect("writing the Dockerfile");
-        let out = child.wait_with_output().expect("waiting for docker build");
+        let build = || {
+            let _images = image_lock();
+            let mut child = self
+                .docker_command(&self.docker_config)
+                .env("DOCKER_BUILDKIT", "0")
+                .args(["build", "--quiet", "--tag", &image, "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("running docker build");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(dockerfile.as_bytes())
+                .expect("writing the Dockerfile");
+            child.wait_with_output().expect("waiting for docker build")
+        };
+        let mut out = build();
+        // The containerd image store's classic builder can lose its base image to a pull or
+        // tag change elsewhere in the daemon (seen once in CI); one more try, said out loud.
+        if !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("unable to find image")
+        {
+            eprintln!(
+                "docker build -t {image} lost its base image ({}); building again",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            out = build();
+        }
         if !out.status.success() {
             fail(&format!("docker build -t {image}"), &out);
         }

@@ -39,6 +39,7 @@ impl<'a> Image<'a> {
     fn build(bed: &'a Bed) -> Image<'a> {
         let tag = format!("pptb/pullpilot:{}", unique_name("e2e"));
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/build-image.sh");
+        let images = crate::common::image_lock();
         let out = Command::new("sh")
             .arg(script)
             .arg(&tag)
@@ -48,6 +49,7 @@ impl<'a> Image<'a> {
             .env("DOCKER_CONFIG", &bed.docker_config)
             .output()
             .expect("running packaging/build-image.sh");
+        drop(images);
         assert!(
             out.status.success(),
             "packaging/build-image.sh failed:\n{}\n{}",
